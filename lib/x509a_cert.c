@@ -1,0 +1,804 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* A client certificate and the values read from it.  Each value is
+ * computed on first use with OpenSSL and kept in the object's pool. */
+
+#include <string.h>
+#include <apr_strings.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "x509a_cert.h"
+
+/** One attribute of a DN, in certificate order. */
+typedef struct {
+    const char *oid;    /* dotted OID */
+    int nid;
+    const char *value;  /* UTF-8, control characters escaped */
+} dn_attr;
+
+#define MEMO_SLOTS 4
+
+struct x509a_cert {
+    apr_pool_t *pool;
+    X509 *x509;
+    STACK_OF(X509) *verified;
+    STACK_OF(X509) *untrusted;
+    X509_STORE *store;
+    BIO *bio;                            /* scratch for printing */
+
+    const char *subject, *subject_legacy, *issuer;
+    const x509a_dn *subject_dn, *issuer_dn;
+    apr_array_header_t *subject_attrs, *issuer_attrs;   /* of dn_attr */
+    x509a_serial serial;
+    const char *serial_hex, *serial_dec;
+    int have_serial;
+    unsigned char sha256[32], sha1[20];
+    int have_sha256, have_sha1;
+    const char *sha256_hex, *sha1_hex;
+    unsigned char spki[32];
+    int spki_state;                      /* 0 unknown, 1 set, -1 failed */
+    apr_array_header_t *san[X509A_SAN_KINDS];
+    int have_san;
+    time_t not_before, not_after;
+    int have_validity;
+    const char *pem, *describe;
+    apr_array_header_t *chain_pem;
+    apr_array_header_t *vars[X509A_VARS_STYLES];
+    struct {
+        const void *key;
+        int value;
+    } memo[MEMO_SLOTS];
+    int memo_used, memo_next;
+};
+
+static apr_status_t cert_cleanup(void *data)
+{
+    x509a_cert *c = data;
+
+    X509_free(c->x509);
+    sk_X509_pop_free(c->verified, X509_free);
+    sk_X509_pop_free(c->untrusted, X509_free);
+    X509_STORE_free(c->store);
+    BIO_free(c->bio);
+    return APR_SUCCESS;
+}
+
+x509a_cert *x509a_cert_make(apr_pool_t *p, X509 *leaf)
+{
+    x509a_cert *c = apr_pcalloc(p, sizeof(*c));
+
+    c->pool = p;
+    X509_up_ref(leaf);
+    c->x509 = leaf;
+    apr_pool_cleanup_register(p, c, cert_cleanup, apr_pool_cleanup_null);
+    return c;
+}
+
+void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
+                          STACK_OF(X509) *untrusted)
+{
+    sk_X509_pop_free(c->verified, X509_free);
+    sk_X509_pop_free(c->untrusted, X509_free);
+    c->verified = (verified && sk_X509_num(verified) > 0)
+                  ? X509_chain_up_ref(verified) : NULL;
+    c->untrusted = (untrusted && sk_X509_num(untrusted) > 0)
+                   ? X509_chain_up_ref(untrusted) : NULL;
+    c->chain_pem = NULL;
+}
+
+void x509a_cert_set_store(x509a_cert *c, X509_STORE *store)
+{
+    if (store) {
+        X509_STORE_up_ref(store);
+    }
+    X509_STORE_free(c->store);
+    c->store = store;
+}
+
+X509 *x509a_cert_x509(const x509a_cert *c)
+{
+    return c->x509;
+}
+
+STACK_OF(X509) *x509a_cert_verified_chain(const x509a_cert *c)
+{
+    return c->verified;
+}
+
+STACK_OF(X509) *x509a_cert_untrusted(const x509a_cert *c)
+{
+    return c->untrusted;
+}
+
+X509_STORE *x509a_cert_store(const x509a_cert *c)
+{
+    return c->store;
+}
+
+apr_pool_t *x509a_cert_pool(const x509a_cert *c)
+{
+    return c->pool;
+}
+
+/* Read back and reset the scratch BIO. */
+static const char *bio_take(x509a_cert *c)
+{
+    char *data;
+    long len = BIO_get_mem_data(c->bio, &data);
+    const char *s = apr_pstrmemdup(c->pool, data, len > 0 ? (apr_size_t)len : 0);
+
+    (void)BIO_reset(c->bio);
+    return s;
+}
+
+static BIO *scratch(x509a_cert *c)
+{
+    if (!c->bio) {
+        c->bio = BIO_new(BIO_s_mem());
+    }
+    return c->bio;
+}
+
+/* A string value as UTF-8 with control characters escaped (\XX), the way
+ * mod_ssl prints DN attributes and subjectAltNames. */
+static const char *asn1_display(x509a_cert *c, const ASN1_STRING *s)
+{
+    if (!scratch(c)) {
+        return "";
+    }
+    ASN1_STRING_print_ex(c->bio, s, ASN1_STRFLGS_ESC_CTRL
+                                    | ASN1_STRFLGS_UTF8_CONVERT);
+    return bio_take(c);
+}
+
+const char *x509a_cert_subject(x509a_cert *c)
+{
+    if (!c->subject) {
+        c->subject = x509a_name_to_string(c->pool,
+                                          X509_get_subject_name(c->x509), 0);
+    }
+    return c->subject;
+}
+
+const char *x509a_cert_subject_legacy(x509a_cert *c)
+{
+    if (!c->subject_legacy) {
+        c->subject_legacy = x509a_name_to_string(
+            c->pool, X509_get_subject_name(c->x509), 1);
+    }
+    return c->subject_legacy;
+}
+
+const char *x509a_cert_issuer(x509a_cert *c)
+{
+    if (!c->issuer) {
+        c->issuer = x509a_name_to_string(c->pool,
+                                         X509_get_issuer_name(c->x509), 0);
+    }
+    return c->issuer;
+}
+
+const x509a_dn *x509a_cert_subject_dn(x509a_cert *c)
+{
+    if (!c->subject_dn) {
+        c->subject_dn = x509a_dn_from_name(c->pool,
+                                           X509_get_subject_name(c->x509));
+    }
+    return c->subject_dn;
+}
+
+const x509a_dn *x509a_cert_issuer_dn(x509a_cert *c)
+{
+    if (!c->issuer_dn) {
+        c->issuer_dn = x509a_dn_from_name(c->pool,
+                                          X509_get_issuer_name(c->x509));
+    }
+    return c->issuer_dn;
+}
+
+static apr_array_header_t *name_attrs(x509a_cert *c, const X509_NAME *name)
+{
+    int i, n = X509_NAME_entry_count(name);
+    apr_array_header_t *attrs = apr_array_make(c->pool, n ? n : 1,
+                                               sizeof(dn_attr));
+
+    for (i = 0; i < n; i++) {
+        const X509_NAME_ENTRY *ne = X509_NAME_get_entry(name, i);
+        const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(ne);
+        dn_attr *a = apr_array_push(attrs);
+        char buf[128];
+
+        OBJ_obj2txt(buf, sizeof(buf), obj, 1);
+        a->oid = apr_pstrdup(c->pool, buf);
+        a->nid = OBJ_obj2nid(obj);
+        a->value = asn1_display(c, X509_NAME_ENTRY_get_data(ne));
+    }
+    return attrs;
+}
+
+static const apr_array_header_t *subject_attrs(x509a_cert *c)
+{
+    if (!c->subject_attrs) {
+        c->subject_attrs = name_attrs(c, X509_get_subject_name(c->x509));
+    }
+    return c->subject_attrs;
+}
+
+static const apr_array_header_t *issuer_attrs(x509a_cert *c)
+{
+    if (!c->issuer_attrs) {
+        c->issuer_attrs = name_attrs(c, X509_get_issuer_name(c->x509));
+    }
+    return c->issuer_attrs;
+}
+
+const char *x509a_cert_subject_attr(x509a_cert *c, const char *oid, int index)
+{
+    const apr_array_header_t *attrs = subject_attrs(c);
+    int i;
+
+    for (i = attrs->nelts - 1; i >= 0; i--) {
+        const dn_attr *a = &APR_ARRAY_IDX(attrs, i, dn_attr);
+        if (strcmp(a->oid, oid) == 0 && index-- == 0) {
+            return a->value;
+        }
+    }
+    return NULL;
+}
+
+static void serial_compute(x509a_cert *c)
+{
+    const ASN1_INTEGER *ai = X509_get0_serialNumber(c->x509);
+    BIGNUM *bn;
+    char *dec;
+
+    x509a_serial_from_asn1(c->pool, ai, &c->serial);
+    if (scratch(c)) {
+        /* as mod_ssl's SSL_CLIENT_M_SERIAL */
+        i2a_ASN1_INTEGER(c->bio, ai);
+        c->serial_hex = bio_take(c);
+    }
+    else {
+        c->serial_hex = "";
+    }
+    bn = ASN1_INTEGER_to_BN(ai, NULL);
+    dec = bn ? BN_bn2dec(bn) : NULL;
+    c->serial_dec = apr_pstrdup(c->pool, dec ? dec : "");
+    OPENSSL_free(dec);
+    BN_free(bn);
+    c->have_serial = 1;
+}
+
+const x509a_serial *x509a_cert_serial(x509a_cert *c)
+{
+    if (!c->have_serial) {
+        serial_compute(c);
+    }
+    return &c->serial;
+}
+
+const char *x509a_cert_serial_hex(x509a_cert *c)
+{
+    if (!c->have_serial) {
+        serial_compute(c);
+    }
+    return c->serial_hex;
+}
+
+const char *x509a_cert_serial_dec(x509a_cert *c)
+{
+    if (!c->have_serial) {
+        serial_compute(c);
+    }
+    return c->serial_dec;
+}
+
+const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg)
+{
+    unsigned int len;
+
+    if (alg == X509A_DIGEST_SHA1) {
+        if (!c->have_sha1) {
+            c->have_sha1 = X509_digest(c->x509, EVP_sha1(), c->sha1, &len);
+        }
+        return c->sha1;
+    }
+    if (!c->have_sha256) {
+        c->have_sha256 = X509_digest(c->x509, EVP_sha256(), c->sha256, &len);
+    }
+    return c->sha256;
+}
+
+const char *x509a_cert_digest_hex(x509a_cert *c, x509a_digest_alg alg)
+{
+    const unsigned char *md = x509a_cert_digest(c, alg);
+
+    if (alg == X509A_DIGEST_SHA1) {
+        if (!c->sha1_hex) {
+            c->sha1_hex = x509a_hex(c->pool, md, 20);
+        }
+        return c->sha1_hex;
+    }
+    if (!c->sha256_hex) {
+        c->sha256_hex = x509a_hex(c->pool, md, 32);
+    }
+    return c->sha256_hex;
+}
+
+const unsigned char *x509a_cert_spki_sha256(x509a_cert *c)
+{
+    if (c->spki_state == 0) {
+        unsigned char *der = NULL;
+        int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(c->x509), &der);
+        unsigned int mdlen;
+
+        c->spki_state = (len > 0 && EVP_Digest(der, (size_t)len, c->spki,
+                                               &mdlen, EVP_sha256(), NULL))
+                        ? 1 : -1;
+        OPENSSL_free(der);
+    }
+    return c->spki_state > 0 ? c->spki : NULL;
+}
+
+static void san_compute(x509a_cert *c)
+{
+    GENERAL_NAMES *names;
+    int i, k;
+
+    for (k = 0; k < X509A_SAN_KINDS; k++) {
+        c->san[k] = apr_array_make(c->pool, 1, sizeof(const char *));
+    }
+    names = X509_get_ext_d2i(c->x509, NID_subject_alt_name, NULL, NULL);
+    for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+
+        switch (gn->type) {
+        case GEN_EMAIL:
+            APR_ARRAY_PUSH(c->san[X509A_SAN_EMAIL], const char *) =
+                asn1_display(c, gn->d.rfc822Name);
+            break;
+        case GEN_DNS:
+            APR_ARRAY_PUSH(c->san[X509A_SAN_DNS], const char *) =
+                asn1_display(c, gn->d.dNSName);
+            break;
+        case GEN_URI:
+            APR_ARRAY_PUSH(c->san[X509A_SAN_URI], const char *) =
+                asn1_display(c, gn->d.uniformResourceIdentifier);
+            break;
+        case GEN_OTHERNAME:
+            if (OBJ_obj2nid(gn->d.otherName->type_id) == NID_ms_upn
+                && gn->d.otherName->value->type == V_ASN1_UTF8STRING) {
+                APR_ARRAY_PUSH(c->san[X509A_SAN_UPN], const char *) =
+                    asn1_display(c, gn->d.otherName->value->value.utf8string);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    GENERAL_NAMES_free(names);
+    c->have_san = 1;
+}
+
+const apr_array_header_t *x509a_cert_san(x509a_cert *c, x509a_san_kind kind)
+{
+    if (!c->have_san) {
+        san_compute(c);
+    }
+    return c->san[kind];
+}
+
+static void validity_compute(x509a_cert *c)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    c->not_before = ASN1_TIME_to_tm(X509_get0_notBefore(c->x509), &tm)
+                    ? timegm(&tm) : 0;
+    memset(&tm, 0, sizeof(tm));
+    c->not_after = ASN1_TIME_to_tm(X509_get0_notAfter(c->x509), &tm)
+                   ? timegm(&tm) : 0;
+    c->have_validity = 1;
+}
+
+void x509a_cert_validity(x509a_cert *c, time_t *not_before, time_t *not_after)
+{
+    if (!c->have_validity) {
+        validity_compute(c);
+    }
+    if (not_before) {
+        *not_before = c->not_before;
+    }
+    if (not_after) {
+        *not_after = c->not_after;
+    }
+}
+
+long x509a_cert_days_remaining(x509a_cert *c, time_t now)
+{
+    if (!c->have_validity) {
+        validity_compute(c);
+    }
+    return c->not_after > now ? (long)((c->not_after - now) / 86400) : 0;
+}
+
+const char *x509a_cert_pem(x509a_cert *c)
+{
+    if (!c->pem && scratch(c)) {
+        PEM_write_bio_X509(c->bio, c->x509);
+        c->pem = bio_take(c);
+    }
+    return c->pem ? c->pem : "";
+}
+
+const apr_array_header_t *x509a_cert_chain_pem(x509a_cert *c)
+{
+    if (!c->chain_pem) {
+        STACK_OF(X509) *sk = c->verified ? c->verified : c->untrusted;
+        int i = c->verified ? 1 : 0;
+
+        c->chain_pem = apr_array_make(c->pool, 2, sizeof(const char *));
+        for (; sk && i < sk_X509_num(sk) && scratch(c); i++) {
+            PEM_write_bio_X509(c->bio, sk_X509_value(sk, i));
+            APR_ARRAY_PUSH(c->chain_pem, const char *) = bio_take(c);
+        }
+    }
+    return c->chain_pem;
+}
+
+const char *x509a_cert_describe(x509a_cert *c)
+{
+    if (!c->describe) {
+        c->describe = apr_psprintf(c->pool,
+                                   "subject=\"%s\", issuer=\"%s\", serial=%s, "
+                                   "sha256=%s",
+                                   x509a_cert_subject(c), x509a_cert_issuer(c),
+                                   x509a_cert_serial_hex(c),
+                                   x509a_cert_digest_hex(c,
+                                                         X509A_DIGEST_SHA256));
+    }
+    return c->describe;
+}
+
+/* --------------------------------------------------------------------- */
+/* Identity fields                                                        */
+/* --------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    x509a_field_kind kind;
+} field_names[] = {
+    { "subject", X509A_FIELD_SUBJECT },
+    { "subject-legacy", X509A_FIELD_SUBJECT_LEGACY },
+    { "cn", X509A_FIELD_CN },
+    { "email", X509A_FIELD_EMAIL },
+    { "upn", X509A_FIELD_UPN },
+    { "uri", X509A_FIELD_URI },
+    { "dns", X509A_FIELD_DNS },
+    { "serial", X509A_FIELD_SERIAL },
+    { "issuer+serial", X509A_FIELD_ISSUER_SERIAL },
+    { "sha256", X509A_FIELD_SHA256 },
+    { NULL, 0 }
+};
+
+const char *x509a_field_parse(apr_pool_t *p, const char *text, x509a_field *out)
+{
+    int i;
+
+    memset(out, 0, sizeof(*out));
+    out->name = apr_pstrdup(p, text);
+    if (strncasecmp(text, "subject:", 8) == 0) {
+        ASN1_OBJECT *obj = x509a_attr_type(text + 8);
+        char buf[128];
+
+        if (!obj) {
+            return apr_psprintf(p, "'%s': unknown attribute type '%s'", text,
+                                text + 8);
+        }
+        OBJ_obj2txt(buf, sizeof(buf), obj, 1);
+        ASN1_OBJECT_free(obj);
+        out->kind = X509A_FIELD_SUBJECT_ATTR;
+        out->oid = apr_pstrdup(p, buf);
+        return NULL;
+    }
+    for (i = 0; field_names[i].name; i++) {
+        if (strcasecmp(text, field_names[i].name) == 0) {
+            out->kind = field_names[i].kind;
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "'%s' is not a certificate field (one of subject, "
+                        "subject-legacy, cn, subject:ATTR, email, upn, uri, "
+                        "dns, serial, issuer+serial, sha256)", text);
+}
+
+static const char *first_san(x509a_cert *c, x509a_san_kind kind)
+{
+    const apr_array_header_t *a = x509a_cert_san(c, kind);
+
+    return a->nelts ? APR_ARRAY_IDX(a, 0, const char *) : NULL;
+}
+
+/* RFC 4523 CertificateExactAssertion, byte for byte as mod_ssl's
+ * SSL_CLIENT_CERT_RFC4523_CEA (issuer with RFC 2253 escaping). */
+static const char *issuer_serial(x509a_cert *c)
+{
+    const char *issuer;
+
+    if (!scratch(c)) {
+        return NULL;
+    }
+    X509_NAME_print_ex(c->bio, X509_get_issuer_name(c->x509), 0,
+                       XN_FLAG_RFC2253);
+    issuer = bio_take(c);
+    return apr_psprintf(c->pool, "{ serialNumber %s, issuer rdnSequence:\"%s\" }",
+                        x509a_cert_serial_dec(c), issuer);
+}
+
+const char *x509a_cert_field(x509a_cert *c, const x509a_field *f)
+{
+    const char *v = NULL;
+
+    switch (f->kind) {
+    case X509A_FIELD_SUBJECT:
+        v = x509a_cert_subject(c);
+        break;
+    case X509A_FIELD_SUBJECT_LEGACY:
+        v = x509a_cert_subject_legacy(c);
+        break;
+    case X509A_FIELD_CN:
+        v = x509a_cert_subject_attr(c, "2.5.4.3", 0);
+        break;
+    case X509A_FIELD_SUBJECT_ATTR:
+        v = x509a_cert_subject_attr(c, f->oid, 0);
+        break;
+    case X509A_FIELD_EMAIL:
+        v = first_san(c, X509A_SAN_EMAIL);
+        if (!v) {
+            v = x509a_cert_subject_attr(c, "1.2.840.113549.1.9.1", 0);
+        }
+        break;
+    case X509A_FIELD_UPN:
+        v = first_san(c, X509A_SAN_UPN);
+        break;
+    case X509A_FIELD_URI:
+        v = first_san(c, X509A_SAN_URI);
+        break;
+    case X509A_FIELD_DNS:
+        v = first_san(c, X509A_SAN_DNS);
+        break;
+    case X509A_FIELD_SERIAL:
+        v = x509a_cert_serial_hex(c);
+        break;
+    case X509A_FIELD_ISSUER_SERIAL:
+        v = issuer_serial(c);
+        break;
+    case X509A_FIELD_SHA256:
+        v = x509a_cert_digest_hex(c, X509A_DIGEST_SHA256);
+        break;
+    }
+    return (v && *v) ? v : NULL;
+}
+
+/* --------------------------------------------------------------------- */
+/* Variables                                                              */
+/* --------------------------------------------------------------------- */
+
+/* DN attribute tags: mod_ssl's names (which it exports), then others. */
+static const struct {
+    const char *tag;
+    int nid;
+    int modssl;
+} dn_tags[] = {
+    { "C", NID_countryName, 1 },
+    { "ST", NID_stateOrProvinceName, 1 },
+    { "L", NID_localityName, 1 },
+    { "O", NID_organizationName, 1 },
+    { "OU", NID_organizationalUnitName, 1 },
+    { "CN", NID_commonName, 1 },
+    { "T", NID_title, 1 },
+    { "I", NID_initials, 1 },
+    { "G", NID_givenName, 1 },
+    { "S", NID_surname, 1 },
+    { "D", NID_description, 1 },
+    { "UID", NID_userId, 1 },
+    { "Email", NID_pkcs9_emailAddress, 1 },
+    { "DC", NID_domainComponent, 0 },
+    { "serialNumber", NID_serialNumber, 0 },
+    { "street", NID_streetAddress, 0 },
+    { "postalCode", NID_postalCode, 0 },
+    { "pseudonym", NID_pseudonym, 0 },
+    { "organizationIdentifier", NID_organizationIdentifier, 0 },
+    { NULL, 0, 0 }
+};
+
+static int dn_tag_index(int nid, int modssl_only)
+{
+    int i;
+
+    for (i = 0; dn_tags[i].tag; i++) {
+        if (dn_tags[i].nid == nid) {
+            return (!modssl_only || dn_tags[i].modssl) ? i : -1;
+        }
+    }
+    return -1;
+}
+
+static void push_var(apr_array_header_t *vars, const char *name,
+                     const char *value)
+{
+    x509a_var *v = apr_array_push(vars);
+
+    v->name = name;
+    v->value = value;
+}
+
+/* X509_CLIENT_S_DN_CN, X509_CLIENT_S_DN_CN_1, ... in certificate order,
+ * numbered as mod_ssl numbers them. */
+static void push_dn_vars(x509a_cert *c, apr_array_header_t *vars,
+                         const char *prefix, const apr_array_header_t *attrs,
+                         int modssl)
+{
+    int counts[sizeof(dn_tags) / sizeof(dn_tags[0])] = { 0 };
+    int i;
+
+    for (i = 0; i < attrs->nelts; i++) {
+        const dn_attr *a = &APR_ARRAY_IDX(attrs, i, dn_attr);
+        int t = dn_tag_index(a->nid, modssl);
+        const char *name;
+
+        if (t < 0) {
+            continue;
+        }
+        name = counts[t] ? apr_psprintf(c->pool, "%s%s_%d", prefix,
+                                        dn_tags[t].tag, counts[t])
+                         : apr_pstrcat(c->pool, prefix, dn_tags[t].tag, NULL);
+        counts[t]++;
+        push_var(vars, name, a->value);
+    }
+}
+
+static void push_san_vars(x509a_cert *c, apr_array_header_t *vars,
+                          const char *prefix, x509a_san_kind kind)
+{
+    const apr_array_header_t *a = x509a_cert_san(c, kind);
+    int i;
+
+    for (i = 0; i < a->nelts; i++) {
+        push_var(vars, apr_psprintf(c->pool, "%s%d", prefix, i),
+                 APR_ARRAY_IDX(a, i, const char *));
+    }
+}
+
+static const char *time_string(x509a_cert *c, const ASN1_TIME *t)
+{
+    if (!scratch(c)) {
+        return "";
+    }
+    ASN1_TIME_print(c->bio, t);
+    return bio_take(c);
+}
+
+static const char *algorithm_name(const ASN1_OBJECT *obj)
+{
+    int nid = OBJ_obj2nid(obj);
+
+    return nid == NID_undef ? "UNKNOWN" : OBJ_nid2ln(nid);
+}
+
+const apr_array_header_t *x509a_cert_vars(x509a_cert *c, x509a_vars_style style)
+{
+    apr_array_header_t *vars;
+
+    if (c->vars[style]) {
+        return c->vars[style];
+    }
+    vars = apr_array_make(c->pool, 32, sizeof(x509a_var));
+    if (style == X509A_VARS_X509) {
+        push_var(vars, "X509_CLIENT_S_DN", x509a_cert_subject(c));
+        push_dn_vars(c, vars, "X509_CLIENT_S_DN_", subject_attrs(c), 0);
+        push_var(vars, "X509_CLIENT_I_DN", x509a_cert_issuer(c));
+        push_dn_vars(c, vars, "X509_CLIENT_I_DN_", issuer_attrs(c), 0);
+        push_var(vars, "X509_CLIENT_M_SERIAL", x509a_cert_serial_hex(c));
+        push_var(vars, "X509_CLIENT_SERIAL_DEC", x509a_cert_serial_dec(c));
+        push_var(vars, "X509_CLIENT_FINGERPRINT_SHA256",
+                 x509a_cert_digest_hex(c, X509A_DIGEST_SHA256));
+        push_var(vars, "X509_CLIENT_FINGERPRINT_SHA1",
+                 x509a_cert_digest_hex(c, X509A_DIGEST_SHA1));
+        push_var(vars, "X509_CLIENT_V_START",
+                 time_string(c, X509_get0_notBefore(c->x509)));
+        push_var(vars, "X509_CLIENT_V_END",
+                 time_string(c, X509_get0_notAfter(c->x509)));
+        push_san_vars(c, vars, "X509_CLIENT_SAN_Email_", X509A_SAN_EMAIL);
+        push_san_vars(c, vars, "X509_CLIENT_SAN_DNS_", X509A_SAN_DNS);
+        push_san_vars(c, vars, "X509_CLIENT_SAN_URI_", X509A_SAN_URI);
+        push_san_vars(c, vars, "X509_CLIENT_SAN_UPN_", X509A_SAN_UPN);
+    }
+    else {
+        const ASN1_OBJECT *alg;
+        X509_ALGOR_get0(&alg, NULL, NULL, X509_get0_tbs_sigalg(c->x509));
+
+        push_var(vars, "SSL_CLIENT_S_DN", x509a_cert_subject(c));
+        push_dn_vars(c, vars, "SSL_CLIENT_S_DN_", subject_attrs(c), 1);
+        push_var(vars, "SSL_CLIENT_I_DN", x509a_cert_issuer(c));
+        push_dn_vars(c, vars, "SSL_CLIENT_I_DN_", issuer_attrs(c), 1);
+        push_var(vars, "SSL_CLIENT_M_VERSION",
+                 apr_psprintf(c->pool, "%ld", X509_get_version(c->x509) + 1));
+        push_var(vars, "SSL_CLIENT_M_SERIAL", x509a_cert_serial_hex(c));
+        push_var(vars, "SSL_CLIENT_V_START",
+                 time_string(c, X509_get0_notBefore(c->x509)));
+        push_var(vars, "SSL_CLIENT_V_END",
+                 time_string(c, X509_get0_notAfter(c->x509)));
+        push_var(vars, "SSL_CLIENT_A_SIG", algorithm_name(alg));
+        X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, NULL, NULL, NULL,
+                               X509_get_X509_PUBKEY(c->x509));
+        push_var(vars, "SSL_CLIENT_A_KEY", algorithm_name(alg));
+        push_san_vars(c, vars, "SSL_CLIENT_SAN_Email_", X509A_SAN_EMAIL);
+        push_san_vars(c, vars, "SSL_CLIENT_SAN_DNS_", X509A_SAN_DNS);
+        push_san_vars(c, vars, "SSL_CLIENT_SAN_OTHER_msUPN_", X509A_SAN_UPN);
+    }
+    c->vars[style] = vars;
+    return vars;
+}
+
+const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,
+                           time_t now)
+{
+    const apr_array_header_t *vars;
+    apr_size_t len = strlen(name);
+    int i;
+
+    if (strcmp(name, "X509_CLIENT_V_REMAIN") == 0) {
+        return apr_ltoa(p, x509a_cert_days_remaining(c, now));
+    }
+    /* X509_CLIENT_S_DN_OU_0 is X509_CLIENT_S_DN_OU */
+    if (len > 2 && strcmp(name + len - 2, "_0") == 0
+        && (strncmp(name, "X509_CLIENT_S_DN_", 17) == 0
+            || strncmp(name, "X509_CLIENT_I_DN_", 17) == 0)) {
+        len -= 2;
+    }
+    vars = x509a_cert_vars(c, X509A_VARS_X509);
+    for (i = 0; i < vars->nelts; i++) {
+        const x509a_var *v = &APR_ARRAY_IDX(vars, i, x509a_var);
+        if (strncmp(v->name, name, len) == 0 && v->name[len] == '\0') {
+            return v->value;
+        }
+    }
+    return NULL;
+}
+
+/* --------------------------------------------------------------------- */
+/* Memo                                                                   */
+/* --------------------------------------------------------------------- */
+
+void x509a_cert_memo_set(x509a_cert *c, const void *key, int value)
+{
+    int i;
+
+    for (i = 0; i < c->memo_used; i++) {
+        if (c->memo[i].key == key) {
+            c->memo[i].value = value;
+            return;
+        }
+    }
+    i = c->memo_used < MEMO_SLOTS ? c->memo_used++ : c->memo_next;
+    c->memo_next = (i + 1) % MEMO_SLOTS;
+    c->memo[i].key = key;
+    c->memo[i].value = value;
+}
+
+int x509a_cert_memo_get(const x509a_cert *c, const void *key, int *value)
+{
+    int i;
+
+    for (i = 0; i < c->memo_used; i++) {
+        if (c->memo[i].key == key) {
+            *value = c->memo[i].value;
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,223 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file x509a_cert.h
+ * @brief A client certificate and what is read from it: DNs, serial,
+ * fingerprints, subjectAltNames, identity fields and exported variables.
+ *
+ * Every value is computed on first use and kept in the object's pool, so an
+ * object cached for a connection (or for a forwarded certificate) formats
+ * each value once.  An x509a_cert is not safe for concurrent use; callers
+ * that share one between threads serialise access themselves.
+ */
+
+#ifndef X509A_CERT_H
+#define X509A_CERT_H
+
+#include <time.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+
+#include "x509a_dn.h"
+#include "x509a_num.h"
+
+/** A client certificate with its chain and lazily computed views. */
+typedef struct x509a_cert x509a_cert;
+
+/** subjectAltName entry kinds that are exported and usable as identity. */
+typedef enum {
+    X509A_SAN_EMAIL = 0,   /**< rfc822Name */
+    X509A_SAN_DNS,         /**< dNSName */
+    X509A_SAN_URI,         /**< uniformResourceIdentifier */
+    X509A_SAN_UPN,         /**< otherName msUPN (1.3.6.1.4.1.311.20.2.3) */
+    X509A_SAN_KINDS
+} x509a_san_kind;
+
+/**
+ * Wrap a certificate.  Takes its own reference on @a leaf; everything is
+ * released when @a p is cleared or destroyed.
+ */
+x509a_cert *x509a_cert_make(apr_pool_t *p, X509 *leaf);
+
+/**
+ * Attach chain information (references are taken, stacks copied).
+ * @param verified the verified chain, leaf first then up to the trust
+ *                 anchor, or NULL when unknown (e.g. a resumed TLS session)
+ * @param untrusted certificates the peer sent, usable only as path-building
+ *                 helpers, or NULL
+ */
+void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
+                          STACK_OF(X509) *untrusted);
+
+/**
+ * Attach the trust store that verified the certificate, used to rebuild a
+ * path when no verified chain is known (reference taken).
+ */
+void x509a_cert_set_store(x509a_cert *c, X509_STORE *store);
+
+/** The certificate itself (no reference taken). */
+X509 *x509a_cert_x509(const x509a_cert *c);
+
+/** The verified chain, leaf first, or NULL when unknown. */
+STACK_OF(X509) *x509a_cert_verified_chain(const x509a_cert *c);
+
+/** Peer-sent certificates other than the leaf, or NULL. */
+STACK_OF(X509) *x509a_cert_untrusted(const x509a_cert *c);
+
+/** The trust store attached by x509a_cert_set_store(), or NULL. */
+X509_STORE *x509a_cert_store(const x509a_cert *c);
+
+/** The pool the object lives in. */
+apr_pool_t *x509a_cert_pool(const x509a_cert *c);
+
+/** Subject DN as mod_ssl prints it (RFC 4514, UTF-8). */
+const char *x509a_cert_subject(x509a_cert *c);
+
+/** Subject DN in the legacy `/C=../CN=..` form. */
+const char *x509a_cert_subject_legacy(x509a_cert *c);
+
+/** Issuer DN as mod_ssl prints it (RFC 4514, UTF-8). */
+const char *x509a_cert_issuer(x509a_cert *c);
+
+/** Parsed subject DN (canonical form for comparisons). */
+const x509a_dn *x509a_cert_subject_dn(x509a_cert *c);
+
+/** Parsed issuer DN (canonical form for comparisons). */
+const x509a_dn *x509a_cert_issuer_dn(x509a_cert *c);
+
+/** Serial number, normalised for comparison. */
+const x509a_serial *x509a_cert_serial(x509a_cert *c);
+
+/** Serial as uppercase hex, as mod_ssl's SSL_CLIENT_M_SERIAL. */
+const char *x509a_cert_serial_hex(x509a_cert *c);
+
+/** Serial in decimal. */
+const char *x509a_cert_serial_dec(x509a_cert *c);
+
+/** SHA-256 (32 bytes) or SHA-1 (20 bytes) of the DER certificate. */
+const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg);
+
+/** Uppercase hex of x509a_cert_digest(), no colons. */
+const char *x509a_cert_digest_hex(x509a_cert *c, x509a_digest_alg alg);
+
+/** SHA-256 of the DER SubjectPublicKeyInfo (32 bytes), or NULL. */
+const unsigned char *x509a_cert_spki_sha256(x509a_cert *c);
+
+/**
+ * subjectAltName values of one kind, in certificate order, as UTF-8 with
+ * control characters escaped (array of const char *; possibly empty).
+ */
+const apr_array_header_t *x509a_cert_san(x509a_cert *c, x509a_san_kind kind);
+
+/**
+ * Value of a subject attribute: the occurrence @a index counted from the
+ * most specific one (0 = the last in the certificate, which RFC 4514 lists
+ * first), as UTF-8 with control characters escaped; NULL when absent.
+ */
+const char *x509a_cert_subject_attr(x509a_cert *c, const char *oid, int index);
+
+/** Days until notAfter, 0 once expired (mod_ssl's V_REMAIN). */
+long x509a_cert_days_remaining(x509a_cert *c, time_t now);
+
+/** notBefore and notAfter as seconds since the epoch. */
+void x509a_cert_validity(x509a_cert *c, time_t *not_before, time_t *not_after);
+
+/** The certificate as PEM. */
+const char *x509a_cert_pem(x509a_cert *c);
+
+/**
+ * The chain certificates above the leaf as PEM (array of const char *):
+ * the verified chain when known, else what the peer sent.
+ */
+const apr_array_header_t *x509a_cert_chain_pem(x509a_cert *c);
+
+/**
+ * One line for log messages: subject, issuer, serial and SHA-256.
+ */
+const char *x509a_cert_describe(x509a_cert *c);
+
+/* ------------------------------------------------------------------------ */
+/* Identity fields (X509AuthnUser)                                          */
+/* ------------------------------------------------------------------------ */
+
+/** Kinds of identity field. */
+typedef enum {
+    X509A_FIELD_SUBJECT = 1,     /**< `subject` */
+    X509A_FIELD_SUBJECT_LEGACY,  /**< `subject-legacy` */
+    X509A_FIELD_CN,              /**< `cn` (the most specific CN) */
+    X509A_FIELD_SUBJECT_ATTR,    /**< `subject:ATTR` */
+    X509A_FIELD_EMAIL,           /**< `email`: SAN rfc822Name, else emailAddress */
+    X509A_FIELD_UPN,             /**< `upn`: SAN otherName msUPN */
+    X509A_FIELD_URI,             /**< `uri`: SAN URI */
+    X509A_FIELD_DNS,             /**< `dns`: SAN dNSName */
+    X509A_FIELD_SERIAL,          /**< `serial`: hex as M_SERIAL */
+    X509A_FIELD_ISSUER_SERIAL,   /**< `issuer+serial`: RFC 4523 CertificateExactAssertion */
+    X509A_FIELD_SHA256           /**< `sha256`: fingerprint hex */
+} x509a_field_kind;
+
+/** A parsed identity field. */
+typedef struct {
+    x509a_field_kind kind; /**< Which field. */
+    const char *oid;       /**< For X509A_FIELD_SUBJECT_ATTR: the attribute OID. */
+    const char *name;      /**< The field as written, for messages. */
+} x509a_field;
+
+/**
+ * Parse an identity field name (case-insensitive).
+ * @return NULL on success, else why the name is not a field
+ */
+const char *x509a_field_parse(apr_pool_t *p, const char *text, x509a_field *out);
+
+/** Value of an identity field, or NULL when the certificate lacks it. */
+const char *x509a_cert_field(x509a_cert *c, const x509a_field *f);
+
+/* ------------------------------------------------------------------------ */
+/* Exported variables                                                       */
+/* ------------------------------------------------------------------------ */
+
+/** A variable name and value. */
+typedef struct {
+    const char *name;      /**< Full name, e.g. `X509_CLIENT_S_DN_CN`. */
+    const char *value;     /**< Value. */
+} x509a_var;
+
+/** Naming styles for x509a_cert_vars(). */
+typedef enum {
+    X509A_VARS_X509 = 0,   /**< `X509_CLIENT_*`, SPEC section 7. */
+    X509A_VARS_MODSSL,     /**< mod_ssl's `SSL_CLIENT_*` names. */
+    X509A_VARS_STYLES
+} x509a_vars_style;
+
+/**
+ * Every variable describing the certificate (array of x509a_var), formatted
+ * once and kept.  Time-dependent (`V_REMAIN`) and PEM variables are not
+ * included; callers add them as configured.
+ */
+const apr_array_header_t *x509a_cert_vars(x509a_cert *c, x509a_vars_style style);
+
+/**
+ * Look up one variable by full name (X509A_VARS_X509 style).  Also answers
+ * the `_0` spelling of a first DN attribute (`X509_CLIENT_S_DN_OU_0`) and
+ * `X509_CLIENT_V_REMAIN` (computed for @a now, allocated from @a p; every
+ * other value lives as long as the object).
+ * @return the value, or NULL when the certificate has no such variable
+ */
+const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,
+                           time_t now);
+
+/* ------------------------------------------------------------------------ */
+/* Small per-object memo                                                    */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Remember an int result under an opaque key (e.g. the address of a
+ * configuration object) for the lifetime of the object.  A few entries
+ * are kept; older ones are forgotten.
+ */
+void x509a_cert_memo_set(x509a_cert *c, const void *key, int value);
+
+/** Fetch a remembered result: non-zero when found. */
+int x509a_cert_memo_get(const x509a_cert *c, const void *key, int *value);
+
+#endif /* X509A_CERT_H */

@@ -1,0 +1,108 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file x509a_dn.h
+ * @brief Distinguished names: parsing, canonical comparison, formatting.
+ *
+ * A DN written by an administrator (RFC 4514 `CN=alice,O=Example,C=US` or the
+ * OpenSSL slash form `/C=US/O=Example/CN=alice`) and a DN read from a
+ * certificate are both reduced to one canonical byte string, so that
+ * comparing two DNs is a memcmp().  Canonicalisation:
+ *  - RDNs in certificate (ASN.1) order: RFC 4514 strings are reversed;
+ *  - attribute types by OID (`CN`, `cn`, `commonName` and `2.5.4.3` agree);
+ *  - the AVAs of a multi-valued RDN sorted (their order is not significant);
+ *    a slash-form DN written without `+` cannot express multi-valued RDNs
+ *    (X509_NAME_oneline() prints them as separate `/` parts), so it is
+ *    compared with RDN grouping ignored;
+ *  - values decoded to UTF-8, case folded (full Unicode simple lowercase
+ *    where the C library offers it, ASCII otherwise), leading and trailing
+ *    white space removed and inner runs of white space folded to one space
+ *    (RFC 4518 caseIgnoreMatch, without Unicode normalisation).
+ */
+
+#ifndef X509A_DN_H
+#define X509A_DN_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+
+/** One attribute-value assertion of a DN. */
+typedef struct {
+    const char *oid;      /**< Dotted OID of the attribute type. */
+    int nid;              /**< OpenSSL NID, NID_undef for unknown types. */
+    const char *value;    /**< Value as UTF-8 (unescaped); NUL-terminated. */
+    apr_size_t value_len; /**< Length of @a value (it may contain NUL). */
+    int is_hex;           /**< Value kept as `#` + hex of its DER encoding. */
+} x509a_ava;
+
+/** A parsed distinguished name in certificate (ASN.1) order. */
+typedef struct {
+    /** RDNs, most general first; each element is an apr_array_header_t *
+     *  of x509a_ava (several for a multi-valued RDN). */
+    apr_array_header_t *rdns;
+    const char *canon;    /**< Canonical form, compare with memcmp(). */
+    apr_size_t canon_len; /**< Length of @a canon. */
+    /** Canonical form with every AVA as an RDN of its own (grouping lost). */
+    const char *canon_flat;
+    apr_size_t canon_flat_len; /**< Length of @a canon_flat. */
+    /** Set for a slash-form DN written without '+': it does not say how
+     *  AVAs group into RDNs, so it is compared in the flat form. */
+    int flat;
+    /** Set for a DN parsed from RFC 4514 syntax (written most specific
+     *  RDN first). */
+    int rfc4514;
+} x509a_dn;
+
+/**
+ * Parse a DN written in RFC 4514 syntax (also accepting the RFC 2253/1779
+ * leniencies: `;` separators, spaces around separators, quoted values) or
+ * in the OpenSSL slash form (it starts with `/`; `+` joins AVAs of one RDN,
+ * `\` escapes, `\xHH` bytes as printed by X509_NAME_oneline()).
+ * @param p    pool for the result
+ * @param text the DN
+ * @param dn   receives the parsed DN
+ * @return NULL on success, else a message saying what is wrong
+ */
+const char *x509a_dn_parse(apr_pool_t *p, const char *text, x509a_dn **dn);
+
+/**
+ * Read a DN from a certificate name.  Values that are not character
+ * strings, or that do not convert to UTF-8, are kept as `#` followed by the
+ * hex of their DER encoding, as RFC 4514 prints them.
+ */
+x509a_dn *x509a_dn_from_name(apr_pool_t *p, const X509_NAME *name);
+
+/** Non-zero when both DNs are the same after canonicalisation. */
+int x509a_dn_equal(const x509a_dn *a, const x509a_dn *b);
+
+/**
+ * Heuristic for configuration warnings: non-zero when a DN written in
+ * RFC 4514 syntax seems to list its RDNs root first (e.g. `C=US,...,CN=x`,
+ * as `openssl x509 -subject` prints them), which RFC 4514 reverses.
+ */
+int x509a_dn_looks_reversed(const x509a_dn *dn);
+
+/**
+ * Format a certificate name the way mod_ssl prints SSL_CLIENT_S_DN:
+ * RFC 4514 with UTF-8 kept (XN_FLAG_RFC2253 without ASN1_STRFLGS_ESC_MSB),
+ * or with @a legacy set, the `/C=../CN=..` form of X509_NAME_oneline().
+ */
+char *x509a_name_to_string(apr_pool_t *p, const X509_NAME *name, int legacy);
+
+/**
+ * Resolve an attribute type name (`CN`, `commonName`, `E`, `emailAddress`,
+ * `UID`, `DC`, ..., any letter case) or dotted OID to an OpenSSL object.
+ * @return the object (owned by the caller, freed with ASN1_OBJECT_free()),
+ *         or NULL when the name is unknown.
+ */
+ASN1_OBJECT *x509a_attr_type(const char *name);
+
+/**
+ * Case fold and white-space fold a UTF-8 string as the canonical form does.
+ * @return the folded string, or NULL when @a in is not valid UTF-8
+ */
+char *x509a_utf8_fold(apr_pool_t *p, const char *in, apr_size_t len,
+                      apr_size_t *out_len);
+
+#endif /* X509A_DN_H */

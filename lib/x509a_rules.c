@@ -1,0 +1,482 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* Per-directory certificate rules: OR within a kind, AND across kinds. */
+
+#include <string.h>
+#include <errno.h>
+#include <apr_strings.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "x509a_rules.h"
+
+struct x509a_rules {
+    /** Accepted values per kind, NULL when the kind is not configured.
+     *  SUBJECT/ISSUER: x509a_dn *; SERIAL: x509a_serial;
+     *  FINGERPRINT: x509a_fingerprint; SPKI: unsigned char[32];
+     *  EKU/POLICY: ASN1_OBJECT *; ISSUING_CA: const char * (file names). */
+    apr_array_header_t *vals[X509A_RULE_KINDS];
+    /** The certificates of the ISSUING_CA files. */
+    STACK_OF(X509) *issuing_cas;
+};
+
+static const char *const rule_names[X509A_RULE_KINDS] = {
+    "X509AuthnRequireSubject",
+    "X509AuthnRequireIssuer",
+    "X509AuthnRequireSerial",
+    "X509AuthnRequireFingerprint",
+    "X509AuthnRequireSPKI",
+    "X509AuthnRequireEKU",
+    "X509AuthnRequirePolicy",
+    "X509AuthnRequireIssuingCA"
+};
+
+const char *x509a_rule_name(x509a_rule_kind kind)
+{
+    return kind < X509A_RULE_KINDS ? rule_names[kind] : "?";
+}
+
+x509a_rules *x509a_rules_make(apr_pool_t *p)
+{
+    return apr_pcalloc(p, sizeof(x509a_rules));
+}
+
+static apr_status_t free_objects(void *data)
+{
+    apr_array_header_t *objs = data;
+    int i;
+
+    for (i = 0; i < objs->nelts; i++) {
+        ASN1_OBJECT_free(APR_ARRAY_IDX(objs, i, ASN1_OBJECT *));
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t free_stack(void *data)
+{
+    sk_X509_pop_free(data, X509_free);
+    return APR_SUCCESS;
+}
+
+static const char *load_cas(x509a_rules *rules, apr_pool_t *p,
+                            const char *file)
+{
+    BIO *bio = BIO_new_file(file, "r");
+    X509 *x;
+    int n = 0;
+
+    if (!bio) {
+        ERR_clear_error();
+        return apr_psprintf(p, "cannot read '%s': %s", file, strerror(errno));
+    }
+    if (!rules->issuing_cas) {
+        rules->issuing_cas = sk_X509_new_null();
+        apr_pool_cleanup_register(p, rules->issuing_cas, free_stack,
+                                  apr_pool_cleanup_null);
+    }
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (X509_check_ca(x) == 0) {
+            char *subject = X509_NAME_oneline(X509_get_subject_name(x),
+                                              NULL, 0);
+            const char *err = apr_psprintf(p, "'%s' holds a certificate that "
+                                           "is not a CA: %s", file, subject);
+            OPENSSL_free(subject);
+            X509_free(x);
+            BIO_free(bio);
+            return err;
+        }
+        sk_X509_push(rules->issuing_cas, x);
+        n++;
+    }
+    ERR_clear_error();  /* the end of the file ends the loop with an error */
+    BIO_free(bio);
+    if (n == 0) {
+        return apr_psprintf(p, "'%s' holds no PEM certificate", file);
+    }
+    return NULL;
+}
+
+const char *x509a_rules_add(x509a_rules *rules, apr_pool_t *p,
+                            x509a_rule_kind kind, const char *value,
+                            const char **warning)
+{
+    apr_array_header_t **vals = &rules->vals[kind];
+    const char *err = NULL;
+
+    if (warning) {
+        *warning = NULL;
+    }
+    switch (kind) {
+    case X509A_RULE_SUBJECT:
+    case X509A_RULE_ISSUER: {
+        x509a_dn *dn;
+        if ((err = x509a_dn_parse(p, value, &dn))) {
+            return err;
+        }
+        if (warning && x509a_dn_looks_reversed(dn)) {
+            *warning = apr_psprintf(p, "'%s' lists its RDNs root first; "
+                                    "RFC 4514 writes the most specific RDN "
+                                    "(e.g. CN) first, and so compares it "
+                                    "reversed (the slash form /C=../CN=.. "
+                                    "is written root first)", value);
+        }
+        if (!*vals) {
+            *vals = apr_array_make(p, 2, sizeof(x509a_dn *));
+        }
+        APR_ARRAY_PUSH(*vals, x509a_dn *) = dn;
+        return NULL;
+    }
+    case X509A_RULE_SERIAL: {
+        x509a_serial s;
+        if ((err = x509a_serial_parse(p, value, &s))) {
+            return err;
+        }
+        if (!*vals) {
+            *vals = apr_array_make(p, 2, sizeof(x509a_serial));
+        }
+        APR_ARRAY_PUSH(*vals, x509a_serial) = s;
+        return NULL;
+    }
+    case X509A_RULE_FINGERPRINT: {
+        x509a_fingerprint f;
+        if ((err = x509a_fingerprint_parse(p, value, &f))) {
+            return err;
+        }
+        if (!*vals) {
+            *vals = apr_array_make(p, 2, sizeof(x509a_fingerprint));
+        }
+        APR_ARRAY_PUSH(*vals, x509a_fingerprint) = f;
+        return NULL;
+    }
+    case X509A_RULE_SPKI: {
+        unsigned char pin[32];
+        if ((err = x509a_spki_pin_parse(p, value, pin))) {
+            return err;
+        }
+        if (!*vals) {
+            *vals = apr_array_make(p, 2, sizeof(pin));
+        }
+        memcpy(apr_array_push(*vals), pin, sizeof(pin));
+        return NULL;
+    }
+    case X509A_RULE_EKU:
+    case X509A_RULE_POLICY: {
+        ASN1_OBJECT *obj = OBJ_txt2obj(value, 0);
+        if (!obj) {
+            ERR_clear_error();
+            return kind == X509A_RULE_EKU
+                ? apr_psprintf(p, "'%s' is not an extended key usage: use a "
+                               "name such as clientAuth or a dotted OID", value)
+                : apr_psprintf(p, "'%s' is not a policy OID: use dotted "
+                               "notation such as 1.3.6.1.4.1.99999.1", value);
+        }
+        if (!*vals) {
+            *vals = apr_array_make(p, 2, sizeof(ASN1_OBJECT *));
+            apr_pool_cleanup_register(p, *vals, free_objects,
+                                      apr_pool_cleanup_null);
+        }
+        APR_ARRAY_PUSH(*vals, ASN1_OBJECT *) = obj;
+        return NULL;
+    }
+    case X509A_RULE_ISSUING_CA:
+        if ((err = load_cas(rules, p, value))) {
+            return err;
+        }
+        if (!*vals) {
+            *vals = apr_array_make(p, 1, sizeof(const char *));
+        }
+        APR_ARRAY_PUSH(*vals, const char *) = apr_pstrdup(p, value);
+        return NULL;
+    default:
+        return "unknown rule";
+    }
+}
+
+int x509a_rules_has(const x509a_rules *rules, x509a_rule_kind kind)
+{
+    return rules && rules->vals[kind] != NULL;
+}
+
+int x509a_rules_empty(const x509a_rules *rules)
+{
+    int k;
+
+    for (k = 0; rules && k < X509A_RULE_KINDS; k++) {
+        if (rules->vals[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
+                               const x509a_rules *add)
+{
+    x509a_rules *m = apr_palloc(p, sizeof(*m));
+    int k;
+
+    /* Merging happens per request too: share the values, copy nothing. */
+    for (k = 0; k < X509A_RULE_KINDS; k++) {
+        m->vals[k] = add->vals[k] ? add->vals[k] : base->vals[k];
+    }
+    m->issuing_cas = add->vals[X509A_RULE_ISSUING_CA] ? add->issuing_cas
+                                                      : base->issuing_cas;
+    return m;
+}
+
+/* --------------------------------------------------------------------- */
+/* Checks                                                                 */
+/* --------------------------------------------------------------------- */
+
+static int match_dn(const apr_array_header_t *vals, const x509a_dn *dn)
+{
+    int i;
+
+    for (i = 0; i < vals->nelts; i++) {
+        if (x509a_dn_equal(APR_ARRAY_IDX(vals, i, x509a_dn *), dn)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int match_serial(const apr_array_header_t *vals, x509a_cert *c)
+{
+    const x509a_serial *serial = x509a_cert_serial(c);
+    int i;
+
+    for (i = 0; i < vals->nelts; i++) {
+        if (x509a_serial_equal(&APR_ARRAY_IDX(vals, i, x509a_serial), serial)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int match_fingerprint(const apr_array_header_t *vals, x509a_cert *c)
+{
+    int i;
+
+    for (i = 0; i < vals->nelts; i++) {
+        const x509a_fingerprint *f = &APR_ARRAY_IDX(vals, i, x509a_fingerprint);
+        if (memcmp(f->md, x509a_cert_digest(c, f->alg), f->len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int match_spki(const apr_array_header_t *vals, x509a_cert *c)
+{
+    const unsigned char *spki = x509a_cert_spki_sha256(c);
+    int i;
+
+    for (i = 0; spki && i < vals->nelts; i++) {
+        if (memcmp(vals->elts + i * vals->elt_size, spki, 32) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int match_eku(const apr_array_header_t *vals, x509a_cert *c)
+{
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x509a_cert_x509(c),
+                                               NID_ext_key_usage, NULL, NULL);
+    int i, j, found = 0;
+
+    for (i = 0; eku && !found && i < sk_ASN1_OBJECT_num(eku); i++) {
+        for (j = 0; !found && j < vals->nelts; j++) {
+            found = OBJ_cmp(sk_ASN1_OBJECT_value(eku, i),
+                            APR_ARRAY_IDX(vals, j, ASN1_OBJECT *)) == 0;
+        }
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+    return found;
+}
+
+static int match_policy(const apr_array_header_t *vals, x509a_cert *c)
+{
+    CERTIFICATEPOLICIES *pols = X509_get_ext_d2i(x509a_cert_x509(c),
+                                                 NID_certificate_policies,
+                                                 NULL, NULL);
+    int i, j, found = 0;
+
+    for (i = 0; pols && !found && i < sk_POLICYINFO_num(pols); i++) {
+        const POLICYINFO *pi = sk_POLICYINFO_value(pols, i);
+        for (j = 0; !found && j < vals->nelts; j++) {
+            found = OBJ_cmp(pi->policyid,
+                            APR_ARRAY_IDX(vals, j, ASN1_OBJECT *)) == 0;
+        }
+    }
+    CERTIFICATEPOLICIES_free(pols);
+    return found;
+}
+
+/* Was @a cert issued, and signed, by @a ca? */
+static int issued_by(X509 *cert, X509 *ca)
+{
+    EVP_PKEY *key;
+
+    if (X509_check_issued(ca, cert) != X509_V_OK) {
+        return 0;
+    }
+    key = X509_get0_pubkey(ca);
+    if (key && X509_verify(cert, key) > 0) {
+        return 1;
+    }
+    ERR_clear_error();
+    return 0;
+}
+
+/* Find a certificate that issued and signed @a cur: among @a helpers,
+ * then in the trust store.  Returns a new reference or NULL. */
+static X509 *find_issuer(X509 *cur, STACK_OF(X509) *helpers,
+                         X509_STORE *store)
+{
+    int i;
+
+    for (i = 0; i < sk_X509_num(helpers); i++) {
+        X509 *h = sk_X509_value(helpers, i);
+        if (issued_by(cur, h)) {
+            X509_up_ref(h);
+            return h;
+        }
+    }
+    if (store) {
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        STACK_OF(X509) *cands = NULL;
+        X509 *found = NULL;
+
+        if (ctx && X509_STORE_CTX_init(ctx, store, cur, NULL)) {
+            /* every certificate with the issuer's name: lookalikes too */
+            cands = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(cur));
+        }
+        for (i = 0; !found && i < sk_X509_num(cands); i++) {
+            X509 *cand = sk_X509_value(cands, i);
+            if (issued_by(cur, cand)) {
+                X509_up_ref(cand);
+                found = cand;
+            }
+        }
+        sk_X509_pop_free(cands, X509_free);
+        X509_STORE_CTX_free(ctx);
+        ERR_clear_error();
+        return found;
+    }
+    return NULL;
+}
+
+#define MAX_PATH_DEPTH 16
+
+int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas)
+{
+    STACK_OF(X509) *verified = x509a_cert_verified_chain(c);
+    X509 *cur;
+    int i, j, depth, found = 0;
+
+    if (!cas || sk_X509_num(cas) == 0) {
+        return 0;
+    }
+    if (verified) {
+        for (i = 1; i < sk_X509_num(verified); i++) {
+            for (j = 0; j < sk_X509_num(cas); j++) {
+                if (X509_cmp(sk_X509_value(verified, i),
+                             sk_X509_value(cas, j)) == 0) {
+                    return 1;
+                }
+            }
+        }
+        return 0;
+    }
+    /* No verified chain (e.g. a resumed TLS session): rebuild the path
+     * from the leaf, checking every signature on the way. */
+    cur = x509a_cert_x509(c);
+    X509_up_ref(cur);
+    for (depth = 0; !found && depth < MAX_PATH_DEPTH; depth++) {
+        X509 *next;
+
+        for (j = 0; j < sk_X509_num(cas); j++) {
+            if (issued_by(cur, sk_X509_value(cas, j))) {
+                found = 1;
+                break;
+            }
+        }
+        if (found || X509_check_issued(cur, cur) == X509_V_OK) {
+            break;
+        }
+        next = find_issuer(cur, x509a_cert_untrusted(c), x509a_cert_store(c));
+        X509_free(cur);
+        cur = next;
+        if (!cur) {
+            break;
+        }
+    }
+    X509_free(cur);
+    return found;
+}
+
+int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
+                      const char **why)
+{
+    int k;
+
+    for (k = 0; k < X509A_RULE_KINDS; k++) {
+        const apr_array_header_t *vals = rules->vals[k];
+        int ok = 0;
+
+        if (!vals) {
+            continue;
+        }
+        switch ((x509a_rule_kind)k) {
+        case X509A_RULE_SUBJECT:
+            ok = match_dn(vals, x509a_cert_subject_dn(c));
+            break;
+        case X509A_RULE_ISSUER:
+            ok = match_dn(vals, x509a_cert_issuer_dn(c));
+            break;
+        case X509A_RULE_SERIAL:
+            ok = match_serial(vals, c);
+            break;
+        case X509A_RULE_FINGERPRINT:
+            ok = match_fingerprint(vals, c);
+            break;
+        case X509A_RULE_SPKI:
+            ok = match_spki(vals, c);
+            break;
+        case X509A_RULE_EKU:
+            ok = match_eku(vals, c);
+            break;
+        case X509A_RULE_POLICY:
+            ok = match_policy(vals, c);
+            break;
+        case X509A_RULE_ISSUING_CA:
+            /* may verify signatures: remember the answer per object */
+            if (!x509a_cert_memo_get(c, vals, &ok)) {
+                ok = x509a_chain_passes_through(c, rules->issuing_cas);
+                x509a_cert_memo_set(c, vals, ok);
+            }
+            break;
+        default:
+            break;
+        }
+        if (!ok) {
+            static const char *const what[X509A_RULE_KINDS] = {
+                "subject DN not allowed by X509AuthnRequireSubject",
+                "issuer DN not allowed by X509AuthnRequireIssuer",
+                "serial number not allowed by X509AuthnRequireSerial",
+                "fingerprint not allowed by X509AuthnRequireFingerprint",
+                "public key not pinned by X509AuthnRequireSPKI",
+                "no extended key usage allowed by X509AuthnRequireEKU",
+                "no certificate policy allowed by X509AuthnRequirePolicy",
+                "chain does not pass through a CA of X509AuthnRequireIssuingCA"
+            };
+            if (why) {
+                *why = what[k];
+            }
+            return 0;
+        }
+    }
+    return 1;
+}

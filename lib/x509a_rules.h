@@ -1,0 +1,84 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file x509a_rules.h
+ * @brief Per-directory certificate rules (X509AuthnRequire*).
+ *
+ * Each rule kind holds one or more accepted values: any one of them
+ * matches (OR).  Every kind that is configured must match (AND).
+ */
+
+#ifndef X509A_RULES_H
+#define X509A_RULES_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+
+#include "x509a_cert.h"
+
+/** Rule kinds; the order is the order of evaluation (cheapest first). */
+typedef enum {
+    X509A_RULE_SUBJECT = 0,  /**< X509AuthnRequireSubject */
+    X509A_RULE_ISSUER,       /**< X509AuthnRequireIssuer */
+    X509A_RULE_SERIAL,       /**< X509AuthnRequireSerial */
+    X509A_RULE_FINGERPRINT,  /**< X509AuthnRequireFingerprint */
+    X509A_RULE_SPKI,         /**< X509AuthnRequireSPKI */
+    X509A_RULE_EKU,          /**< X509AuthnRequireEKU */
+    X509A_RULE_POLICY,       /**< X509AuthnRequirePolicy */
+    X509A_RULE_ISSUING_CA,   /**< X509AuthnRequireIssuingCA */
+    X509A_RULE_KINDS
+} x509a_rule_kind;
+
+/** A set of rules; kinds that were never added are not checked. */
+typedef struct x509a_rules x509a_rules;
+
+/** An empty rule set. */
+x509a_rules *x509a_rules_make(apr_pool_t *p);
+
+/**
+ * Add one accepted value to a rule kind.  For X509A_RULE_ISSUING_CA the
+ * value is a file of PEM CA certificates; every certificate in it is
+ * accepted.
+ * @param p pool the rule set lives in (config pool)
+ * @param warning receives a non-fatal remark for the administrator (e.g. a
+ *        DN that looks reversed), or NULL; may itself be NULL
+ * @return NULL on success, else why the value is invalid
+ */
+const char *x509a_rules_add(x509a_rules *rules, apr_pool_t *p,
+                            x509a_rule_kind kind, const char *value,
+                            const char **warning);
+
+/** Non-zero when the rule kind has values. */
+int x509a_rules_has(const x509a_rules *rules, x509a_rule_kind kind);
+
+/** Non-zero when no rule kind has values. */
+int x509a_rules_empty(const x509a_rules *rules);
+
+/**
+ * Merge for nested configuration sections: each kind configured in @a add
+ * replaces that kind of @a base; the others are inherited.
+ */
+x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
+                               const x509a_rules *add);
+
+/** The directive name of a rule kind, for messages. */
+const char *x509a_rule_name(x509a_rule_kind kind);
+
+/**
+ * Check a certificate against every configured rule kind.
+ * @param why receives, on failure, which rule failed and why
+ * @return non-zero when every configured kind matches
+ */
+int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
+                      const char **why);
+
+/**
+ * Does the certificate's chain pass through one of @a cas (compared by
+ * certificate, never by name)?  Uses the verified chain when known; else
+ * rebuilds the path from the leaf with signature checks, taking issuers
+ * from @a cas, the peer's certificates and the attached trust store.
+ */
+int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas);
+
+#endif /* X509A_RULES_H */
