@@ -1,0 +1,50 @@
+# Debian packages the project needs; sourced by the other scripts.
+#   x509a_install_deps build|demo|test
+# Installs what is missing (as root), running apt-get update at most once.
+
+X509A_PKGS_BUILD="build-essential autoconf automake libtool pkg-config apache2-dev libssl-dev"
+X509A_PKGS_DEMO="$X509A_PKGS_BUILD apache2 openssl curl python3"
+X509A_PKGS_TEST="$X509A_PKGS_DEMO check valgrind python3-pytest nghttp2-client"
+
+x509a_install_deps() {
+    local want missing=() pkg
+    case "$1" in
+        build) want=$X509A_PKGS_BUILD ;;
+        demo) want=$X509A_PKGS_DEMO ;;
+        test) want=$X509A_PKGS_TEST ;;
+        *) echo "x509a_install_deps: unknown set '$1'" >&2; return 2 ;;
+    esac
+    for pkg in $want; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing Debian packages (run as root to install them): ${missing[*]}" >&2
+        return 1
+    fi
+    echo "Installing: ${missing[*]}"
+    # Packaged services (apache2, nginx, redis, slapd) must not start on
+    # their default ports: the tests start their own instances.
+    local policy=/usr/sbin/policy-rc.d made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+    fi
+    if [ -z "${X509A_APT_UPDATED:-}" ]; then
+        apt-get update -q
+        export X509A_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    local rc=$?
+    [ -n "$made_policy" ] && rm -f "$policy"
+    return $rc
+}
+
+# Configure (once per build directory) and build.
+#   x509a_build TOP BUILDDIR [configure options]
+x509a_build() {
+    local top=$1 dir=$2; shift 2
+    (cd "$top" && { [ -x configure ] || autoreconf -fi; }) || return 1
+    mkdir -p "$dir"
+    (cd "$dir" && { [ -f Makefile ] || "$top/configure" -q "$@"; } && make -j"$(nproc)")
+}
