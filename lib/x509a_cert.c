@@ -27,6 +27,8 @@ struct x509a_cert {
     STACK_OF(X509) *verified;
     STACK_OF(X509) *untrusted;
     X509_STORE *store;
+    const unsigned char *verified_digests;  /* n * 32 bytes, or NULL */
+    int verified_digests_n;
     BIO *bio;                            /* scratch for printing */
 
     const char *subject, *subject_legacy, *issuer;
@@ -96,6 +98,20 @@ void x509a_cert_set_store(x509a_cert *c, X509_STORE *store)
     }
     X509_STORE_free(c->store);
     c->store = store;
+}
+
+void x509a_cert_set_verified_digests(x509a_cert *c,
+                                     const unsigned char *digests, int n)
+{
+    c->verified_digests = n > 0 ? apr_pmemdup(c->pool, digests,
+                                              (apr_size_t)n * 32) : NULL;
+    c->verified_digests_n = n > 0 ? n : 0;
+}
+
+const unsigned char *x509a_cert_verified_digests(const x509a_cert *c, int *n)
+{
+    *n = c->verified_digests_n;
+    return c->verified_digests;
 }
 
 X509 *x509a_cert_x509(const x509a_cert *c)

@@ -56,6 +56,17 @@ void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
  */
 void x509a_cert_set_store(x509a_cert *c, X509_STORE *store);
 
+/**
+ * Record the SHA-256 fingerprints of the verified chain (leaf first) when
+ * only they are known, e.g. from a shared verification cache: rules that
+ * need the chain compare against them.  @a digests holds @a n * 32 bytes.
+ */
+void x509a_cert_set_verified_digests(x509a_cert *c,
+                                     const unsigned char *digests, int n);
+
+/** The fingerprints set by x509a_cert_set_verified_digests(), or NULL. */
+const unsigned char *x509a_cert_verified_digests(const x509a_cert *c, int *n);
+
 /** The certificate itself (no reference taken). */
 X509 *x509a_cert_x509(const x509a_cert *c);
 

@@ -373,10 +373,28 @@ static X509 *find_issuer(X509 *cur, STACK_OF(X509) *helpers,
 int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas)
 {
     STACK_OF(X509) *verified = x509a_cert_verified_chain(c);
+    const unsigned char *digests;
     X509 *cur;
-    int i, j, depth, found = 0;
+    int i, j, n, depth, found = 0;
 
     if (!cas || sk_X509_num(cas) == 0) {
+        return 0;
+    }
+    if (!verified && (digests = x509a_cert_verified_digests(c, &n)) != NULL) {
+        /* a verification remembered by fingerprints: compare those */
+        for (j = 0; j < sk_X509_num(cas); j++) {
+            unsigned char md[32];
+            unsigned int mdlen;
+
+            if (!X509_digest(sk_X509_value(cas, j), EVP_sha256(), md, &mdlen)) {
+                continue;
+            }
+            for (i = 1; i < n; i++) {
+                if (memcmp(digests + 32 * i, md, 32) == 0) {
+                    return 1;
+                }
+            }
+        }
         return 0;
     }
     if (verified) {

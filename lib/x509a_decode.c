@@ -1,0 +1,676 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* Forwarded-certificate header values.  Percent-decoding is APR's,
+ * base64 and DER are OpenSSL's; the dialects' framing (PEM armour, RFC 8941
+ * byte sequences and lists, Envoy's XFCC) is parsed here. */
+
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_escape.h>
+#include <apr_lib.h>
+#include <openssl/evp.h>
+#include <openssl/err.h>
+
+#include "x509a_decode.h"
+
+static const struct {
+    const char *name;
+    x509a_format fmt;
+} format_names[] = {
+    { "auto", X509A_FMT_AUTO },
+    { "pem", X509A_FMT_PEM },
+    { "der-base64", X509A_FMT_DER_BASE64 },
+    { "list", X509A_FMT_LIST },
+    { "rfc9440", X509A_FMT_RFC9440 },
+    { "xfcc", X509A_FMT_XFCC },
+    { NULL, 0 }
+};
+
+const char *x509a_format_parse(const char *name, x509a_format *out)
+{
+    int i;
+
+    for (i = 0; format_names[i].name; i++) {
+        if (strcasecmp(name, format_names[i].name) == 0) {
+            *out = format_names[i].fmt;
+            return NULL;
+        }
+    }
+    return "not a header format: use auto, pem, der-base64, list, rfc9440 "
+           "or xfcc";
+}
+
+const char *x509a_format_name(x509a_format fmt)
+{
+    int i;
+
+    for (i = 0; format_names[i].name; i++) {
+        if (format_names[i].fmt == fmt) {
+            return format_names[i].name;
+        }
+    }
+    return "?";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Building blocks                                                         */
+/* ---------------------------------------------------------------------- */
+
+/** A byte range of a header value. */
+typedef struct {
+    const char *s;
+    apr_size_t len;
+} span;
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static span trim(span v)
+{
+    while (v.len && is_ows(v.s[0])) {
+        v.s++;
+        v.len--;
+    }
+    while (v.len && is_ows(v.s[v.len - 1])) {
+        v.len--;
+    }
+    return v;
+}
+
+static int span_is(span v, const char *lit)
+{
+    return v.len == strlen(lit) && memcmp(v.s, lit, v.len) == 0;
+}
+
+static int means_none(span v)
+{
+    return v.len == 0 || span_is(v, "(null)") || span_is(v, "-");
+}
+
+static apr_status_t free_x509(void *data)
+{
+    X509_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t free_stack(void *data)
+{
+    sk_X509_pop_free(data, X509_free);
+    return APR_SUCCESS;
+}
+
+/* Percent-decode (a literal '+' stays '+').  Returns NULL and sets *err
+ * for a bad escape or a NUL byte. */
+static const char *url_decode(apr_pool_t *p, span v, span *out)
+{
+    apr_size_t len;
+    char *buf;
+
+    if (!memchr(v.s, '%', v.len)) {
+        *out = v;
+        return NULL;
+    }
+    buf = apr_palloc(p, v.len + 1);
+    if (apr_unescape_url(buf, v.s, (apr_ssize_t)v.len, NULL, NULL, 0, &len)
+        != APR_SUCCESS || memchr(buf, '\0', len)) {
+        return "bad percent-encoding";
+    }
+    out->s = buf;
+    out->len = len;
+    return NULL;
+}
+
+static int b64_char(unsigned char c)
+{
+    return apr_isalnum(c) || c == '+' || c == '/';
+}
+
+/* Strict base64 (standard alphabet, padded); white space is skipped. */
+static const char *b64_decode(apr_pool_t *p, span v, unsigned char **der,
+                              apr_size_t *der_len)
+{
+    char *clean = apr_palloc(p, v.len + 1);
+    apr_size_t i, n = 0, pad = 0;
+    int got;
+    unsigned char *out;
+
+    for (i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            continue;
+        }
+        if (c == '=') {
+            pad++;
+        }
+        else if (!b64_char(c) || pad) {
+            return pad ? "data after base64 padding" : "bad base64";
+        }
+        clean[n++] = (char)c;
+    }
+    if (n == 0 || n % 4 || pad > 2) {
+        return "bad base64 length";
+    }
+    out = apr_palloc(p, n / 4 * 3 + 1);
+    got = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)n);
+    if (got < 0) {
+        return "bad base64";
+    }
+    *der = out;
+    *der_len = (apr_size_t)got - pad;  /* DecodeBlock counts padding */
+    return NULL;
+}
+
+static const char *der_to_x509(const unsigned char *der, apr_size_t len,
+                               X509 **x)
+{
+    const unsigned char *q = der;
+
+    *x = d2i_X509(NULL, &q, (long)len);
+    if (!*x) {
+        ERR_clear_error();
+        return "not a DER certificate";
+    }
+    if (q != der + len) {
+        X509_free(*x);
+        *x = NULL;
+        return "data after the certificate";
+    }
+    return NULL;
+}
+
+static const char *b64_to_x509(apr_pool_t *p, span v, X509 **x)
+{
+    unsigned char *der;
+    apr_size_t len;
+    const char *err = b64_decode(p, v, &der, &len);
+
+    return err ? err : der_to_x509(der, len, x);
+}
+
+/* All PEM certificates in @a v, in order; only white space (and the
+ * commas of joined header fields) may stand between them. */
+static const char *pem_all(apr_pool_t *p, span v, STACK_OF(X509) *out)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    static const char end[] = "-----END CERTIFICATE-----";
+    const char *s = v.s, *e = v.s + v.len;
+
+    for (;;) {
+        const char *body, *stop;
+        span b64;
+        X509 *x;
+        const char *err;
+
+        while (s < e && (is_ows(*s) || *s == '\r' || *s == '\n' || *s == ',')) {
+            s++;
+        }
+        if (s == e) {
+            break;
+        }
+        if ((apr_size_t)(e - s) < sizeof(begin) - 1
+            || memcmp(s, begin, sizeof(begin) - 1) != 0) {
+            return "data outside the PEM armour";
+        }
+        body = s + sizeof(begin) - 1;
+        for (stop = body; stop + sizeof(end) - 1 <= e; stop++) {
+            if (memcmp(stop, end, sizeof(end) - 1) == 0) {
+                break;
+            }
+        }
+        if (stop + sizeof(end) - 1 > e) {
+            return "PEM certificate without END line";
+        }
+        b64.s = body;
+        b64.len = (apr_size_t)(stop - body);
+        if ((err = b64_to_x509(p, b64, &x))) {
+            return apr_pstrcat(p, "PEM body: ", err, NULL);
+        }
+        sk_X509_push(out, x);
+        s = stop + sizeof(end) - 1;
+    }
+    return NULL;
+}
+
+/* One RFC 8941 byte sequence ":BASE64:" with optional parameters, at *s.
+ * Advances *s past it. */
+static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
+                             X509 **x)
+{
+    const char *q = *s, *close;
+    span b64;
+    const char *err;
+
+    if (q >= e || *q != ':') {
+        return "not an RFC 9440 byte sequence (:base64:)";
+    }
+    close = memchr(q + 1, ':', (apr_size_t)(e - q - 1));
+    if (!close) {
+        return "unterminated byte sequence";
+    }
+    b64.s = q + 1;
+    b64.len = (apr_size_t)(close - q - 1);
+    if (memchr(b64.s, ' ', b64.len) || memchr(b64.s, '\t', b64.len)) {
+        return "white space inside a byte sequence";
+    }
+    if ((err = b64_to_x509(p, b64, x))) {
+        return err;
+    }
+    q = close + 1;
+    /* parameters: ;key or ;key=token|"string"|?0|?1|number, ignored */
+    while (q < e && *q == ';') {
+        q++;
+        if (q >= e || !(apr_islower(*q) || *q == '*')) {
+            X509_free(*x);
+            return "bad parameter after a byte sequence";
+        }
+        while (q < e && (apr_islower(*q) || apr_isdigit(*q) || strchr("_-.*", *q))) {
+            q++;
+        }
+        if (q < e && *q == '=') {
+            q++;
+            if (q < e && *q == '"') {
+                for (q++; q < e && *q != '"'; q++) {
+                    if (*q == '\\') {
+                        q++;
+                    }
+                }
+                if (q >= e) {
+                    X509_free(*x);
+                    return "unterminated parameter string";
+                }
+                q++;
+            }
+            else {
+                const char *v = q;
+                while (q < e && !is_ows(*q) && *q != ';' && *q != ',') {
+                    q++;
+                }
+                if (q == v) {
+                    X509_free(*x);
+                    return "empty parameter value";
+                }
+            }
+        }
+    }
+    *s = q;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Envoy x-forwarded-client-cert                                           */
+/* ---------------------------------------------------------------------- */
+
+static const char *const xfcc_keys[] = {
+    "By", "Hash", "Cert", "Chain", "Subject", "URI", "DNS", NULL
+};
+
+static int looks_xfcc(span v)
+{
+    int i;
+
+    for (i = 0; xfcc_keys[i]; i++) {
+        apr_size_t n = strlen(xfcc_keys[i]);
+        if (v.len > n && strncasecmp(v.s, xfcc_keys[i], n) == 0
+            && v.s[n] == '=') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Split at @a sep outside double quotes; returns the start of each part
+ * through *parts (at most max) and their count, or -1 on a bad quote. */
+static int split_quoted(span v, char sep, span *parts, int max)
+{
+    int n = 0, quoted = 0;
+    apr_size_t i, start = 0;
+
+    for (i = 0; i <= v.len; i++) {
+        if (i < v.len && quoted) {
+            if (v.s[i] == '\\') {
+                i++;
+            }
+            else if (v.s[i] == '"') {
+                quoted = 0;
+            }
+            continue;
+        }
+        if (i < v.len && v.s[i] == '"') {
+            quoted = 1;
+            continue;
+        }
+        if (i == v.len || v.s[i] == sep) {
+            if (n == max) {
+                return -1;
+            }
+            parts[n].s = v.s + start;
+            parts[n].len = i - start;
+            n++;
+            start = i + 1;
+        }
+    }
+    return quoted ? -1 : n;
+}
+
+/* A value, unquoted: "..." with \" and \\ escapes. */
+static const char *xfcc_value(apr_pool_t *p, span v, span *out)
+{
+    char *buf;
+    apr_size_t i, n = 0;
+
+    v = trim(v);
+    if (!v.len || v.s[0] != '"') {
+        *out = v;
+        return memchr(v.s, '"', v.len) ? "stray quote in an XFCC value" : NULL;
+    }
+    if (v.len < 2 || v.s[v.len - 1] != '"') {
+        return "unterminated quoted XFCC value";
+    }
+    buf = apr_palloc(p, v.len);
+    for (i = 1; i < v.len - 1; i++) {
+        if (v.s[i] == '\\') {
+            if (++i >= v.len - 1) {
+                return "bad escape in an XFCC value";
+            }
+        }
+        else if (v.s[i] == '"') {
+            return "stray quote in an XFCC value";
+        }
+        buf[n++] = v.s[i];
+    }
+    out->s = buf;
+    out->len = n;
+    return NULL;
+}
+
+#define XFCC_MAX_PARTS 64
+
+static const char *decode_xfcc(apr_pool_t *p, span v, x509a_forwarded *out)
+{
+    span elems[XFCC_MAX_PARTS], pairs[XFCC_MAX_PARTS], cert = { 0 },
+         chain = { 0 };
+    int ne, np, i, have_cert = 0, have_chain = 0;
+    const char *err;
+
+    ne = split_quoted(v, ',', elems, XFCC_MAX_PARTS);
+    if (ne <= 0) {
+        return "malformed XFCC (quoting or too many elements)";
+    }
+    /* every element must be well formed; the last one is the nearest
+     * proxy's and is the one used */
+    for (i = 0; i < ne; i++) {
+        int j;
+
+        np = split_quoted(trim(elems[i]), ';', pairs, XFCC_MAX_PARTS);
+        if (np <= 0) {
+            return "malformed XFCC element";
+        }
+        for (j = 0; j < np; j++) {
+            span kv = trim(pairs[j]), key, val;
+            const char *eq = memchr(kv.s, '=', kv.len);
+
+            if (!eq || eq == kv.s) {
+                return "XFCC element part without key=value";
+            }
+            key.s = kv.s;
+            key.len = (apr_size_t)(eq - kv.s);
+            kv.s = eq + 1;
+            kv.len -= key.len + 1;
+            if ((err = xfcc_value(p, kv, &val))) {
+                return err;
+            }
+            if (i != ne - 1) {
+                continue;
+            }
+            if (key.len == 4 && strncasecmp(key.s, "Cert", 4) == 0) {
+                if (have_cert++) {
+                    return "XFCC element with two Cert keys";
+                }
+                cert = val;
+            }
+            else if (key.len == 5 && strncasecmp(key.s, "Chain", 5) == 0) {
+                if (have_chain++) {
+                    return "XFCC element with two Chain keys";
+                }
+                chain = val;
+            }
+        }
+    }
+    out->chain = sk_X509_new_null();
+    apr_pool_cleanup_register(p, out->chain, free_stack, apr_pool_cleanup_null);
+    if (have_chain) {
+        span decoded;
+        if ((err = url_decode(p, chain, &decoded))
+            || (err = pem_all(p, decoded, out->chain))) {
+            return apr_pstrcat(p, "XFCC Chain: ", err, NULL);
+        }
+    }
+    if (have_cert) {
+        span decoded;
+        STACK_OF(X509) *one = sk_X509_new_null();
+
+        apr_pool_cleanup_register(p, one, free_stack, apr_pool_cleanup_null);
+        if ((err = url_decode(p, cert, &decoded))
+            || (err = pem_all(p, decoded, one))) {
+            return apr_pstrcat(p, "XFCC Cert: ", err, NULL);
+        }
+        if (sk_X509_num(one) != 1) {
+            return "XFCC Cert holds no or several certificates";
+        }
+        out->leaf = sk_X509_shift(one);
+        /* Chain starts with the leaf itself */
+        if (sk_X509_num(out->chain) > 0
+            && X509_cmp(sk_X509_value(out->chain, 0), out->leaf) == 0) {
+            X509_free(sk_X509_shift(out->chain));
+        }
+    }
+    else if (have_chain && sk_X509_num(out->chain) > 0) {
+        out->leaf = sk_X509_shift(out->chain);
+    }
+    else {
+        return "XFCC element has no Cert or Chain";
+    }
+    apr_pool_cleanup_register(p, out->leaf, free_x509, apr_pool_cleanup_null);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Entry points                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* Exactly one certificate from PEM or base64 DER. */
+static const char *decode_single(apr_pool_t *p, span v, x509a_format fmt,
+                                 X509 **leaf)
+{
+    span d;
+    const char *err;
+    STACK_OF(X509) *all;
+
+    if ((err = url_decode(p, v, &d))) {
+        return err;
+    }
+    d = trim(d);
+    if (fmt == X509A_FMT_PEM
+        || (fmt == X509A_FMT_AUTO && d.len >= 10
+            && memcmp(d.s, "-----BEGIN", 10) == 0)) {
+        all = sk_X509_new_null();
+        apr_pool_cleanup_register(p, all, free_stack, apr_pool_cleanup_null);
+        if ((err = pem_all(p, d, all))) {
+            return err;
+        }
+        if (sk_X509_num(all) != 1) {
+            return sk_X509_num(all) ? "more than one certificate (repeated "
+                                      "header field?)"
+                                    : "no certificate in the PEM value";
+        }
+        *leaf = sk_X509_shift(all);
+        return NULL;
+    }
+    if (memchr(d.s, ',', d.len)) {
+        return "more than one value (repeated header field?)";
+    }
+    return b64_to_x509(p, d, leaf);
+}
+
+static const char *decode_rfc9440(apr_pool_t *p, span v, X509 **leaf)
+{
+    const char *s = v.s, *e = v.s + v.len, *err;
+
+    if ((err = sf_binary(p, &s, e, leaf))) {
+        return err;
+    }
+    while (s < e && is_ows(*s)) {
+        s++;
+    }
+    if (s < e) {
+        X509_free(*leaf);
+        *leaf = NULL;
+        return *s == ',' ? "more than one Client-Cert field"
+                         : "data after the byte sequence";
+    }
+    return NULL;
+}
+
+static const char *decode_list(apr_pool_t *p, span v, x509a_forwarded *out)
+{
+    span d, part;
+    const char *err, *s, *e, *comma;
+
+    if ((err = url_decode(p, v, &d))) {
+        return err;
+    }
+    out->chain = sk_X509_new_null();
+    apr_pool_cleanup_register(p, out->chain, free_stack, apr_pool_cleanup_null);
+    for (s = d.s, e = d.s + d.len; s <= e; s = comma + 1) {
+        X509 *x;
+
+        comma = memchr(s, ',', (apr_size_t)(e - s));
+        if (!comma) {
+            comma = e;
+        }
+        part.s = s;
+        part.len = (apr_size_t)(comma - s);
+        if ((err = b64_to_x509(p, trim(part), &x))) {
+            return err;
+        }
+        sk_X509_push(out->chain, x);
+    }
+    out->leaf = sk_X509_shift(out->chain);
+    apr_pool_cleanup_register(p, out->leaf, free_x509, apr_pool_cleanup_null);
+    return NULL;
+}
+
+const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
+                              x509a_format fmt, apr_size_t max_len,
+                              x509a_forwarded *out)
+{
+    span v;
+    const char *err = NULL;
+
+    out->leaf = NULL;
+    out->chain = NULL;
+    v.s = value;
+    v.len = strlen(value);
+    if (v.len > max_len) {
+        return apr_psprintf(p, "value of %" APR_SIZE_T_FMT " bytes exceeds "
+                            "the limit of %" APR_SIZE_T_FMT, v.len, max_len);
+    }
+    v = trim(v);
+    if (means_none(v)) {
+        return NULL;
+    }
+    if (fmt == X509A_FMT_AUTO) {
+        if (v.s[0] == ':') {
+            fmt = X509A_FMT_RFC9440;
+        }
+        else if (looks_xfcc(v)) {
+            fmt = X509A_FMT_XFCC;
+        }
+    }
+    switch (fmt) {
+    case X509A_FMT_XFCC:
+        err = decode_xfcc(p, v, out);
+        break;
+    case X509A_FMT_LIST:
+        err = decode_list(p, v, out);
+        break;
+    case X509A_FMT_RFC9440:
+        err = decode_rfc9440(p, v, &out->leaf);
+        break;
+    default:
+        err = decode_single(p, v, fmt, &out->leaf);
+        break;
+    }
+    if (err) {
+        out->leaf = NULL;
+        out->chain = NULL;
+        return err;
+    }
+    if (fmt != X509A_FMT_XFCC && fmt != X509A_FMT_LIST) {
+        apr_pool_cleanup_register(p, out->leaf, free_x509,
+                                  apr_pool_cleanup_null);
+    }
+    return NULL;
+}
+
+const char *x509a_decode_chain(apr_pool_t *p, const char *value,
+                               apr_size_t max_len, STACK_OF(X509) *chain)
+{
+    span v, d;
+    const char *err;
+
+    v.s = value;
+    v.len = strlen(value);
+    if (v.len > max_len) {
+        return apr_psprintf(p, "value of %" APR_SIZE_T_FMT " bytes exceeds "
+                            "the limit of %" APR_SIZE_T_FMT, v.len, max_len);
+    }
+    v = trim(v);
+    if (means_none(v)) {
+        return NULL;
+    }
+    if (v.s[0] == ':') {
+        /* RFC 9440 Client-Cert-Chain: an sf-List of byte sequences */
+        const char *s = v.s, *e = v.s + v.len;
+        for (;;) {
+            X509 *x;
+            if ((err = sf_binary(p, &s, e, &x))) {
+                return err;
+            }
+            sk_X509_push(chain, x);
+            while (s < e && is_ows(*s)) {
+                s++;
+            }
+            if (s == e) {
+                return NULL;
+            }
+            if (*s != ',') {
+                return "data after a byte sequence";
+            }
+            s++;
+            while (s < e && is_ows(*s)) {
+                s++;
+            }
+        }
+    }
+    if ((err = url_decode(p, v, &d))) {
+        return err;
+    }
+    d = trim(d);
+    if (d.len >= 10 && memcmp(d.s, "-----BEGIN", 10) == 0) {
+        return pem_all(p, d, chain);
+    }
+    {
+        X509 *x;
+        if (memchr(d.s, ',', d.len)) {
+            return "more than one value (repeated header field?)";
+        }
+        if ((err = b64_to_x509(p, d, &x))) {
+            return err;
+        }
+        sk_X509_push(chain, x);
+    }
+    return NULL;
+}

@@ -1,0 +1,80 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file x509a_decode.h
+ * @brief Certificates forwarded by proxies in HTTP header values.
+ *
+ * Dialects:
+ *  - PEM, also URL-encoded (nginx `$ssl_client_escaped_cert`, AWS ALB,
+ *    Cloudflare; a literal `+` stays `+`), with its line breaks turned into
+ *    spaces or tab-folded (mod_headers, old nginx `$ssl_client_cert`);
+ *  - base64 of the DER certificate, with or without PEM armour (HAProxy
+ *    `ssl_c_der,base64`, BIG-IP, Azure);
+ *  - RFC 9440 `Client-Cert` byte sequence `:BASE64:` and `Client-Cert-Chain`
+ *    list of byte sequences;
+ *  - Envoy `x-forwarded-client-cert` (XFCC): `;`-separated key=value pairs
+ *    (`Cert=` URL-encoded PEM, `Chain=` URL-encoded PEM bundle), values
+ *    possibly double-quoted with `\` escapes, `,` between elements; the
+ *    last element is the nearest proxy's;
+ *  - `list`: the leaf then intermediates, base64 DER joined by `,`, possibly
+ *    URL-encoded (Traefik).
+ *
+ * Decoding is strict: bad base64, bytes after a certificate, more than one
+ * certificate where one is expected, or an oversized value is an error.
+ * `(null)`, `-` and the empty value mean "no certificate".
+ */
+
+#ifndef X509A_DECODE_H
+#define X509A_DECODE_H
+
+#include <apr_pools.h>
+#include <openssl/x509.h>
+
+/** Header value formats (X509AuthnHeader's second argument). */
+typedef enum {
+    X509A_FMT_AUTO = 0,   /**< detect: pem, der-base64, rfc9440 or xfcc */
+    X509A_FMT_PEM,        /**< PEM, maybe URL-encoded or space-folded */
+    X509A_FMT_DER_BASE64, /**< base64 DER (= PEM body without armour) */
+    X509A_FMT_LIST,       /**< leaf then chain, comma-joined base64 DER */
+    X509A_FMT_RFC9440,    /**< RFC 9440 Client-Cert byte sequence */
+    X509A_FMT_XFCC        /**< Envoy x-forwarded-client-cert */
+} x509a_format;
+
+/** What a header carried. */
+typedef struct {
+    X509 *leaf;              /**< The client certificate, or NULL for none. */
+    STACK_OF(X509) *chain;   /**< Intermediates that came along, or NULL. */
+} x509a_forwarded;
+
+/**
+ * Parse a format name (`auto`, `pem`, `der-base64`, `list`, `rfc9440`,
+ * `xfcc`; case-insensitive).
+ * @return NULL on success, else why the name is not a format
+ */
+const char *x509a_format_parse(const char *name, x509a_format *out);
+
+/** The name of a format. */
+const char *x509a_format_name(x509a_format fmt);
+
+/**
+ * Decode a leaf-certificate header value.
+ * On success @a out holds new references (freed with @a p's cleanup).
+ * @param value the header value (as httpd joined repeated fields: ", ")
+ * @param max_len values longer than this are refused
+ * @return NULL on success (out->leaf NULL means "no certificate"), else
+ *         the reason for refusing the value
+ */
+const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
+                              x509a_format fmt, apr_size_t max_len,
+                              x509a_forwarded *out);
+
+/**
+ * Decode an intermediates header value: an RFC 9440 `Client-Cert-Chain`
+ * list, or one or more PEM certificates (maybe URL-encoded), or a single
+ * base64 DER certificate.  Certificates are appended to @a chain.
+ * @return NULL on success, else the reason for refusing the value
+ */
+const char *x509a_decode_chain(apr_pool_t *p, const char *value,
+                               apr_size_t max_len, STACK_OF(X509) *chain);
+
+#endif /* X509A_DECODE_H */

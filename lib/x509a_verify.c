@@ -1,0 +1,378 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* Local verification of forwarded certificates with OpenSSL's
+ * X509_verify_cert(); this file only manages the trust store: loading,
+ * CRL reloads, and the digest of the settings for cache keys. */
+
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_thread_mutex.h>
+#include <openssl/evp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "x509a_verify.h"
+
+struct x509a_verifier {
+    apr_pool_t *pool;
+    x509a_verify_conf conf;
+    apr_thread_mutex_t *lock;       /* guards everything below */
+    X509_STORE *store;              /* current trust store */
+    const char *broken;             /* set when the CRL file is unusable */
+    unsigned char base_digest[32];  /* CA certificates, path, depth, purpose */
+    unsigned char digest[32];       /* base_digest and the CRLs */
+    unsigned int generation;
+    apr_time_t next_check;
+    apr_time_t crl_mtime;
+    apr_off_t crl_size;
+    apr_ino_t crl_inode;
+};
+
+static const char *openssl_reason(apr_pool_t *p)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+    ERR_clear_error();
+    return apr_pstrdup(p, r ? r : "unknown error");
+}
+
+static const char *read_file(apr_pool_t *p, const char *name, char **data,
+                             apr_size_t *len, apr_finfo_t *finfo)
+{
+    apr_file_t *f;
+    apr_status_t rv;
+    char err[128];
+
+    rv = apr_file_open(&f, name, APR_FOPEN_READ | APR_FOPEN_BINARY,
+                       APR_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(finfo, APR_FINFO_MTIME | APR_FINFO_SIZE
+                                      | APR_FINFO_INODE, f);
+        if (rv == APR_INCOMPLETE) {
+            rv = APR_SUCCESS;
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        *len = (apr_size_t)finfo->size;
+        *data = apr_palloc(p, *len + 1);
+        rv = apr_file_read_full(f, *data, *len, len);
+        if (rv == APR_EOF && *len == 0) {
+            rv = APR_SUCCESS;
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot read '%s': %s", name,
+                            apr_strerror(rv, err, sizeof(err)));
+    }
+    return NULL;
+}
+
+/* Add the certificates and CRLs of a PEM buffer to a store; counts them. */
+static const char *add_pem(apr_pool_t *p, X509_STORE *store, const char *name,
+                           const char *data, apr_size_t len, int *certs,
+                           int *crls)
+{
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    STACK_OF(X509_INFO) *infos;
+    int i;
+
+    if (!bio) {
+        return "out of memory";
+    }
+    infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!infos) {
+        return apr_psprintf(p, "'%s' is not PEM: %s", name, openssl_reason(p));
+    }
+    for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *info = sk_X509_INFO_value(infos, i);
+        if (info->x509 && X509_STORE_add_cert(store, info->x509)) {
+            (*certs)++;
+        }
+        if (info->crl && X509_STORE_add_crl(store, info->crl)) {
+            (*crls)++;
+        }
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    ERR_clear_error();
+    return NULL;
+}
+
+/* A new store from the settings; the CRL file's identity and the digest
+ * are recorded for the caller to commit. */
+static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
+                               X509_STORE **out, unsigned char digest[32],
+                               apr_finfo_t *crl_info)
+{
+    X509_STORE *store = X509_STORE_new();
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    const char *err = NULL;
+    int certs = 0, crls = 0;
+    unsigned int mdlen;
+
+    if (!store || !md) {
+        err = "out of memory";
+        goto done;
+    }
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, v->base_digest, sizeof(v->base_digest));
+    if (v->conf.ca_file) {
+        char *data;
+        apr_size_t len;
+        apr_finfo_t fi;
+
+        if ((err = read_file(tmp, v->conf.ca_file, &data, &len, &fi))
+            || (err = add_pem(tmp, store, v->conf.ca_file, data, len, &certs,
+                              &crls))) {
+            goto done;
+        }
+        if (certs == 0) {
+            err = apr_psprintf(tmp, "'%s' holds no PEM certificate",
+                               v->conf.ca_file);
+            goto done;
+        }
+    }
+    if (v->conf.ca_path && !X509_STORE_load_path(store, v->conf.ca_path)) {
+        err = apr_psprintf(tmp, "cannot use CA directory '%s': %s",
+                           v->conf.ca_path, openssl_reason(tmp));
+        goto done;
+    }
+    if (v->conf.crl_file) {
+        char *data;
+        apr_size_t len;
+
+        crls = 0;
+        if ((err = read_file(tmp, v->conf.crl_file, &data, &len, crl_info))
+            || (err = add_pem(tmp, store, v->conf.crl_file, data, len, &certs,
+                              &crls))) {
+            goto done;
+        }
+        if (crls == 0) {
+            err = apr_psprintf(tmp, "'%s' holds no PEM CRL", v->conf.crl_file);
+            goto done;
+        }
+        EVP_DigestUpdate(md, data, len);
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK
+                                    | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
+    if (v->conf.depth >= 0) {
+        X509_STORE_set_depth(store, v->conf.depth);
+    }
+    EVP_DigestFinal_ex(md, digest, &mdlen);
+
+done:
+    EVP_MD_CTX_free(md);
+    if (err) {
+        X509_STORE_free(store);
+        store = NULL;
+    }
+    *out = store;
+    return err;
+}
+
+static apr_status_t free_chain(void *data)
+{
+    sk_X509_pop_free(data, X509_free);
+    return APR_SUCCESS;
+}
+
+static apr_status_t verifier_cleanup(void *data)
+{
+    x509a_verifier *v = data;
+
+    X509_STORE_free(v->store);
+    v->store = NULL;
+    return APR_SUCCESS;
+}
+
+const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
+                                  x509a_verifier **out)
+{
+    x509a_verifier *v = apr_pcalloc(p, sizeof(*v));
+    EVP_MD_CTX *md;
+    apr_finfo_t crl_info;
+    apr_pool_t *tmp;
+    const char *err;
+    unsigned int mdlen;
+
+    if (!conf->ca_file && !conf->ca_path) {
+        return "no CA certificates configured";
+    }
+    v->pool = p;
+    v->conf.ca_file = conf->ca_file ? apr_pstrdup(p, conf->ca_file) : NULL;
+    v->conf.ca_path = conf->ca_path ? apr_pstrdup(p, conf->ca_path) : NULL;
+    v->conf.crl_file = conf->crl_file ? apr_pstrdup(p, conf->crl_file) : NULL;
+    v->conf.depth = conf->depth;
+    if (apr_thread_mutex_create(&v->lock, APR_THREAD_MUTEX_DEFAULT, p)
+        != APR_SUCCESS) {
+        return "cannot create a mutex";
+    }
+
+    /* what does not change while running: CA bytes, directory, depth */
+    apr_pool_create(&tmp, p);
+    md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, "x509a-verify-1 purpose=sslclient", 32);
+    EVP_DigestUpdate(md, &v->conf.depth, sizeof(v->conf.depth));
+    if (v->conf.ca_file) {
+        char *data;
+        apr_size_t len;
+        apr_finfo_t fi;
+        if ((err = read_file(tmp, v->conf.ca_file, &data, &len, &fi))) {
+            EVP_MD_CTX_free(md);
+            apr_pool_destroy(tmp);
+            return err;
+        }
+        EVP_DigestUpdate(md, data, len);
+    }
+    if (v->conf.ca_path) {
+        EVP_DigestUpdate(md, v->conf.ca_path, strlen(v->conf.ca_path) + 1);
+    }
+    EVP_DigestFinal_ex(md, v->base_digest, &mdlen);
+    EVP_MD_CTX_free(md);
+
+    memset(&crl_info, 0, sizeof(crl_info));
+    err = build_store(v, tmp, &v->store, v->digest, &crl_info);
+    if (err) {
+        err = apr_pstrdup(p, err);
+        apr_pool_destroy(tmp);
+        return err;
+    }
+    apr_pool_destroy(tmp);
+    v->crl_mtime = crl_info.mtime;
+    v->crl_size = crl_info.size;
+    v->crl_inode = crl_info.inode;
+    v->generation = 1;
+    apr_pool_cleanup_register(p, v, verifier_cleanup, apr_pool_cleanup_null);
+    *out = v;
+    return NULL;
+}
+
+const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
+                                   int *reloaded)
+{
+    apr_finfo_t fi;
+    apr_pool_t *tmp;
+    X509_STORE *store, *old;
+    unsigned char digest[32];
+    const char *err;
+    int was_broken;
+
+    if (reloaded) {
+        *reloaded = 0;
+    }
+    if (!v->conf.crl_file) {
+        return NULL;
+    }
+    apr_thread_mutex_lock(v->lock);
+    if (now < v->next_check) {
+        apr_thread_mutex_unlock(v->lock);
+        return NULL;
+    }
+    /* one thread looks; the others go on with the current store */
+    v->next_check = now + apr_time_from_sec(1);
+    was_broken = v->broken != NULL;
+    apr_thread_mutex_unlock(v->lock);
+
+    if (apr_stat(&fi, v->conf.crl_file, APR_FINFO_MTIME | APR_FINFO_SIZE
+                                        | APR_FINFO_INODE, v->pool)
+            != APR_SUCCESS
+        || fi.mtime != v->crl_mtime || fi.size != v->crl_size
+        || fi.inode != v->crl_inode || was_broken) {
+        if (apr_pool_create_unmanaged_ex(&tmp, NULL, NULL) != APR_SUCCESS) {
+            return "out of memory";
+        }
+        memset(&fi, 0, sizeof(fi));
+        err = build_store(v, tmp, &store, digest, &fi);
+        apr_thread_mutex_lock(v->lock);
+        if (err) {
+            /* fail closed until the file is repaired */
+            int first = v->broken == NULL;
+            v->broken = apr_psprintf(v->pool, "CRL file unusable: %s", err);
+            err = first ? v->broken : NULL;
+            apr_thread_mutex_unlock(v->lock);
+            apr_pool_destroy(tmp);
+            return err;
+        }
+        old = v->store;
+        v->store = store;
+        v->broken = NULL;
+        memcpy(v->digest, digest, sizeof(digest));
+        v->crl_mtime = fi.mtime;
+        v->crl_size = fi.size;
+        v->crl_inode = fi.inode;
+        v->generation++;
+        apr_thread_mutex_unlock(v->lock);
+        X509_STORE_free(old);
+        apr_pool_destroy(tmp);
+        if (reloaded) {
+            *reloaded = 1;
+        }
+    }
+    return NULL;
+}
+
+int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
+                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
+                          const char **why)
+{
+    X509_STORE *store;
+    X509_STORE_CTX *ctx;
+    int ok = 0;
+
+    apr_thread_mutex_lock(v->lock);
+    if (v->broken) {
+        *why = apr_pstrdup(p, v->broken);
+        apr_thread_mutex_unlock(v->lock);
+        return 0;
+    }
+    store = v->store;
+    X509_STORE_up_ref(store);
+    apr_thread_mutex_unlock(v->lock);
+
+    ctx = X509_STORE_CTX_new();
+    if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
+        *why = "out of memory";
+    }
+    else if (X509_verify_cert(ctx) > 0) {
+        ok = 1;
+        if (verified) {
+            *verified = X509_STORE_CTX_get1_chain(ctx);
+            apr_pool_cleanup_register(p, *verified, free_chain,
+                                      apr_pool_cleanup_null);
+        }
+    }
+    else {
+        int e = X509_STORE_CTX_get_error(ctx);
+        *why = apr_psprintf(p, "verification failed at depth %d: %s",
+                            X509_STORE_CTX_get_error_depth(ctx),
+                            X509_verify_cert_error_string(e));
+    }
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return ok;
+}
+
+void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32])
+{
+    apr_thread_mutex_lock(v->lock);
+    memcpy(out, v->digest, 32);
+    apr_thread_mutex_unlock(v->lock);
+}
+
+unsigned int x509a_verifier_generation(x509a_verifier *v)
+{
+    unsigned int g;
+
+    apr_thread_mutex_lock(v->lock);
+    g = v->generation;
+    apr_thread_mutex_unlock(v->lock);
+    return g;
+}

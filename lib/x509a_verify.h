@@ -1,0 +1,74 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file x509a_verify.h
+ * @brief Local verification of forwarded certificates.
+ *
+ * A verifier holds a trust store (CA file and/or hashed CA directory, CRLs)
+ * and checks a leaf with the intermediates that came along (untrusted
+ * helpers only): signatures up to a trust anchor, validity dates, the
+ * clientAuth purpose, depth, and, when a CRL file is configured, CRLs for
+ * every CA of the chain.  The CRL file is reloaded when it changes;
+ * verification is safe from several threads.
+ */
+
+#ifndef X509A_VERIFY_H
+#define X509A_VERIFY_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+#include <openssl/x509.h>
+
+/** Verification settings. */
+typedef struct {
+    const char *ca_file;  /**< PEM trust anchors (and intermediates), or NULL. */
+    const char *ca_path;  /**< Hashed directory (c_rehash), or NULL. */
+    const char *crl_file; /**< PEM CRLs, or NULL for no revocation check. */
+    int depth;            /**< Maximum intermediates, or -1 for OpenSSL's. */
+} x509a_verify_conf;
+
+/** A trust store with its settings. */
+typedef struct x509a_verifier x509a_verifier;
+
+/**
+ * Load the trust store.
+ * @param p pool the verifier lives in (the configuration pool)
+ * @return NULL on success, else what could not be loaded
+ */
+const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
+                                  x509a_verifier **out);
+
+/**
+ * Reload the CRL file when it changed (looked at no more than once per
+ * second).  A CRL file that cannot be read or parsed makes every later
+ * verification fail until it is repaired.
+ * @param reloaded set to non-zero when the CRLs were reloaded (may be NULL)
+ * @return NULL, or an error message the first time a reload failed
+ */
+const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
+                                   int *reloaded);
+
+/**
+ * Verify a certificate.
+ * @param untrusted intermediates that came with it (may be NULL)
+ * @param verified on success, receives the verified chain (leaf first,
+ *        freed with @a p's cleanup); may be NULL
+ * @param why on failure, receives the reason (allocated from @a p)
+ * @return non-zero when the certificate verifies
+ */
+int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
+                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
+                          const char **why);
+
+/**
+ * SHA-256 over everything that decides a verification: the CA
+ * certificates, the CA directory, the CRLs currently loaded, the depth and
+ * the purpose.  It changes when the CRLs are reloaded, so a cache keyed by
+ * it forgets results obtained with older CRLs.
+ */
+void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32]);
+
+/** How many times the CRLs have been (re)loaded; starts at 1. */
+unsigned int x509a_verifier_generation(x509a_verifier *v);
+
+#endif /* X509A_VERIFY_H */

@@ -1,0 +1,236 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file x509authn.h
+ * @brief Internal declarations shared by the module's httpd glue:
+ * configuration (x509authn_config.c), certificate sources
+ * (x509authn_source.c), variables (x509authn_export.c) and the hooks
+ * (mod_x509authn.c).
+ */
+
+#ifndef X509AUTHN_H
+#define X509AUTHN_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_expr.h"
+#include "ap_regex.h"
+#include "ap_socache.h"
+
+#include "apr_network_io.h"
+#include "apr_global_mutex.h"
+#include "apr_thread_mutex.h"
+
+#include <openssl/ssl.h>
+
+#include "x509a_cert.h"
+#include "x509a_rules.h"
+#include "x509a_decode.h"
+#include "x509a_verify.h"
+
+/** Stable tag and number at the start of every log message. */
+#define X509A_LOGNO(n) "X509A" #n ": "
+
+extern module AP_MODULE_DECLARE_DATA x509authn_module;
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** Where a directory takes the certificate from (X509AuthnSource). */
+typedef enum {
+    X509AUTHN_SOURCE_ANY = 0,   /**< header from a trusted proxy, else tls */
+    X509AUTHN_SOURCE_TLS,       /**< the connection's mod_ssl-verified chain */
+    X509AUTHN_SOURCE_HEADER     /**< a trusted proxy's header only */
+} x509authn_source;
+
+/** One X509AuthnUser line. */
+typedef struct {
+    x509a_field field;          /**< The certificate field. */
+    ap_regex_t *regex;          /**< Optional; its one capture is the name. */
+} x509authn_user_spec;
+
+/** Directory configuration. */
+typedef struct {
+    /** X509Authn: try the certificate first under another AuthType. */
+    int enabled;
+    /** X509AuthnSource. */
+    x509authn_source source;
+    /** X509AuthnRequire*: merged per kind. */
+    x509a_rules *rules;
+    /** X509AuthnUser lines (x509authn_user_spec), tried in order. */
+    apr_array_header_t *users;
+    /** X509AuthnExportCert: also export the PEM certificate and chain. */
+    int export_cert;
+    /** X509AuthnExportSSLVars: mod_ssl's names for forwarded certificates. */
+    int export_ssl_vars;
+    unsigned int enabled_set:1,
+                 source_set:1,
+                 users_set:1,
+                 export_cert_set:1,
+                 export_ssl_vars_set:1;
+} x509authn_dir_conf;
+
+/** Forwarded certificates seen by this process (x509authn_source.c). */
+typedef struct x509authn_hcache x509authn_hcache;
+
+/** Server (virtual host) configuration: trusted proxies and headers. */
+typedef struct {
+    /** X509AuthnTrustedProxy: peer addresses (apr_ipsubnet_t *). */
+    apr_array_header_t *proxies;
+    /** X509AuthnProxyRequire lines (x509a_rules *): all must match the
+     *  proxy's own mod_ssl-verified certificate. */
+    apr_array_header_t *proxy_rules;
+    /** X509AuthnHeader: the leaf certificate's header. */
+    const char *header;
+    /** X509AuthnHeader's format. */
+    x509a_format format;
+    /** X509AuthnChainHeader: a header name, or a prefix of numbered ones. */
+    const char *chain_header;
+    /** X509AuthnChainHeader ended in '*': PREFIX0, PREFIX1, ... */
+    int chain_is_prefix;
+    /** X509AuthnHeaderVerify: verify forwarded certificates locally. */
+    int verify;
+    /** X509AuthnCACertificateFile, X509AuthnCACertificatePath. */
+    const char *ca_file, *ca_path;
+    /** X509AuthnCARevocationFile. */
+    const char *crl_file;
+    /** X509AuthnVerifyDepth, -1 for OpenSSL's default. */
+    int depth;
+    /** X509AuthnHeaderMaxSize: longer header values are refused. */
+    apr_size_t max_len;
+    /** Some directory of this server says X509AuthnSource header. */
+    int header_source_used;
+    /** The trust store, built at startup when verification is on. */
+    x509a_verifier *verifier;
+    /** Per child process: decoded and verified forwarded certificates. */
+    x509authn_hcache *hcache;
+    unsigned int header_set:1,
+                 chain_header_set:1,
+                 verify_set:1,
+                 ca_file_set:1,
+                 ca_path_set:1,
+                 crl_file_set:1,
+                 depth_set:1,
+                 max_len_set:1;
+} x509authn_srv_conf;
+
+/** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
+typedef struct {
+    /** The shared (mod_socache) verification cache, or NULL. */
+    const ap_socache_provider_t *provider;
+    /** Its argument string (after "PROVIDER:"). */
+    const char *provider_args;
+    /** The provider name, for messages. */
+    const char *provider_name;
+    /** Set by "X509AuthnCache none". */
+    int disabled;
+    /** How long results are kept, shared and per process. */
+    apr_interval_time_t ttl;
+    /** Per-process cache size in certificates. */
+    int entries;
+    /** The cache instance (after post_config). */
+    ap_socache_instance_t *instance;
+    /** Mutex for providers that are not multi-process safe. */
+    apr_global_mutex_t *mutex;
+} x509authn_global_conf;
+
+/** The module-wide settings. */
+extern x509authn_global_conf x509authn_global;
+
+/** Default for X509AuthnHeaderMaxSize. */
+#define X509AUTHN_DEFAULT_MAX_LEN 16384
+/** Default for X509AuthnCache's lifetime. */
+#define X509AUTHN_DEFAULT_TTL apr_time_from_sec(300)
+/** Default for X509AuthnCacheEntries. */
+#define X509AUTHN_DEFAULT_ENTRIES 2048
+/** Name of the global mutex (Mutex directive). */
+#define X509AUTHN_MUTEX_TYPE "x509authn-cache"
+
+/** Directive table (x509authn_config.c). */
+extern const command_rec x509authn_cmds[];
+
+void *x509authn_create_dir_conf(apr_pool_t *p, char *dir);
+void *x509authn_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+void *x509authn_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+
+/** Non-zero when the server has a trust condition for proxies. */
+int x509authn_header_mode(const x509authn_srv_conf *sc);
+
+/* ------------------------------------------------------------------------ */
+/* Certificate entries and sources (x509authn_source.c)                     */
+/* ------------------------------------------------------------------------ */
+
+/** A parsed certificate shared by the requests that present it. */
+typedef struct x509authn_entry x509authn_entry;
+struct x509authn_entry {
+    apr_uint32_t refs;          /**< Holders: connection/cache and requests. */
+    apr_pool_t *pool;           /**< Unmanaged: may be freed by any thread. */
+    apr_thread_mutex_t *lock;   /**< x509a_cert is not thread-safe. */
+    x509a_cert *cert;           /**< The certificate and its views. */
+    /* forwarded certificates only: */
+    int verified;               /**< Verification passed (or was off). */
+    const char *why;            /**< Else why it failed. */
+    apr_time_t valid_from;      /**< Latest notBefore of the chain. */
+    apr_time_t valid_until;     /**< Earliest notAfter of the chain. */
+    /* per-process cache bookkeeping (x509authn_source.c) */
+    const char *key;
+    apr_size_t key_len;
+    apr_uint64_t hash;
+    apr_time_t expires;
+    unsigned int generation;
+    x509authn_entry *next_in_bucket, *lru_prev, *lru_next;
+};
+
+/** What a request presents, resolved once per request. */
+typedef struct {
+    x509authn_entry *entry;     /**< Accepted certificate (referenced). */
+    x509authn_entry *refused;   /**< Or a presented, refused one (referenced). */
+    const char *source;         /**< "tls" or "header". */
+    const char *why;            /**< When no entry: why not. */
+    int presented;              /**< A certificate was offered but refused. */
+    int from_proxy;             /**< The peer is a trusted proxy. */
+    x509authn_entry *proxy;     /**< The proxy's own TLS certificate, if any. */
+} x509authn_req;
+
+/** Drop one reference to an entry (any thread). */
+void x509authn_entry_release(x509authn_entry *e);
+
+/** Resolve (once) what certificate the request presents. */
+x509authn_req *x509authn_resolve(request_rec *r, const x509authn_dir_conf *dc);
+
+/** mod_ssl's pre_handshake: remember the connection's SSL object. */
+int x509authn_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
+
+/** post_read_request: strip forwarded-certificate headers from requests
+ *  that do not come from a trusted proxy. */
+int x509authn_post_read_request(request_rec *r);
+
+/** The proxy's own verified TLS certificate (a trusted proxy's), or NULL. */
+x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs);
+
+/** Register the input filter that keeps certificate headers out of
+ *  merged trailers. */
+void x509authn_register_source_filters(void);
+
+/** post_config: the shared cache. */
+const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                        server_rec *s);
+
+/** child_init: per-process caches and the mutex. */
+void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* ------------------------------------------------------------------------ */
+/* Variables (x509authn_export.c)                                           */
+/* ------------------------------------------------------------------------ */
+
+/** Set the request's variables after a login (entry locked by caller). */
+void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
+                      x509authn_req *rs);
+
+/** ap_expr lookup hook for %{X509_*}. */
+int x509authn_expr_lookup(ap_expr_lookup_parms *parms);
+
+#endif /* X509AUTHN_H */

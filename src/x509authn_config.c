@@ -1,0 +1,581 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* Configuration: directory and server records, their merges, the
+ * directive setters (which validate and say what is wrong) and the
+ * directive table. */
+
+#include "x509authn.h"
+
+#include "http_core.h"
+#include "ap_provider.h"
+#include "apr_strings.h"
+#include "apr_lib.h"
+
+APLOG_USE_MODULE(x509authn);
+
+x509authn_global_conf x509authn_global;
+
+/* ------------------------------------------------------------------------ */
+/* Records and merges                                                       */
+/* ------------------------------------------------------------------------ */
+
+void *x509authn_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    x509authn_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->rules = x509a_rules_make(p);
+    return conf;
+}
+
+void *x509authn_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const x509authn_dir_conf *base = basev, *add = addv;
+    x509authn_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->enabled = add->enabled_set ? add->enabled : base->enabled;
+    conf->enabled_set = add->enabled_set || base->enabled_set;
+    conf->source = add->source_set ? add->source : base->source;
+    conf->source_set = add->source_set || base->source_set;
+    conf->rules = x509a_rules_merge(p, base->rules, add->rules);
+    conf->users = add->users_set ? add->users : base->users;
+    conf->users_set = add->users_set || base->users_set;
+    conf->export_cert = add->export_cert_set ? add->export_cert
+                                             : base->export_cert;
+    conf->export_cert_set = add->export_cert_set || base->export_cert_set;
+    conf->export_ssl_vars = add->export_ssl_vars_set ? add->export_ssl_vars
+                                                     : base->export_ssl_vars;
+    conf->export_ssl_vars_set = add->export_ssl_vars_set
+                                || base->export_ssl_vars_set;
+    return conf;
+}
+
+void *x509authn_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    x509authn_srv_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->header = "X-SSL-Client-Cert";
+    conf->format = X509A_FMT_AUTO;
+    conf->verify = 1;
+    conf->depth = -1;
+    conf->max_len = X509AUTHN_DEFAULT_MAX_LEN;
+    return conf;
+}
+
+#define MERGE_SET(field, bit) \
+    conf->field = add->bit ? add->field : base->field; \
+    conf->bit = add->bit || base->bit
+
+void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const x509authn_srv_conf *base = basev, *add = addv;
+    x509authn_srv_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->proxies = add->proxies ? add->proxies : base->proxies;
+    conf->proxy_rules = add->proxy_rules ? add->proxy_rules : base->proxy_rules;
+    MERGE_SET(header, header_set);
+    conf->format = add->header_set ? add->format : base->format;
+    MERGE_SET(chain_header, chain_header_set);
+    conf->chain_is_prefix = add->chain_header_set ? add->chain_is_prefix
+                                                  : base->chain_is_prefix;
+    MERGE_SET(verify, verify_set);
+    MERGE_SET(ca_file, ca_file_set);
+    MERGE_SET(ca_path, ca_path_set);
+    MERGE_SET(crl_file, crl_file_set);
+    MERGE_SET(depth, depth_set);
+    MERGE_SET(max_len, max_len_set);
+    /* a directory inside this virtual host may use header mode */
+    conf->header_source_used = add->header_source_used;
+    return conf;
+}
+
+int x509authn_header_mode(const x509authn_srv_conf *sc)
+{
+    return sc->proxies != NULL || sc->proxy_rules != NULL;
+}
+
+/* Prefix a setter's error with the directive, as configtest shows it. */
+static const char *directive_error(cmd_parms *cmd, const char *err)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+}
+
+static x509authn_srv_conf *srv_conf(cmd_parms *cmd)
+{
+    return ap_get_module_config(cmd->server->module_config,
+                                &x509authn_module);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Directory directives                                                     */
+/* ------------------------------------------------------------------------ */
+
+static const char *set_enabled(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_dir_conf *conf = dconf;
+
+    conf->enabled = on;
+    conf->enabled_set = 1;
+    return NULL;
+}
+
+static const char *set_source(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    x509authn_dir_conf *conf = dconf;
+
+    if (!strcasecmp(arg, "tls")) {
+        conf->source = X509AUTHN_SOURCE_TLS;
+    }
+    else if (!strcasecmp(arg, "header")) {
+        conf->source = X509AUTHN_SOURCE_HEADER;
+        /* checked at startup: header mode needs a trust condition
+         * (.htaccess files are read later, and are checked then) */
+        if (!ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) {
+            srv_conf(cmd)->header_source_used = 1;
+        }
+    }
+    else if (!strcasecmp(arg, "any")) {
+        conf->source = X509AUTHN_SOURCE_ANY;
+    }
+    else {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a source: use tls, header or any",
+                               arg));
+    }
+    conf->source_set = 1;
+    return NULL;
+}
+
+static const char *add_rule(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    x509authn_dir_conf *conf = dconf;
+    x509a_rule_kind kind = (x509a_rule_kind)(apr_uintptr_t)cmd->info;
+    const char *warning = NULL, *err, *value = arg;
+
+    if (kind == X509A_RULE_ISSUING_CA) {
+        value = ap_server_root_relative(cmd->pool, arg);
+        if (!value) {
+            return directive_error(cmd, apr_psprintf(cmd->pool,
+                                   "'%s' is not a valid path", arg));
+        }
+    }
+    err = x509a_rules_add(conf->rules, cmd->pool, kind, value, &warning);
+    if (err) {
+        return directive_error(cmd, err);
+    }
+    if (warning) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+                     X509A_LOGNO(0001) "%s on line %d of %s: %s",
+                     cmd->cmd->name, cmd->directive->line_num,
+                     cmd->directive->filename, warning);
+    }
+    return NULL;
+}
+
+static const char *add_user(cmd_parms *cmd, void *dconf, const char *field,
+                            const char *regex)
+{
+    x509authn_dir_conf *conf = dconf;
+    x509authn_user_spec *spec;
+    const char *err;
+
+    if (!conf->users_set) {
+        /* the first line in a section replaces inherited lines */
+        conf->users = apr_array_make(cmd->pool, 2, sizeof(*spec));
+        conf->users_set = 1;
+    }
+    spec = apr_array_push(conf->users);
+    if ((err = x509a_field_parse(cmd->pool, field, &spec->field))) {
+        return directive_error(cmd, err);
+    }
+    spec->regex = NULL;
+    if (regex) {
+        spec->regex = ap_pregcomp(cmd->pool, regex, 0);
+        if (!spec->regex) {
+            return directive_error(cmd, apr_psprintf(cmd->pool,
+                                   "'%s' is not a valid regular expression",
+                                   regex));
+        }
+        if (spec->regex->re_nsub != 1) {
+            return directive_error(cmd, apr_psprintf(cmd->pool,
+                                   "'%s' must have exactly one capture group "
+                                   "(it has %d): the capture is the user name",
+                                   regex, (int)spec->regex->re_nsub));
+        }
+    }
+    return NULL;
+}
+
+static const char *set_export_cert(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_dir_conf *conf = dconf;
+
+    conf->export_cert = on;
+    conf->export_cert_set = 1;
+    return NULL;
+}
+
+static const char *set_export_ssl_vars(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_dir_conf *conf = dconf;
+
+    conf->export_ssl_vars = on;
+    conf->export_ssl_vars_set = 1;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Server directives                                                        */
+/* ------------------------------------------------------------------------ */
+
+static const char *add_trusted_proxy(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    char *ip = apr_pstrdup(cmd->temp_pool, arg), *mask;
+    apr_ipsubnet_t *subnet;
+    apr_status_t rv;
+    char buf[128];
+
+    if ((mask = strchr(ip, '/')) != NULL) {
+        *mask++ = '\0';
+    }
+    rv = apr_ipsubnet_create(&subnet, ip, mask, cmd->pool);
+    if (rv != APR_SUCCESS) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not an IP address or CIDR subnet (%s)",
+                               arg, apr_strerror(rv, buf, sizeof(buf))));
+    }
+    if (!sc->proxies) {
+        sc->proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
+    }
+    APR_ARRAY_PUSH(sc->proxies, apr_ipsubnet_t *) = subnet;
+    return NULL;
+}
+
+static const char *add_proxy_require(cmd_parms *cmd, void *dconf,
+                                     const char *field, const char *value)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    x509a_rules *rules = x509a_rules_make(cmd->pool);
+    x509a_rule_kind kind;
+    const char *err;
+
+    if (!strcasecmp(field, "issuer")) {
+        kind = X509A_RULE_ISSUER;
+    }
+    else if (!strcasecmp(field, "subject")) {
+        kind = X509A_RULE_SUBJECT;
+    }
+    else if (!strcasecmp(field, "serial")) {
+        kind = X509A_RULE_SERIAL;
+    }
+    else if (!strcasecmp(field, "sha1") || !strcasecmp(field, "sha256")) {
+        kind = X509A_RULE_FINGERPRINT;
+        if (!strchr(value, ':') || strlen(value) > 8 + 64) {
+            value = apr_pstrcat(cmd->pool, field, ":", value, NULL);
+        }
+    }
+    else {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a field: use issuer, subject, "
+                               "serial, sha1 or sha256", field));
+    }
+    if ((err = x509a_rules_add(rules, cmd->pool, kind, value, NULL))) {
+        return directive_error(cmd, err);
+    }
+    if (!sc->proxy_rules) {
+        sc->proxy_rules = apr_array_make(cmd->pool, 2, sizeof(x509a_rules *));
+    }
+    APR_ARRAY_PUSH(sc->proxy_rules, x509a_rules *) = rules;
+    return NULL;
+}
+
+static int is_token(const char *s)
+{
+    if (!*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (!apr_isalnum(*s) && !strchr("!#$%&'*+-.^_`|~", *s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *set_header(cmd_parms *cmd, void *dconf, const char *name,
+                              const char *format)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    const char *err;
+
+    if (!is_token(name)) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a header name", name));
+    }
+    sc->format = X509A_FMT_AUTO;
+    if (format && (err = x509a_format_parse(format, &sc->format))) {
+        return directive_error(cmd, apr_psprintf(cmd->pool, "'%s' is %s",
+                                                 format, err));
+    }
+    sc->header = name;
+    sc->header_set = 1;
+    return NULL;
+}
+
+static const char *set_chain_header(cmd_parms *cmd, void *dconf,
+                                    const char *name)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    apr_size_t len = strlen(name);
+    char *base = apr_pstrdup(cmd->pool, name);
+
+    sc->chain_is_prefix = len > 1 && name[len - 1] == '*';
+    if (sc->chain_is_prefix) {
+        base[len - 1] = '\0';
+    }
+    if (!is_token(base) || strchr(base, '*')) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a header name or PREFIX*", name));
+    }
+    sc->chain_header = base;
+    sc->chain_header_set = 1;
+    return NULL;
+}
+
+static const char *set_verify(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    sc->verify = on;
+    sc->verify_set = 1;
+    return NULL;
+}
+
+/* X509AuthnCACertificateFile, ...Path, X509AuthnCARevocationFile */
+static const char *set_trust_file(cmd_parms *cmd, void *dconf,
+                                  const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    int want_dir = !strcmp(cmd->cmd->name, "X509AuthnCACertificatePath");
+    apr_finfo_t fi;
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool)
+                     != APR_SUCCESS) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' does not exist", arg));
+    }
+    if (want_dir ? fi.filetype != APR_DIR : fi.filetype != APR_REG) {
+        return directive_error(cmd, apr_psprintf(cmd->pool, "'%s' is not a %s",
+                               arg, want_dir ? "directory" : "file"));
+    }
+    if (!strcmp(cmd->cmd->name, "X509AuthnCACertificateFile")) {
+        sc->ca_file = path;
+        sc->ca_file_set = 1;
+    }
+    else if (want_dir) {
+        sc->ca_path = path;
+        sc->ca_path_set = 1;
+    }
+    else {
+        sc->crl_file = path;
+        sc->crl_file_set = 1;
+    }
+    return NULL;
+}
+
+static const char *parse_int(cmd_parms *cmd, const char *arg, long min,
+                             long max, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (!*arg || *end || v < min || v > max) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a number from %ld to %ld",
+                               arg, min, max));
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *set_depth(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    long v;
+    const char *err = parse_int(cmd, arg, 0, 100, &v);
+
+    if (err) {
+        return err;
+    }
+    sc->depth = (int)v;
+    sc->depth_set = 1;
+    return NULL;
+}
+
+static const char *set_max_len(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    long v;
+    const char *err = parse_int(cmd, arg, 512, 1048576, &v);
+
+    if (err) {
+        return err;
+    }
+    sc->max_len = (apr_size_t)v;
+    sc->max_len_set = 1;
+    return NULL;
+}
+
+static const char *set_cache(cmd_parms *cmd, void *dconf, const char *spec,
+                             const char *seconds)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *sep, *name;
+    long v;
+
+    if (err) {
+        return err;
+    }
+    if (seconds) {
+        if ((err = parse_int(cmd, seconds, 1, 86400 * 30, &v))) {
+            return err;
+        }
+        x509authn_global.ttl = apr_time_from_sec(v);
+    }
+    if (!strcasecmp(spec, "none")) {
+        x509authn_global.disabled = 1;
+        x509authn_global.provider = NULL;
+        return NULL;
+    }
+    sep = ap_strchr_c(spec, ':');
+    name = sep ? apr_pstrmemdup(cmd->pool, spec, sep - spec) : spec;
+    x509authn_global.provider_args = sep ? sep + 1 : NULL;
+    x509authn_global.provider_name = name;
+    x509authn_global.provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP,
+                                                   name,
+                                                   AP_SOCACHE_PROVIDER_VERSION);
+    if (!x509authn_global.provider) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "unknown cache provider '%s': load its module "
+                               "(mod_socache_%s) first, or use none", name,
+                               name));
+    }
+    x509authn_global.disabled = 0;
+    return NULL;
+}
+
+static const char *set_cache_entries(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err || (err = parse_int(cmd, arg, 0, 1000000, &v))) {
+        return err;
+    }
+    x509authn_global.entries = (int)v;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Directive table                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define RULE(name, kind, help) \
+    AP_INIT_ITERATE(name, add_rule, (void *)(apr_uintptr_t)(kind), \
+                    OR_AUTHCFG, help)
+
+const command_rec x509authn_cmds[] = {
+    /* directory scope */
+    AP_INIT_FLAG("X509Authn", set_enabled, NULL, OR_AUTHCFG,
+                 "On to try the client certificate first under another "
+                 "AuthType (e.g. Basic): an accepted certificate logs in, "
+                 "otherwise that AuthType's module takes over."),
+    AP_INIT_TAKE1("X509AuthnSource", set_source, NULL, OR_AUTHCFG,
+                  "Where the certificate comes from: tls (the chain mod_ssl "
+                  "verified), header (a trusted proxy's header) or any "
+                  "(header from a trusted proxy, else tls; the default)."),
+    RULE("X509AuthnRequireSubject", X509A_RULE_SUBJECT,
+         "Subject DNs accepted (RFC 4514 or /C=../CN=.. form), any one "
+         "matches."),
+    RULE("X509AuthnRequireIssuer", X509A_RULE_ISSUER,
+         "Issuer DNs accepted (RFC 4514 or /C=../CN=.. form), any one "
+         "matches."),
+    RULE("X509AuthnRequireSerial", X509A_RULE_SERIAL,
+         "Serial numbers accepted: decimal, 0x-hex or colon-hex."),
+    RULE("X509AuthnRequireFingerprint", X509A_RULE_FINGERPRINT,
+         "Certificate fingerprints accepted: [sha1:|sha256:]HEX."),
+    RULE("X509AuthnRequireIssuingCA", X509A_RULE_ISSUING_CA,
+         "Files of PEM CA certificates: the verified chain must pass "
+         "through one of them (compared by certificate, not by name)."),
+    RULE("X509AuthnRequireEKU", X509A_RULE_EKU,
+         "Extended key usages accepted, by name (clientAuth) or OID; the "
+         "certificate must list one of them."),
+    RULE("X509AuthnRequirePolicy", X509A_RULE_POLICY,
+         "Certificate policy OIDs accepted; the certificate must list one "
+         "of them."),
+    RULE("X509AuthnRequireSPKI", X509A_RULE_SPKI,
+         "Public key pins accepted: sha256: and the hex or base64 SHA-256 "
+         "of the SubjectPublicKeyInfo."),
+    AP_INIT_TAKE12("X509AuthnUser", add_user, NULL, OR_AUTHCFG,
+                   "The certificate field that becomes the user name "
+                   "(subject, subject-legacy, cn, subject:ATTR, email, upn, "
+                   "uri, dns, serial, issuer+serial, sha256), optionally "
+                   "with a regular expression whose one capture is the name; "
+                   "several lines are tried in order."),
+    AP_INIT_FLAG("X509AuthnExportCert", set_export_cert, NULL, OR_AUTHCFG,
+                 "On to also export X509_CLIENT_CERT and "
+                 "X509_CLIENT_CERT_CHAIN_n (PEM)."),
+    AP_INIT_FLAG("X509AuthnExportSSLVars", set_export_ssl_vars, NULL,
+                 OR_AUTHCFG,
+                 "On to also export mod_ssl's SSL_CLIENT_* names for "
+                 "certificates forwarded by a trusted proxy."),
+
+    /* server scope: trusted proxies and forwarded certificates */
+    AP_INIT_ITERATE("X509AuthnTrustedProxy", add_trusted_proxy, NULL,
+                    RSRC_CONF,
+                    "Addresses or CIDR subnets of proxies allowed to forward "
+                    "client certificates, decided on the TCP peer."),
+    AP_INIT_TAKE2("X509AuthnProxyRequire", add_proxy_require, NULL, RSRC_CONF,
+                  "A condition on the proxy's own TLS client certificate: "
+                  "issuer|subject|serial|sha1|sha256 and a value; every line "
+                  "must match."),
+    AP_INIT_TAKE12("X509AuthnHeader", set_header, NULL, RSRC_CONF,
+                   "The header carrying the client certificate and its "
+                   "format: auto (default), pem, der-base64, list, rfc9440 "
+                   "or xfcc."),
+    AP_INIT_TAKE1("X509AuthnChainHeader", set_chain_header, NULL, RSRC_CONF,
+                  "The header carrying intermediates (RFC 9440 list or PEM "
+                  "bundle), or PREFIX* for numbered headers PREFIX0, "
+                  "PREFIX1, ..."),
+    AP_INIT_FLAG("X509AuthnHeaderVerify", set_verify, NULL, RSRC_CONF,
+                 "Off to trust the proxy's verification of forwarded "
+                 "certificates instead of verifying them here (default On)."),
+    AP_INIT_TAKE1("X509AuthnCACertificateFile", set_trust_file, NULL,
+                  RSRC_CONF,
+                  "PEM file of the CA certificates forwarded certificates "
+                  "must chain to."),
+    AP_INIT_TAKE1("X509AuthnCACertificatePath", set_trust_file, NULL,
+                  RSRC_CONF,
+                  "Hashed directory (c_rehash) of CA certificates forwarded "
+                  "certificates must chain to."),
+    AP_INIT_TAKE1("X509AuthnCARevocationFile", set_trust_file, NULL,
+                  RSRC_CONF,
+                  "PEM file of CRLs, checked for every CA of the chain; "
+                  "reloaded when it changes."),
+    AP_INIT_TAKE1("X509AuthnVerifyDepth", set_depth, NULL, RSRC_CONF,
+                  "Maximum number of intermediate CAs in a forwarded chain."),
+    AP_INIT_TAKE1("X509AuthnHeaderMaxSize", set_max_len, NULL, RSRC_CONF,
+                  "Forwarded-certificate header values longer than this many "
+                  "bytes are refused (default 16384)."),
+    AP_INIT_TAKE12("X509AuthnCache", set_cache, NULL, RSRC_CONF,
+                   "Shared cache of verification results: PROVIDER[:ARGS] "
+                   "of mod_socache (shmcb, redis, memcache, ...) or none, "
+                   "and how many seconds results are kept (default 300)."),
+    AP_INIT_TAKE1("X509AuthnCacheEntries", set_cache_entries, NULL, RSRC_CONF,
+                  "How many forwarded certificates each server process keeps "
+                  "decoded and verified (default 2048, 0 for none)."),
+    {NULL}
+};
