@@ -113,8 +113,9 @@ static const char *url_decode(apr_pool_t *p, span v, span *out)
         return NULL;
     }
     buf = apr_palloc(p, v.len + 1);
+    /* the length APR returns counts the terminating NUL */
     if (apr_unescape_url(buf, v.s, (apr_ssize_t)v.len, NULL, NULL, 0, &len)
-        != APR_SUCCESS || memchr(buf, '\0', len)) {
+        != APR_SUCCESS || len == 0 || memchr(buf, '\0', --len)) {
         return "bad percent-encoding";
     }
     out->s = buf;
@@ -480,10 +481,12 @@ static const char *decode_xfcc(apr_pool_t *p, span v, x509a_forwarded *out)
 /* Entry points                                                            */
 /* ---------------------------------------------------------------------- */
 
-/* Exactly one certificate from PEM or base64 DER. */
+/* One certificate from PEM or base64 DER; with the explicit pem format a
+ * bundle is the leaf followed by its intermediates (AWS ALB passthrough). */
 static const char *decode_single(apr_pool_t *p, span v, x509a_format fmt,
-                                 X509 **leaf)
+                                 x509a_forwarded *out)
 {
+    X509 **leaf = &out->leaf;
     span d;
     const char *err;
     STACK_OF(X509) *all;
@@ -500,12 +503,16 @@ static const char *decode_single(apr_pool_t *p, span v, x509a_format fmt,
         if ((err = pem_all(p, d, all))) {
             return err;
         }
-        if (sk_X509_num(all) != 1) {
-            return sk_X509_num(all) ? "more than one certificate (repeated "
-                                      "header field?)"
-                                    : "no certificate in the PEM value";
+        if (sk_X509_num(all) == 0) {
+            return "no certificate in the PEM value";
+        }
+        if (sk_X509_num(all) > 1 && fmt == X509A_FMT_AUTO) {
+            return "more than one certificate (repeated header field?)";
         }
         *leaf = sk_X509_shift(all);
+        if (sk_X509_num(all) > 0) {
+            out->chain = all;
+        }
         return NULL;
     }
     if (memchr(d.s, ',', d.len)) {
@@ -600,7 +607,7 @@ const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
         err = decode_rfc9440(p, v, &out->leaf);
         break;
     default:
-        err = decode_single(p, v, fmt, &out->leaf);
+        err = decode_single(p, v, fmt, out);
         break;
     }
     if (err) {

@@ -21,6 +21,9 @@
  *
  * Decoding is strict: bad base64, bytes after a certificate, more than one
  * certificate where one is expected, or an oversized value is an error.
+ * `auto` refuses a value with several certificates (httpd joins repeated
+ * header fields with ", "); the explicit `pem` format takes a PEM bundle as
+ * the leaf followed by its intermediates (AWS ALB passthrough).
  * `(null)`, `-` and the empty value mean "no certificate".
  */
 
