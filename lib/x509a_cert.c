@@ -144,7 +144,8 @@ static const char *bio_take(x509a_cert *c)
 {
     char *data;
     long len = BIO_get_mem_data(c->bio, &data);
-    const char *s = apr_pstrmemdup(c->pool, data, len > 0 ? (apr_size_t)len : 0);
+    const char *s = len > 0 ? apr_pstrmemdup(c->pool, data, (apr_size_t)len)
+                            : "";
 
     (void)BIO_reset(c->bio);
     return s;
@@ -771,7 +772,7 @@ const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,
         return apr_ltoa(p, x509a_cert_days_remaining(c, now));
     }
     /* X509_CLIENT_S_DN_OU_0 is X509_CLIENT_S_DN_OU */
-    if (len > 2 && strcmp(name + len - 2, "_0") == 0
+    if (len > 17 + 2 && strcmp(name + len - 2, "_0") == 0
         && (strncmp(name, "X509_CLIENT_S_DN_", 17) == 0
             || strncmp(name, "X509_CLIENT_I_DN_", 17) == 0)) {
         len -= 2;

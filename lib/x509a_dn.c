@@ -324,17 +324,15 @@ static void buf_add(dn_buf *b, const void *data, apr_size_t len)
     b->len += len;
 }
 
-/* Compute both canonical forms.  In the flat form every AVA is an RDN of
- * its own, in the order written/stored: it is what a slash-form DN without
- * '+' can express (X509_NAME_oneline() prints multi-valued RDNs that way). */
+/* The canonical form: RDNs in certificate order, the AVAs of each sorted. */
 static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
 {
     apr_pool_t *tmp;
-    dn_buf canon = { 0 }, flat = { 0 };
+    dn_buf canon = { 0 };
     int i, j;
 
     apr_pool_create(&tmp, p);
-    canon.p = flat.p = tmp;
+    canon.p = tmp;
     for (i = 0; i < dn->rdns->nelts; i++) {
         apr_array_header_t *rdn = APR_ARRAY_IDX(dn->rdns, i,
                                                 apr_array_header_t *);
@@ -344,8 +342,6 @@ static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
         for (j = 0; j < rdn->nelts; j++) {
             const x509a_ava *ava = &APR_ARRAY_IDX(rdn, j, x509a_ava);
             pieces[j] = canon_ava(tmp, ava, ava->is_hex);
-            buf_add(&flat, "R", 1);
-            buf_add(&flat, pieces[j].data, pieces[j].len);
         }
         qsort(pieces, rdn->nelts, sizeof(*pieces), canon_piece_cmp);
         buf_add(&canon, "R", 1);
@@ -354,20 +350,13 @@ static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
         }
     }
     buf_add(&canon, "", 1);
-    buf_add(&flat, "", 1);
     dn->canon = apr_pmemdup(p, canon.data, canon.len);
     dn->canon_len = canon.len - 1;
-    dn->canon_flat = apr_pmemdup(p, flat.data, flat.len);
-    dn->canon_flat_len = flat.len - 1;
     apr_pool_destroy(tmp);
 }
 
 int x509a_dn_equal(const x509a_dn *a, const x509a_dn *b)
 {
-    if (a->flat || b->flat) {
-        return a->canon_flat_len == b->canon_flat_len
-               && memcmp(a->canon_flat, b->canon_flat, a->canon_flat_len) == 0;
-    }
     return a->canon_len == b->canon_len
            && memcmp(a->canon, b->canon, a->canon_len) == 0;
 }
@@ -692,7 +681,7 @@ static int slash_separates(apr_pool_t *p, const char *s)
 }
 
 static const char *parse_slash(apr_pool_t *p, const char *text,
-                               apr_array_header_t *rdns, int *has_plus)
+                               apr_array_header_t *rdns)
 {
     const char *s = text + 1;  /* past the leading '/' */
     apr_array_header_t *rdn = NULL;
@@ -728,12 +717,14 @@ static const char *parse_slash(apr_pool_t *p, const char *text,
                 if (h1 >= 0 && h2 >= 0) {
                     val[vlen++] = (char)(h1 << 4 | h2);
                     s += x + 2;
+                    continue;
                 }
-                else {
+                if (strchr("/+=,\\", s[1])) {
                     val[vlen++] = s[1];
                     s += 2;
+                    continue;
                 }
-                continue;
+                /* "C:\temp" as X509_NAME_oneline() prints it */
             }
             val[vlen++] = *s++;
         }
@@ -748,10 +739,7 @@ static const char *parse_slash(apr_pool_t *p, const char *text,
         if (!*s) {
             return NULL;
         }
-        if (*s == '+') {
-            *has_plus = 1;
-        }
-        else {
+        if (*s != '+') {
             rdn = NULL;
         }
         s++;
@@ -764,7 +752,7 @@ const char *x509a_dn_parse(apr_pool_t *p, const char *text, x509a_dn **out)
     apr_array_header_t *written = apr_array_make(p, 8,
                                                  sizeof(apr_array_header_t *));
     const char *s = text, *err;
-    int has_plus = 0, i;
+    int i;
 
     while (apr_isspace(*s)) {
         s++;
@@ -773,9 +761,8 @@ const char *x509a_dn_parse(apr_pool_t *p, const char *text, x509a_dn **out)
         return "empty DN";
     }
     if (*s == '/') {
-        err = parse_slash(p, s, written, &has_plus);
+        err = parse_slash(p, s, written);
         dn->rdns = written;
-        dn->flat = !has_plus;
     }
     else {
         err = parse_rfc4514(p, s, written);
@@ -838,7 +825,8 @@ char *x509a_name_to_string(apr_pool_t *p, const X509_NAME *name, int legacy)
         /* as mod_ssl: RFC 2253 escaping, but UTF-8 kept as is */
         X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
         len = BIO_get_mem_data(bio, &data);
-        result = apr_pstrmemdup(p, data, len > 0 ? (apr_size_t)len : 0);
+        result = len > 0 ? apr_pstrmemdup(p, data, (apr_size_t)len)
+                         : apr_pstrdup(p, "");
         BIO_free(bio);
     }
     return result;

@@ -11,9 +11,6 @@
  *  - RDNs in certificate (ASN.1) order: RFC 4514 strings are reversed;
  *  - attribute types by OID (`CN`, `cn`, `commonName` and `2.5.4.3` agree);
  *  - the AVAs of a multi-valued RDN sorted (their order is not significant);
- *    a slash-form DN written without `+` cannot express multi-valued RDNs
- *    (X509_NAME_oneline() prints them as separate `/` parts), so it is
- *    compared with RDN grouping ignored;
  *  - values decoded to UTF-8, case folded (full Unicode simple lowercase
  *    where the C library offers it, ASCII otherwise), leading and trailing
  *    white space removed and inner runs of white space folded to one space
@@ -43,12 +40,6 @@ typedef struct {
     apr_array_header_t *rdns;
     const char *canon;    /**< Canonical form, compare with memcmp(). */
     apr_size_t canon_len; /**< Length of @a canon. */
-    /** Canonical form with every AVA as an RDN of its own (grouping lost). */
-    const char *canon_flat;
-    apr_size_t canon_flat_len; /**< Length of @a canon_flat. */
-    /** Set for a slash-form DN written without '+': it does not say how
-     *  AVAs group into RDNs, so it is compared in the flat form. */
-    int flat;
     /** Set for a DN parsed from RFC 4514 syntax (written most specific
      *  RDN first). */
     int rfc4514;
@@ -58,7 +49,8 @@ typedef struct {
  * Parse a DN written in RFC 4514 syntax (also accepting the RFC 2253/1779
  * leniencies: `;` separators, spaces around separators, quoted values) or
  * in the OpenSSL slash form (it starts with `/`; `+` joins AVAs of one RDN,
- * `\` escapes, `\xHH` bytes as printed by X509_NAME_oneline()).
+ * as X509_NAME_oneline() prints them; `\` escapes `/`, `+`, `=`, `,` and
+ * `\`, `\xHH` is a byte; a backslash before anything else is kept).
  * @param p    pool for the result
  * @param text the DN
  * @param dn   receives the parsed DN

@@ -181,49 +181,18 @@ static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
     return e;
 }
 
-/* The connection's verified client certificate (a new reference), or NULL
- * with *why (and *presented when one was offered but not verified). */
-static x509authn_entry *tls_entry(request_rec *r, const char **why,
-                                  int *presented)
+/* The entry for the connection's current peer certificate (a new
+ * reference), from the connection's cache or made and cached now. */
+static x509authn_entry *peer_entry(x509authn_conn *cs, const char **why)
 {
-    conn_rec *mc = master_conn(r->connection);
-    x509authn_conn *cs = ap_get_module_config(mc->conn_config,
-                                              &x509authn_module);
-    const char *verify;
+    X509 *peer = SSL_get0_peer_certificate(cs->ssl);
     x509authn_entry *e, *old;
-    X509 *peer;
 
-    if (!ap_ssl_conn_is_ssl(r->connection)) {
-        *why = "not a TLS connection";
-        return NULL;
-    }
-    /* mod_ssl's verdict, including its per-directory settings; GENEROUS
-     * (optional_no_ca) and FAILED:* are refusals */
-    verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
-                               "SSL_CLIENT_VERIFY");
-    if (!verify || strcmp(verify, "SUCCESS") != 0) {
-        if (!verify || strcmp(verify, "NONE") == 0) {
-            *why = "no client certificate";
-        }
-        else {
-            *why = apr_psprintf(r->pool, "client certificate not verified "
-                                "by mod_ssl (SSL_CLIENT_VERIFY=%s)", verify);
-            *presented = 1;
-        }
-        return NULL;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0100)
-                  "Attempting to extract certificate from the TLS connection");
-    if (!cs) {
-        return tls_entry_from_pem(r, why);
-    }
-    peer = SSL_get0_peer_certificate(cs->ssl);
     if (!peer) {
-        *why = "mod_ssl reports SUCCESS but the connection has no peer "
-               "certificate";
+        *why = "mod_ssl reports a client certificate but the connection has "
+               "none";
         return NULL;
     }
-
     /* The certificate can change on one connection (renegotiation, TLS 1.3
      * post-handshake authentication): the entry is keyed by it.  An entry
      * holds a reference on its X509, so the same address is the same
@@ -254,6 +223,45 @@ static x509authn_entry *tls_entry(request_rec *r, const char **why,
     apr_thread_mutex_unlock(cs->lock);
     x509authn_entry_release(old);
     return e;
+}
+
+/* The connection's verified client certificate (a new reference), or NULL
+ * with *why.  A certificate offered but not verified comes back in
+ * *refused (when asked for), for the log. */
+static x509authn_entry *tls_entry(request_rec *r, const char **why,
+                                  int *presented, x509authn_entry **refused)
+{
+    conn_rec *mc = master_conn(r->connection);
+    x509authn_conn *cs = ap_get_module_config(mc->conn_config,
+                                              &x509authn_module);
+    const char *verify;
+
+    if (!ap_ssl_conn_is_ssl(r->connection)) {
+        *why = "not a TLS connection";
+        return NULL;
+    }
+    /* mod_ssl's verdict, including its per-directory settings; GENEROUS
+     * (optional_no_ca) and FAILED:* are refusals */
+    verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
+                               "SSL_CLIENT_VERIFY");
+    if (!verify || strcmp(verify, "SUCCESS") != 0) {
+        if (!verify || strcmp(verify, "NONE") == 0) {
+            *why = "no client certificate";
+        }
+        else {
+            const char *ignored;
+            *why = apr_psprintf(r->pool, "client certificate not verified "
+                                "by mod_ssl (SSL_CLIENT_VERIFY=%s)", verify);
+            *presented = 1;
+            if (refused && cs) {
+                *refused = peer_entry(cs, &ignored);
+            }
+        }
+        return NULL;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0100)
+                  "Attempting to extract certificate from the TLS connection");
+    return cs ? peer_entry(cs, why) : tls_entry_from_pem(r, why);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -291,7 +299,7 @@ static int peer_is_trusted_proxy(request_rec *r, const x509authn_srv_conf *sc,
         const char *why = NULL;
         int presented = 0, ok = 1;
 
-        rs->proxy = hold_for_request(r, tls_entry(r, &why, &presented));
+        rs->proxy = hold_for_request(r, tls_entry(r, &why, &presented, NULL));
         if (!rs->proxy) {
             return 0;
         }
@@ -1027,7 +1035,9 @@ x509authn_req *x509authn_resolve(request_rec *r, const x509authn_dir_conf *dc)
                   "not a user's";
         return rs;
     }
-    rs->entry = hold_for_request(r, tls_entry(r, &rs->why, &rs->presented));
+    rs->entry = hold_for_request(r, tls_entry(r, &rs->why, &rs->presented,
+                                              &rs->refused));
+    hold_for_request(r, rs->refused);
     return rs;
 }
 
@@ -1131,7 +1141,7 @@ x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs)
     if (!rs->proxy && rs->from_proxy) {
         const char *why;
         int presented = 0;
-        rs->proxy = hold_for_request(r, tls_entry(r, &why, &presented));
+        rs->proxy = hold_for_request(r, tls_entry(r, &why, &presented, NULL));
     }
     return rs->proxy;
 }

@@ -1,0 +1,833 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* x509a_rules: X509AuthnRequire* (OR within a kind, AND across kinds),
+ * merging, and the issuing-CA check with and without a verified chain. */
+
+#include <stdarg.h>
+#include <string.h>
+#include <check.h>
+#include <apr_strings.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "x509a_rules.h"
+#include "testcert.h"
+#include "suites.h"
+
+/* A rule set with the NULL-terminated values of one kind. */
+static x509a_rules *rules_add(x509a_rules *r, x509a_rule_kind kind, ...)
+{
+    va_list ap;
+    const char *v;
+
+    if (!r) {
+        r = x509a_rules_make(tc_pool);
+    }
+    va_start(ap, kind);
+    while ((v = va_arg(ap, const char *)) != NULL) {
+        const char *warning = "unset";
+        const char *err = x509a_rules_add(r, tc_pool, kind, v, &warning);
+        ck_assert_msg(err == NULL, "%s '%s' rejected: %s",
+                      x509a_rule_name(kind), v, err);
+    }
+    va_end(ap);
+    return r;
+}
+
+/* Check and, on failure, insist that the reason names @a kind's directive. */
+static int passes(const x509a_rules *r, x509a_cert *c, int fail_kind)
+{
+    const char *why = NULL;
+    int ok = x509a_rules_check(r, c, &why);
+
+    if (!ok) {
+        ck_assert_msg(why != NULL, "no reason given");
+        if (fail_kind >= 0) {
+            ck_assert_msg(tc_contains(why, x509a_rule_name(
+                                               (x509a_rule_kind)fail_kind)),
+                          "reason should name %s: %s",
+                          x509a_rule_name((x509a_rule_kind)fail_kind), why);
+        }
+    }
+    return ok;
+}
+
+#define ASSERT_PASS(r, c) ck_assert_msg(passes((r), (c), -1), "rules should pass")
+#define ASSERT_FAIL(r, c, kind) \
+    ck_assert_msg(!passes((r), (c), (kind)), "rules should fail on " #kind)
+
+static const char *add_err(x509a_rule_kind kind, const char *value)
+{
+    x509a_rules *r = x509a_rules_make(tc_pool);
+    const char *warning = "unset";
+    const char *err = x509a_rules_add(r, tc_pool, kind, value, &warning);
+
+    ck_assert_msg(err != NULL, "%s '%s' should be rejected",
+                  x509a_rule_name(kind), value);
+    ck_assert_msg(!x509a_rules_has(r, kind), "a rejected value configured %s",
+                  x509a_rule_name(kind));
+    ck_assert(x509a_rules_empty(r));
+    return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rule set basics                                                         */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(rules_names)
+{
+    static const char *const names[X509A_RULE_KINDS] = {
+        "X509AuthnRequireSubject", "X509AuthnRequireIssuer",
+        "X509AuthnRequireSerial", "X509AuthnRequireFingerprint",
+        "X509AuthnRequireSPKI", "X509AuthnRequireEKU",
+        "X509AuthnRequirePolicy", "X509AuthnRequireIssuingCA"
+    };
+    int k;
+
+    for (k = 0; k < X509A_RULE_KINDS; k++) {
+        ck_assert_str_eq(x509a_rule_name((x509a_rule_kind)k), names[k]);
+    }
+    ck_assert_str_eq(x509a_rule_name(X509A_RULE_KINDS), "?");
+}
+END_TEST
+
+START_TEST(rules_empty_has)
+{
+    tc_pki pki;
+    x509a_rules *r = x509a_rules_make(tc_pool);
+    x509a_cert *c;
+    const char *why = "untouched";
+    int k;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    ck_assert(x509a_rules_empty(r));
+    for (k = 0; k < X509A_RULE_KINDS; k++) {
+        ck_assert(!x509a_rules_has(r, (x509a_rule_kind)k));
+    }
+    ck_assert(x509a_rules_check(r, c, &why));
+    ck_assert_str_eq(why, "untouched");
+    ck_assert(x509a_rules_check(r, c, NULL));
+
+    rules_add(r, X509A_RULE_SERIAL, "4097", NULL);
+    ck_assert(!x509a_rules_empty(r));
+    for (k = 0; k < X509A_RULE_KINDS; k++) {
+        ck_assert_int_eq(!!x509a_rules_has(r, (x509a_rule_kind)k),
+                         k == X509A_RULE_SERIAL);
+    }
+    rules_add(r, X509A_RULE_EKU, "clientAuth", NULL);
+    ck_assert(x509a_rules_has(r, X509A_RULE_EKU));
+    ck_assert(x509a_rules_has(r, X509A_RULE_SERIAL));
+    ck_assert(!x509a_rules_has(r, X509A_RULE_SUBJECT));
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Each kind                                                               */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(rules_subject)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    x509a_rules *r;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+
+    r = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    ASSERT_PASS(r, c);
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "/C=US/O=Example Corp/CN=alice", NULL);
+    ASSERT_PASS(r, c);
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "cn=ALICE, o=example corp, c=us",
+                  NULL);
+    ASSERT_PASS(r, c);
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "CN=bob,O=Example Corp,C=US", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_SUBJECT);
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "C=US,O=Example Corp,CN=alice", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_SUBJECT);
+    /* the issuer's DN is not the subject */
+    r = rules_add(NULL, X509A_RULE_SUBJECT, TC_INTER_DN, NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_SUBJECT);
+    /* OR */
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "CN=bob,O=Example Corp,C=US",
+                  "/C=US/O=Example Corp/CN=alice", "CN=carol", NULL);
+    ASSERT_PASS(r, c);
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "CN=bob,O=Example Corp,C=US",
+                  "CN=carol", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_SUBJECT);
+}
+END_TEST
+
+START_TEST(rules_issuer)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    x509a_rules *r;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+
+    r = rules_add(NULL, X509A_RULE_ISSUER, TC_INTER_DN, NULL);
+    ASSERT_PASS(r, c);
+    r = rules_add(NULL, X509A_RULE_ISSUER, "/C=US/O=Example Corp/CN=Test Issuing CA",
+                  NULL);
+    ASSERT_PASS(r, c);
+    r = rules_add(NULL, X509A_RULE_ISSUER, TC_ROOT_DN, NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUER);
+    r = rules_add(NULL, X509A_RULE_ISSUER, TC_LEAF_DN, NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUER);
+    r = rules_add(NULL, X509A_RULE_ISSUER, TC_ROOT_DN, TC_INTER_DN, NULL);
+    ASSERT_PASS(r, c);
+    /* the intermediate's issuer is the root */
+    ASSERT_PASS(r, x509a_cert_make(tc_pool, pki.inter));
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_ISSUER, TC_INTER_DN, NULL),
+                x509a_cert_make(tc_pool, pki.inter), X509A_RULE_ISSUER);
+}
+END_TEST
+
+START_TEST(rules_serial)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    static const char *const ok[] = {
+        "4097", "0x1001", "0X1001", "10:01", "00:10:01", "0x00001001", "04097"
+    };
+    size_t i;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ck_assert_msg(passes(rules_add(NULL, X509A_RULE_SERIAL, ok[i], NULL), c,
+                             -1), "serial %s should match 0x1001", ok[i]);
+    }
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SERIAL, "4098", NULL), c,
+                X509A_RULE_SERIAL);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SERIAL, "0x100100", NULL), c,
+                X509A_RULE_SERIAL);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SERIAL, "-4097", NULL), c,
+                X509A_RULE_SERIAL);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SERIAL, "1001", NULL), c,
+                X509A_RULE_SERIAL);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SERIAL, "1", "2", "4097", NULL), c);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SERIAL, "1", "2", NULL), c,
+                X509A_RULE_SERIAL);
+}
+END_TEST
+
+START_TEST(rules_fingerprint)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    const char *s256, *s1, *other;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    s256 = tc_digest_hex(tc_pool, pki.leaf, EVP_sha256());
+    s1 = tc_digest_hex(tc_pool, pki.leaf, EVP_sha1());
+    other = tc_digest_hex(tc_pool, pki.fake_leaf, EVP_sha256());
+
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_FINGERPRINT,
+                          apr_pstrcat(tc_pool, "sha256:", s256, NULL), NULL), c);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_FINGERPRINT, s256, NULL), c);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_FINGERPRINT,
+                          apr_pstrcat(tc_pool, "sha1:", s1, NULL), NULL), c);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_FINGERPRINT, s1, NULL), c);
+    {
+        unsigned char md[32];
+        unsigned int n;
+        X509_digest(pki.leaf, EVP_sha256(), md, &n);
+        ASSERT_PASS(rules_add(NULL, X509A_RULE_FINGERPRINT,
+                              tc_hex_colons_lower(tc_pool, md, 32), NULL), c);
+    }
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_FINGERPRINT, other, NULL), c,
+                X509A_RULE_FINGERPRINT);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_FINGERPRINT,
+                          tc_digest_hex(tc_pool, pki.inter, EVP_sha1()), NULL),
+                c, X509A_RULE_FINGERPRINT);
+    /* OR, mixing algorithms */
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_FINGERPRINT, other,
+                          apr_pstrcat(tc_pool, "sha1:", s1, NULL), NULL), c);
+    /* the fake leaf has the same subject and serial, not the same digest */
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_FINGERPRINT, s256, s1, NULL),
+                x509a_cert_make(tc_pool, pki.fake_leaf), X509A_RULE_FINGERPRINT);
+}
+END_TEST
+
+START_TEST(rules_spki)
+{
+    tc_spec s = { 0 };
+    static const tc_attr subj[] = { { "CN", "pinned" }, { NULL } };
+    EVP_PKEY *key = tc_key(tc_pool);
+    unsigned char pin[32], other_pin[32];
+    x509a_cert *a, *renewed, *other;
+    const char *hex, *b64;
+
+    s.subject = subj;
+    s.key = key;
+    s.serial = "01";
+    a = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.serial = "02";
+    s.not_after = TC_NOT_AFTER - 86400;
+    renewed = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.key = NULL;
+    other = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    tc_spki_sha256(x509a_cert_x509(a), pin);
+    tc_spki_sha256(x509a_cert_x509(other), other_pin);
+    hex = tc_hex(tc_pool, pin, 32);
+    b64 = tc_base64(tc_pool, pin, 32);
+
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SPKI,
+                          apr_pstrcat(tc_pool, "sha256:", hex, NULL), NULL), a);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SPKI,
+                          apr_pstrcat(tc_pool, "sha256:", b64, NULL), NULL), a);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SPKI, b64, NULL), a);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SPKI, b64, NULL), renewed);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SPKI, b64, NULL), other,
+                X509A_RULE_SPKI);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_SPKI, tc_hex(tc_pool, other_pin, 32),
+                          NULL), a, X509A_RULE_SPKI);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SPKI, tc_hex(tc_pool, other_pin, 32),
+                          b64, NULL), a);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_SPKI, tc_hex(tc_pool, other_pin, 32),
+                          b64, NULL), other);
+}
+END_TEST
+
+START_TEST(rules_eku)
+{
+    tc_spec s = { 0 };
+    static const tc_attr subj[] = { { "CN", "eku" }, { NULL } };
+    x509a_cert *both, *server, *none, *card;
+
+    s.subject = subj;
+    s.eku = "clientAuth,emailProtection";
+    both = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.eku = "serverAuth";
+    server = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.eku = "1.3.6.1.4.1.311.20.2.2,1.3.6.1.4.1.99999.3";
+    card = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.eku = NULL;
+    none = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "clientAuth", NULL), both);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "1.3.6.1.5.5.7.3.2", NULL), both);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "TLS Web Client Authentication",
+                          NULL), both);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "emailProtection", NULL), both);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "serverAuth", NULL), both,
+                X509A_RULE_EKU);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "clientAuth", NULL), server,
+                X509A_RULE_EKU);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "clientAuth", "serverAuth", NULL),
+                server);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "clientAuth", NULL), none,
+                X509A_RULE_EKU);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "msSmartcardLogin", NULL), card);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "1.3.6.1.4.1.99999.3", NULL),
+                card);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "1.3.6.1.4.1.99999", NULL), card,
+                X509A_RULE_EKU);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "clientAuth", NULL), card,
+                X509A_RULE_EKU);
+}
+END_TEST
+
+START_TEST(rules_policy)
+{
+    tc_spec s = { 0 };
+    static const tc_attr subj[] = { { "CN", "pol" }, { NULL } };
+    x509a_cert *c, *none;
+
+    s.subject = subj;
+    s.policies = "1.3.6.1.4.1.99999.1.2,2.23.140.1.2.1";
+    c = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.policies = NULL;
+    none = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1.2", NULL),
+                c);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "2.23.140.1.2.1", NULL), c);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1", NULL),
+                c, X509A_RULE_POLICY);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1.2.3",
+                          NULL), c, X509A_RULE_POLICY);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "1.2.3.4",
+                          "1.3.6.1.4.1.99999.1.2", NULL), c);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1.2", NULL),
+                none, X509A_RULE_POLICY);
+}
+END_TEST
+
+START_TEST(rules_and_across_kinds)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    x509a_rules *r;
+    const char *s256;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    s256 = tc_digest_hex(tc_pool, pki.leaf, EVP_sha256());
+
+    r = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    rules_add(r, X509A_RULE_ISSUER, TC_INTER_DN, NULL);
+    rules_add(r, X509A_RULE_SERIAL, "4097", NULL);
+    rules_add(r, X509A_RULE_FINGERPRINT, s256, NULL);
+    rules_add(r, X509A_RULE_EKU, "clientAuth", NULL);
+    rules_add(r, X509A_RULE_ISSUING_CA, tc_pem_file(tc_pool, pki.root, NULL),
+              NULL);
+    x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+    ASSERT_PASS(r, c);
+
+    /* one kind failing fails the whole */
+    r = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    rules_add(r, X509A_RULE_SERIAL, "4098", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_SERIAL);
+
+    r = rules_add(NULL, X509A_RULE_SERIAL, "4097", NULL);
+    rules_add(r, X509A_RULE_EKU, "serverAuth", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_EKU);
+
+    r = rules_add(NULL, X509A_RULE_SUBJECT, "CN=bob", NULL);
+    rules_add(r, X509A_RULE_SERIAL, "4097", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_SUBJECT);
+
+    r = rules_add(NULL, X509A_RULE_ISSUER, TC_ROOT_DN, NULL);
+    rules_add(r, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUER);
+
+    r = rules_add(NULL, X509A_RULE_POLICY, "1.2.3.4", NULL);
+    rules_add(r, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_POLICY);
+
+    r = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    rules_add(r, X509A_RULE_ISSUING_CA, tc_pem_file(tc_pool, pki.fake_root, NULL),
+              NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
+
+    /* the lookalike leaf: same subject, issuer DN and serial */
+    r = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    rules_add(r, X509A_RULE_ISSUER, TC_INTER_DN, NULL);
+    rules_add(r, X509A_RULE_SERIAL, "4097", NULL);
+    ASSERT_PASS(r, x509a_cert_make(tc_pool, pki.fake_leaf));
+    rules_add(r, X509A_RULE_FINGERPRINT, s256, NULL);
+    ASSERT_FAIL(r, x509a_cert_make(tc_pool, pki.fake_leaf),
+                X509A_RULE_FINGERPRINT);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Adding values                                                           */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(rules_add_errors)
+{
+    tc_pki pki;
+    const char *err, *f;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    err = add_err(X509A_RULE_SUBJECT, "CN");
+    ck_assert_msg(tc_contains(err, "CN"), "%s", err);
+    err = add_err(X509A_RULE_SUBJECT, "FOO=bar");
+    ck_assert_msg(tc_contains(err, "FOO"), "%s", err);
+    add_err(X509A_RULE_SUBJECT, "");
+    err = add_err(X509A_RULE_ISSUER, "CN=\"open");
+    ck_assert_msg(tc_contains(err, "CN=\"open"), "%s", err);
+    err = add_err(X509A_RULE_SERIAL, "12ab");
+    ck_assert_msg(tc_contains(err, "0x12ab"), "%s", err);
+    add_err(X509A_RULE_SERIAL, "");
+    err = add_err(X509A_RULE_FINGERPRINT, "sha1:00");
+    ck_assert_msg(tc_contains(err, "sha1:00"), "%s", err);
+    add_err(X509A_RULE_FINGERPRINT,
+            "sha256:00112233445566778899AABBCCDDEEFF00112233");
+    err = add_err(X509A_RULE_SPKI, "sha256:zz");
+    ck_assert_msg(tc_contains(err, "sha256:zz"), "%s", err);
+    err = add_err(X509A_RULE_EKU, "notAnEKU");
+    ck_assert_msg(tc_contains(err, "notAnEKU"), "%s", err);
+    add_err(X509A_RULE_EKU, "");
+    err = add_err(X509A_RULE_POLICY, "not an oid");
+    ck_assert_msg(tc_contains(err, "not an oid"), "%s", err);
+    add_err(X509A_RULE_POLICY, "1.2.x");
+
+    /* IssuingCA files */
+    f = "/nonexistent/x509a-unit/ca.pem";
+    err = add_err(X509A_RULE_ISSUING_CA, f);
+    ck_assert_msg(tc_contains(err, f), "%s", err);
+    f = tc_text_file(tc_pool, "");
+    err = add_err(X509A_RULE_ISSUING_CA, f);
+    ck_assert_msg(tc_contains(err, f), "%s", err);
+    f = tc_text_file(tc_pool, "this is not PEM\n");
+    err = add_err(X509A_RULE_ISSUING_CA, f);
+    ck_assert_msg(tc_contains(err, f), "%s", err);
+    f = tc_pem_file(tc_pool, pki.leaf, NULL);
+    err = add_err(X509A_RULE_ISSUING_CA, f);
+    ck_assert_msg(tc_contains(err, f), "%s", err);
+    ck_assert_msg(tc_contains(err, "CN=alice"), "should name the certificate: %s",
+                  err);
+    f = tc_pem_file(tc_pool, pki.root, pki.leaf, NULL);
+    err = add_err(X509A_RULE_ISSUING_CA, f);
+    ck_assert_msg(tc_contains(err, f), "%s", err);
+}
+END_TEST
+
+START_TEST(rules_warning)
+{
+    x509a_rules *r = x509a_rules_make(tc_pool);
+    const char *warning = "unset";
+
+    ck_assert_ptr_null(x509a_rules_add(r, tc_pool, X509A_RULE_SUBJECT,
+                                       "C=US,O=Example Corp,CN=alice",
+                                       &warning));
+    ck_assert_msg(tc_contains(warning, "C=US,O=Example Corp,CN=alice"),
+                  "warning: %s", warning ? warning : "(null)");
+    ck_assert_ptr_null(x509a_rules_add(r, tc_pool, X509A_RULE_SUBJECT,
+                                       TC_LEAF_DN, &warning));
+    ck_assert_ptr_null(warning);
+    warning = "unset";
+    ck_assert_ptr_null(x509a_rules_add(r, tc_pool, X509A_RULE_ISSUER,
+                                       "DC=com,DC=example,CN=Issuing",
+                                       &warning));
+    ck_assert_msg(tc_contains(warning, "DC=com,DC=example,CN=Issuing"),
+                  "warning: %s", warning ? warning : "(null)");
+    warning = "unset";
+    ck_assert_ptr_null(x509a_rules_add(r, tc_pool, X509A_RULE_ISSUER,
+                                       "/C=US/O=Example Corp/CN=x", &warning));
+    ck_assert_ptr_null(warning);
+    warning = "unset";
+    ck_assert_ptr_null(x509a_rules_add(r, tc_pool, X509A_RULE_SERIAL, "1",
+                                       &warning));
+    ck_assert_ptr_null(warning);
+    /* no place for a warning */
+    ck_assert_ptr_null(x509a_rules_add(r, tc_pool, X509A_RULE_SUBJECT,
+                                       "C=US,CN=x", NULL));
+    /* the reversed DN is still compared as written */
+    {
+        tc_pki pki;
+        x509a_rules *rr = x509a_rules_make(tc_pool);
+        tc_pki_make(tc_pool, &pki, 1);
+        ck_assert_ptr_null(x509a_rules_add(rr, tc_pool, X509A_RULE_SUBJECT,
+                                           "C=US,O=Example Corp,CN=alice",
+                                           NULL));
+        ASSERT_FAIL(rr, x509a_cert_make(tc_pool, pki.leaf), X509A_RULE_SUBJECT);
+    }
+}
+END_TEST
+
+START_TEST(rules_merge)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    x509a_rules *base, *add, *m, *empty;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+
+    base = rules_add(NULL, X509A_RULE_SUBJECT, "CN=bob,O=Example Corp,C=US",
+                     NULL);
+    rules_add(base, X509A_RULE_SERIAL, "4098", NULL);
+    add = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    empty = x509a_rules_make(tc_pool);
+
+    /* the child's subject replaces the parent's; serial is inherited */
+    m = x509a_rules_merge(tc_pool, base, add);
+    ck_assert(x509a_rules_has(m, X509A_RULE_SUBJECT));
+    ck_assert(x509a_rules_has(m, X509A_RULE_SERIAL));
+    ck_assert(!x509a_rules_has(m, X509A_RULE_ISSUER));
+    ASSERT_FAIL(m, c, X509A_RULE_SERIAL);
+    rules_add(add, X509A_RULE_SERIAL, "4097", NULL);
+    m = x509a_rules_merge(tc_pool, base, add);
+    ASSERT_PASS(m, c);
+    /* the inputs are unchanged */
+    ASSERT_FAIL(base, c, X509A_RULE_SUBJECT);
+    ASSERT_PASS(add, c);
+
+    /* nothing in the child: everything inherited */
+    m = x509a_rules_merge(tc_pool, base, empty);
+    ASSERT_FAIL(m, c, X509A_RULE_SUBJECT);
+    m = x509a_rules_merge(tc_pool, empty, add);
+    ASSERT_PASS(m, c);
+    m = x509a_rules_merge(tc_pool, empty, empty);
+    ck_assert(x509a_rules_empty(m));
+
+    /* IssuingCA: inherited with its certificates, or replaced */
+    base = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                     tc_pem_file(tc_pool, pki.root, NULL), NULL);
+    add = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                    tc_pem_file(tc_pool, pki.fake_root, NULL), NULL);
+    m = x509a_rules_merge(tc_pool, base, empty);
+    ck_assert(x509a_rules_has(m, X509A_RULE_ISSUING_CA));
+    ASSERT_PASS(m, c);
+    m = x509a_rules_merge(tc_pool, base, add);
+    {
+        x509a_cert *fresh = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(fresh, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        ASSERT_FAIL(m, fresh, X509A_RULE_ISSUING_CA);
+    }
+    m = x509a_rules_merge(tc_pool, add, base);
+    {
+        x509a_cert *fresh = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(fresh, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        ASSERT_PASS(m, fresh);
+    }
+    /* a child with other kinds keeps the parent's IssuingCA */
+    add = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    m = x509a_rules_merge(tc_pool, base, add);
+    {
+        x509a_cert *fresh = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(fresh, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        ASSERT_PASS(m, fresh);
+        fresh = x509a_cert_make(tc_pool, pki.leaf);
+        ASSERT_FAIL(m, fresh, X509A_RULE_ISSUING_CA);
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* IssuingCA                                                               */
+/* ---------------------------------------------------------------------- */
+
+static int ca_rule(x509a_cert *c, const char *file)
+{
+    x509a_rules *r = rules_add(NULL, X509A_RULE_ISSUING_CA, file, NULL);
+
+    return passes(r, c, X509A_RULE_ISSUING_CA);
+}
+
+START_TEST(issuing_ca_verified_chain)
+{
+    int key_ids;
+
+    for (key_ids = 0; key_ids < 2; key_ids++) {
+        tc_pki pki;
+        STACK_OF(X509) *chain, *fake_chain;
+        x509a_cert *c, *f;
+
+        tc_pki_make(tc_pool, &pki, key_ids);
+        chain = tc_verify(tc_pool, pki.leaf, tc_store(tc_pool, pki.root, NULL),
+                          tc_stack(tc_pool, pki.inter, NULL));
+        ck_assert_int_eq(sk_X509_num(chain), 3);
+        /* the lookalike intermediate is signed by the real root, so the
+         * lookalike leaf verifies too */
+        fake_chain = tc_verify(tc_pool, pki.fake_leaf,
+                               tc_store(tc_pool, pki.root, NULL),
+                               tc_stack(tc_pool, pki.fake_inter, NULL));
+        ck_assert_int_eq(sk_X509_num(fake_chain), 3);
+
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, chain, NULL);
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.fake_root, pki.root, NULL)));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_root, NULL)));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_inter, NULL)));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_inter,
+                                          pki.fake_root, NULL)));
+        /* two IssuingCA lines: OR */
+        {
+            x509a_rules *r = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                                       tc_pem_file(tc_pool, pki.fake_root, NULL),
+                                       tc_pem_file(tc_pool, pki.inter, NULL),
+                                       NULL);
+            ASSERT_PASS(r, c);
+        }
+
+        ck_assert(x509a_chain_passes_through(c, tc_stack(tc_pool, pki.root, NULL)));
+        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, pki.fake_root,
+                                                          pki.fake_inter, NULL)));
+        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, NULL)));
+        ck_assert(!x509a_chain_passes_through(c, NULL));
+        /* the leaf itself is not "passed through" */
+        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, pki.leaf, NULL)));
+
+        /* the lookalike leaf, verified through the lookalike intermediate */
+        f = x509a_cert_make(tc_pool, pki.fake_leaf);
+        x509a_cert_set_chain(f, fake_chain, NULL);
+        ck_assert(!ca_rule(f, tc_pem_file(tc_pool, pki.inter, NULL)));
+        ck_assert(ca_rule(f, tc_pem_file(tc_pool, pki.fake_inter, NULL)));
+        ck_assert(ca_rule(f, tc_pem_file(tc_pool, pki.root, NULL)));
+    }
+}
+END_TEST
+
+START_TEST(issuing_ca_untrusted_helpers)
+{
+    int key_ids;
+
+    for (key_ids = 0; key_ids < 2; key_ids++) {
+        tc_pki pki;
+        x509a_cert *c;
+
+        tc_pki_make(tc_pool, &pki, key_ids);
+
+        /* no chain at all: only a CA in the file that signed the leaf */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_inter, NULL)));
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+
+        /* the peer's intermediate as a helper */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_root, NULL)));
+
+        /* a lookalike intermediate (same name, signed by the root) as the
+         * helper: the leaf's signature does not verify with its key */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+        /* lookalike and real one: the real one is found */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter,
+                                               pki.inter, NULL));
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+
+        /* the lookalike leaf with its own intermediate reaches the root but
+         * not the real intermediate */
+        c = x509a_cert_make(tc_pool, pki.fake_leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
+        c = x509a_cert_make(tc_pool, pki.fake_leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+        c = x509a_cert_make(tc_pool, pki.fake_leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+    }
+}
+END_TEST
+
+START_TEST(issuing_ca_store)
+{
+    int key_ids;
+
+    for (key_ids = 0; key_ids < 2; key_ids++) {
+        tc_pki pki;
+        x509a_cert *c;
+        const char *root_file;
+
+        tc_pki_make(tc_pool, &pki, key_ids);
+        root_file = tc_pem_file(tc_pool, pki.root, NULL);
+
+        /* root in the IssuingCA file, intermediate in the store */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL));
+        ck_assert(ca_rule(c, root_file));
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+        ck_assert(ca_rule(c, root_file));
+
+        /* a lookalike intermediate in the store */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.fake_inter,
+                                         NULL));
+        ck_assert(!ca_rule(c, root_file));
+        /* lookalike and the real one in the store */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.fake_inter,
+                                         pki.inter, NULL));
+        ck_assert(ca_rule(c, root_file));
+
+        /* the store holds only the root: no path to it */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, NULL));
+        ck_assert(!ca_rule(c, root_file));
+
+        /* a lookalike root in the IssuingCA file */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_root, NULL)));
+
+        /* helpers and store together */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+        ck_assert(ca_rule(c, root_file));
+
+        /* the lookalike leaf, the real intermediate in the store */
+        c = x509a_cert_make(tc_pool, pki.fake_leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL));
+        ck_assert(!ca_rule(c, root_file));
+    }
+}
+END_TEST
+
+START_TEST(issuing_ca_memo)
+{
+    tc_pki pki;
+    x509a_cert *c;
+    x509a_rules *r;
+    STACK_OF(X509) *cas;
+    static int other_keys[4];
+    int i;
+
+    tc_pki_make(tc_pool, &pki, 0);
+    r = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                  tc_pem_file(tc_pool, pki.root, NULL), NULL);
+    cas = tc_stack(tc_pool, pki.root, NULL);
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+    ASSERT_PASS(r, c);
+
+    /* without the store no path is found ... */
+    x509a_cert_set_store(c, NULL);
+    ck_assert(!x509a_chain_passes_through(c, cas));
+    /* ... but the rule set remembers its answer for this object */
+    ASSERT_PASS(r, c);
+    ASSERT_PASS(x509a_rules_merge(tc_pool, x509a_rules_make(tc_pool), r), c);
+
+    /* until the memo forgets it */
+    for (i = 0; i < 4; i++) {
+        x509a_cert_memo_set(c, &other_keys[i], 1);
+    }
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
+    /* and then the negative answer is remembered */
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+    ck_assert(x509a_chain_passes_through(c, cas));
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
+
+    /* another object computes its own answer */
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+    ASSERT_PASS(r, c);
+}
+END_TEST
+
+Suite *x509a_rules_suite(void)
+{
+    Suite *s = suite_create("x509a_rules");
+    TCase *tc = tcase_create("kinds");
+
+    tcase_add_checked_fixture(tc, tc_setup, tc_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, rules_names);
+    tcase_add_test(tc, rules_empty_has);
+    tcase_add_test(tc, rules_subject);
+    tcase_add_test(tc, rules_issuer);
+    tcase_add_test(tc, rules_serial);
+    tcase_add_test(tc, rules_fingerprint);
+    tcase_add_test(tc, rules_spki);
+    tcase_add_test(tc, rules_eku);
+    tcase_add_test(tc, rules_policy);
+    tcase_add_test(tc, rules_and_across_kinds);
+    tcase_add_test(tc, rules_add_errors);
+    tcase_add_test(tc, rules_warning);
+    tcase_add_test(tc, rules_merge);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("issuing CA");
+    tcase_add_checked_fixture(tc, tc_setup, tc_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, issuing_ca_verified_chain);
+    tcase_add_test(tc, issuing_ca_untrusted_helpers);
+    tcase_add_test(tc, issuing_ca_store);
+    tcase_add_test(tc, issuing_ca_memo);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,25 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/**
+ * @file suites.h
+ * @brief The Check suites of the unit tests of lib/ (one per library file).
+ */
+
+#ifndef SUITES_H
+#define SUITES_H
+
+#include <check.h>
+
+/** x509a_dn: DN parsing, canonical comparison, printing. */
+Suite *x509a_dn_suite(void);
+
+/** x509a_num: serials, fingerprints, key pins, hex. */
+Suite *x509a_num_suite(void);
+
+/** x509a_cert: accessors, identity fields, variables, memo. */
+Suite *x509a_cert_suite(void);
+
+/** x509a_rules: X509AuthnRequire* rules and the issuing-CA path check. */
+Suite *x509a_rules_suite(void);
+
+#endif /* SUITES_H */
