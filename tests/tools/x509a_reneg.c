@@ -107,59 +107,117 @@ static int tcp_connect(const char *host, const char *port)
     return fd;
 }
 
-/* Read one response; print "STATUS X-User". */
+/* Buffered reading from the TLS connection. */
+static char rbuf[65536];
+static int rlen, rpos;
+
+static int fill(SSL *ssl)
+{
+    int n;
+
+    if (rpos > 0) {
+        memmove(rbuf, rbuf + rpos, (size_t)(rlen - rpos));
+        rlen -= rpos;
+        rpos = 0;
+    }
+    if (rlen == (int)sizeof(rbuf) - 1) {
+        die("response header too long");
+    }
+    n = SSL_read(ssl, rbuf + rlen, (int)sizeof(rbuf) - 1 - rlen);
+    if (n <= 0) {
+        die("connection closed");
+    }
+    rlen += n;
+    rbuf[rlen] = '\0';
+    return n;
+}
+
+/* One CRLF-terminated line (without the CRLF) into out. */
+static void read_line(SSL *ssl, char *out, size_t max)
+{
+    char *eol;
+    size_t n;
+
+    while (!(eol = memchr(rbuf + rpos, '\n', (size_t)(rlen - rpos)))) {
+        fill(ssl);
+    }
+    n = (size_t)(eol - (rbuf + rpos));
+    if (n > 0 && eol[-1] == '\r') {
+        n--;
+    }
+    if (n >= max) {
+        n = max - 1;
+    }
+    memcpy(out, rbuf + rpos, n);
+    out[n] = '\0';
+    rpos = (int)(eol + 1 - rbuf);
+}
+
+static void skip_bytes(SSL *ssl, long n)
+{
+    while (n > 0) {
+        long have = rlen - rpos;
+        if (have == 0) {
+            fill(ssl);
+            continue;
+        }
+        if (have > n) {
+            have = n;
+        }
+        rpos += (int)have;
+        n -= have;
+    }
+}
+
+/* Send one request; read the response (Content-Length or chunked); print
+ * "STATUS X-User". */
 static int request(SSL *ssl, const char *host, const char *path)
 {
-    char req[1024], buf[65536], *hdr_end, *p;
-    int len = 0, n, status;
+    char req[1024], line[8192], user[1024] = "-";
+    int status, chunked = 0;
     long clen = 0;
-    const char *user = "-";
-    char userbuf[1024];
 
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path,
              host);
     if (SSL_write(ssl, req, (int)strlen(req)) <= 0) {
         die("write failed");
     }
-    for (;;) {
-        n = SSL_read(ssl, buf + len, (int)sizeof(buf) - 1 - len);
-        if (n <= 0) {
-            die("connection closed before the response headers");
-        }
-        len += n;
-        buf[len] = '\0';
-        if ((hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
-            break;
-        }
-    }
-    if (sscanf(buf, "HTTP/1.%*c %d", &status) != 1) {
+    read_line(ssl, line, sizeof(line));
+    if (sscanf(line, "HTTP/1.%*c %d", &status) != 1) {
         die("bad status line");
     }
-    *hdr_end = '\0';
-    for (p = strstr(buf, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        if (strncasecmp(p + 2, "Content-Length:", 15) == 0) {
-            clen = strtol(p + 17, NULL, 10);
+    for (;;) {
+        read_line(ssl, line, sizeof(line));
+        if (!line[0]) {
+            break;
         }
-        else if (strncasecmp(p + 2, "X-User:", 7) == 0) {
-            const char *v = p + 9 + strspn(p + 9, " \t"), *e = strstr(v, "\r\n");
-            size_t vl = e ? (size_t)(e - v) : strlen(v);
-            if (vl >= sizeof(userbuf)) {
-                vl = sizeof(userbuf) - 1;
-            }
-            memcpy(userbuf, v, vl);
-            userbuf[vl] = '\0';
-            user = userbuf;
+        if (strncasecmp(line, "Content-Length:", 15) == 0) {
+            clen = strtol(line + 15, NULL, 10);
+        }
+        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0
+                 && strstr(line, "chunked")) {
+            chunked = 1;
+        }
+        else if (strncasecmp(line, "X-User:", 7) == 0) {
+            snprintf(user, sizeof(user), "%s", line + 7 + strspn(line + 7, " \t"));
         }
     }
-    /* the body: what already came with the headers, then the rest */
-    clen -= len - (long)(hdr_end + 4 - buf);
-    while (clen > 0) {
-        n = SSL_read(ssl, buf, clen < (long)sizeof(buf) ? (int)clen
-                                                         : (int)sizeof(buf));
-        if (n <= 0) {
-            die("connection closed in the body");
+    if (chunked) {
+        for (;;) {
+            long size;
+            read_line(ssl, line, sizeof(line));
+            size = strtol(line, NULL, 16);
+            if (size == 0) {
+                do {                    /* trailers, then the empty line */
+                    read_line(ssl, line, sizeof(line));
+                } while (line[0]);
+                break;
+            }
+            skip_bytes(ssl, size + 2);
         }
-        clen -= n;
+    }
+    else {
+        skip_bytes(ssl, clen);
     }
     printf("%d %s\n", status, user);
     fflush(stdout);
