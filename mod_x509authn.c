@@ -129,7 +129,29 @@ static int x509authn_check_authn(request_rec *r)
         log_refusal(r, APLOG_INFO, why, rs->entry);
         return refused;
     }
-    user = pick_user(r, dc, cert);
+    user = NULL;
+    if (dc->map) {
+        int line = 0;
+
+        user = x509a_map_lookup(dc->map, cert, r->pool, &line);
+        if (user && *user) {
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0103)
+                          "mapped to \"%s\" by %s line %d", user,
+                          dc->map_file, line);
+        }
+        else if (dc->map_required) {
+            apr_thread_mutex_unlock(rs->entry->lock);
+            log_refusal(r, APLOG_INFO, "not mapped by X509AuthnUserMap (and "
+                        "X509AuthnUserMapRequired is On)", rs->entry);
+            return refused;
+        }
+        else {
+            user = NULL;
+        }
+    }
+    if (!user) {
+        user = pick_user(r, dc, cert);
+    }
     if (!user) {
         apr_thread_mutex_unlock(rs->entry->lock);
         log_refusal(r, APLOG_INFO, "no X509AuthnUser field yields a user name",

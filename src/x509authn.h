@@ -28,6 +28,7 @@
 #include "x509a_rules.h"
 #include "x509a_decode.h"
 #include "x509a_verify.h"
+#include "x509a_map.h"
 
 /** Stable tag and number at the start of every log message. */
 #define X509A_LOGNO(n) "X509A" #n ": "
@@ -65,11 +66,19 @@ typedef struct {
     int export_cert;
     /** X509AuthnExportSSLVars: mod_ssl's names for forwarded certificates. */
     int export_ssl_vars;
+    /** X509AuthnUserMap: explicit mappings, tried before X509AuthnUser. */
+    const x509a_map *map;
+    /** The map's file name, for messages. */
+    const char *map_file;
+    /** X509AuthnUserMapRequired: refuse certificates the map lacks. */
+    int map_required;
     unsigned int enabled_set:1,
                  source_set:1,
                  users_set:1,
                  export_cert_set:1,
-                 export_ssl_vars_set:1;
+                 export_ssl_vars_set:1,
+                 map_set:1,
+                 map_required_set:1;
 } x509authn_dir_conf;
 
 /** Forwarded certificates seen by this process (x509authn_source.c). */

@@ -46,6 +46,12 @@ void *x509authn_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
                                                      : base->export_ssl_vars;
     conf->export_ssl_vars_set = add->export_ssl_vars_set
                                 || base->export_ssl_vars_set;
+    conf->map = add->map_set ? add->map : base->map;
+    conf->map_file = add->map_set ? add->map_file : base->map_file;
+    conf->map_set = add->map_set || base->map_set;
+    conf->map_required = add->map_required_set ? add->map_required
+                                               : base->map_required;
+    conf->map_required_set = add->map_required_set || base->map_required_set;
     return conf;
 }
 
@@ -220,6 +226,90 @@ static const char *set_export_ssl_vars(cmd_parms *cmd, void *dconf, int on)
 
     conf->export_ssl_vars = on;
     conf->export_ssl_vars_set = 1;
+    return NULL;
+}
+
+/* Map files use httpd's regular expressions. */
+static apr_status_t map_re_free(void *re)
+{
+    ap_regfree(re);
+    return APR_SUCCESS;
+}
+
+static void *map_re_compile(apr_pool_t *p, const char *pattern, int *ncap,
+                            const char **err)
+{
+    ap_regex_t *re = apr_pcalloc(p, sizeof(*re));
+    char buf[256];
+    int rc = ap_regcomp(re, pattern, 0);
+
+    if (rc != 0) {
+        ap_regerror(rc, re, buf, sizeof(buf));
+        *err = apr_pstrdup(p, buf);
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, re, map_re_free, apr_pool_cleanup_null);
+    *ncap = (int)re->re_nsub;
+    return re;
+}
+
+static int map_re_match(void *re, const char *subject, int nmatch,
+                        x509a_match *m)
+{
+    ap_regmatch_t pm[10];
+    int i;
+
+    if (nmatch > 10) {
+        nmatch = 10;
+    }
+    if (ap_regexec(re, subject, nmatch, pm, 0) != 0) {
+        return 0;
+    }
+    for (i = 0; i < nmatch; i++) {
+        m[i].so = pm[i].rm_so;
+        m[i].eo = pm[i].rm_eo;
+    }
+    return 1;
+}
+
+static const x509a_regex_ops map_regex_ops = { map_re_compile, map_re_match };
+
+static const char *set_user_map(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    x509authn_dir_conf *conf = dconf;
+    const char *path = ap_server_root_relative(cmd->pool, arg), *err;
+    apr_hash_t *loaded = NULL;
+    x509a_map *map;
+
+    if (!path) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a valid path", arg));
+    }
+    /* a map used in several sections is read once per configuration */
+    apr_pool_userdata_get((void **)&loaded, "x509authn-maps", cmd->pool);
+    if (!loaded) {
+        loaded = apr_hash_make(cmd->pool);
+        apr_pool_userdata_setn(loaded, "x509authn-maps", NULL, cmd->pool);
+    }
+    map = apr_hash_get(loaded, path, APR_HASH_KEY_STRING);
+    if (!map) {
+        if ((err = x509a_map_load(cmd->pool, path, &map_regex_ops, &map))) {
+            return directive_error(cmd, err);
+        }
+        apr_hash_set(loaded, path, APR_HASH_KEY_STRING, map);
+    }
+    conf->map = map;
+    conf->map_file = path;
+    conf->map_set = 1;
+    return NULL;
+}
+
+static const char *set_user_map_required(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_dir_conf *conf = dconf;
+
+    conf->map_required = on;
+    conf->map_required_set = 1;
     return NULL;
 }
 
@@ -525,6 +615,14 @@ const command_rec x509authn_cmds[] = {
                    "uri, dns, serial, issuer+serial, sha256), optionally "
                    "with a regular expression whose one capture is the name; "
                    "several lines are tried in order."),
+    AP_INIT_TAKE1("X509AuthnUserMap", set_user_map, NULL, OR_AUTHCFG,
+                  "A file of explicit certificate-to-user mappings "
+                  "(fingerprint, issuer-serial, issuer-subject lines), tried "
+                  "before X509AuthnUser; the first matching line wins."),
+    AP_INIT_FLAG("X509AuthnUserMapRequired", set_user_map_required, NULL,
+                 OR_AUTHCFG,
+                 "On to refuse certificates that X509AuthnUserMap does not "
+                 "map, instead of trying X509AuthnUser."),
     AP_INIT_FLAG("X509AuthnExportCert", set_export_cert, NULL, OR_AUTHCFG,
                  "On to also export X509_CLIENT_CERT and "
                  "X509_CLIENT_CERT_CHAIN_n (PEM)."),
