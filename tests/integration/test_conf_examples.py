@@ -33,7 +33,8 @@ def point_at_pki(text, pki, d):
         if base.endswith("htpasswd"):
             return os.path.join(d, "htpasswd")
         if base.endswith(".map"):
-            return os.path.join(d, "users.map")
+            shipped = os.path.join(TOP, "conf-examples", base)
+            return shipped if os.path.exists(shipped) else os.path.join(d, "users.map")
         if "issuing" in base:
             return pki["issuing-a"].cert
         if "ca" in base:
