@@ -5,7 +5,8 @@
  * @brief Explicit certificate-to-user maps (X509AuthnUserMap).
  *
  * One rule per line, `#` starts a comment, fields are separated by white
- * space and may be double-quoted (with `\"` and `\\` escapes):
+ * space and may be double-quoted (inside quotes `\"` is a quote and every
+ * other character, a backslash included, is itself):
  *
  *     fingerprint    [sha1:|sha256:]HEX               USER
  *     issuer-serial  "ISSUER DN"  SERIAL              USER
