@@ -158,7 +158,8 @@ static int x509authn_check_authn(request_rec *r)
                     rs->entry);
         return refused;
     }
-    r->user = apr_pstrdup(r->pool, user);
+    /* the entry (and so a name from it) lives as long as the request */
+    r->user = (char *)user;
     r->ap_auth_type = "X509";
     x509authn_export(r, dc, rs);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0102)

@@ -49,6 +49,7 @@ struct x509a_cert {
     const char *pem, *describe;
     apr_array_header_t *chain_pem;
     apr_array_header_t *vars[X509A_VARS_STYLES];
+    apr_table_t *vars_table[X509A_VARS_STYLES];
     struct {
         const void *key;
         int value;
@@ -759,6 +760,22 @@ const apr_array_header_t *x509a_cert_vars(x509a_cert *c, x509a_vars_style style)
     }
     c->vars[style] = vars;
     return vars;
+}
+
+const apr_table_t *x509a_cert_vars_table(x509a_cert *c, x509a_vars_style style)
+{
+    if (!c->vars_table[style]) {
+        const apr_array_header_t *vars = x509a_cert_vars(c, style);
+        apr_table_t *t = apr_table_make(c->pool, vars->nelts);
+        int i;
+
+        for (i = 0; i < vars->nelts; i++) {
+            const x509a_var *v = &APR_ARRAY_IDX(vars, i, x509a_var);
+            apr_table_addn(t, v->name, v->value);
+        }
+        c->vars_table[style] = t;
+    }
+    return c->vars_table[style];
 }
 
 const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,

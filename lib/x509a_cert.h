@@ -208,6 +208,12 @@ typedef enum {
 const apr_array_header_t *x509a_cert_vars(x509a_cert *c, x509a_vars_style style);
 
 /**
+ * The same variables as an APR table (built once, then read-only), for
+ * apr_table_overlay() into a request's environment.
+ */
+const apr_table_t *x509a_cert_vars_table(x509a_cert *c, x509a_vars_style style);
+
+/**
  * Look up one variable by full name (X509A_VARS_X509 style).  Also answers
  * the `_0` spelling of a first DN attribute (`X509_CLIENT_S_DN_OU_0`) and
  * `X509_CLIENT_V_REMAIN` (computed for @a now, allocated from @a p; every

@@ -113,8 +113,10 @@ static const char *url_decode(apr_pool_t *p, span v, span *out)
         return NULL;
     }
     buf = apr_palloc(p, v.len + 1);
-    /* the length APR returns counts the terminating NUL */
-    if (apr_unescape_url(buf, v.s, (apr_ssize_t)v.len, NULL, NULL, 0, &len)
+    /* APR may look past the given length while reading an escape: hand it
+     * a terminated copy; the length it returns counts the terminating NUL */
+    if (apr_unescape_url(buf, apr_pstrmemdup(p, v.s, v.len), (apr_ssize_t)v.len,
+                         NULL, NULL, 0, &len)
         != APR_SUCCESS || len == 0 || memchr(buf, '\0', --len)) {
         return "bad percent-encoding";
     }
@@ -234,6 +236,16 @@ static const char *pem_all(apr_pool_t *p, span v, STACK_OF(X509) *out)
     return NULL;
 }
 
+/* Length of the initial part of @a v without any of @a reject. */
+static apr_size_t strcspn_len(span v, const char *reject)
+{
+    apr_size_t i;
+
+    for (i = 0; i < v.len && !strchr(reject, v.s[i]); i++) {
+    }
+    return i;
+}
+
 /* One RFC 8941 byte sequence ":BASE64:" with optional parameters, at *s.
  * Advances *s past it. */
 static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
@@ -252,8 +264,17 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
     }
     b64.s = q + 1;
     b64.len = (apr_size_t)(close - q - 1);
-    if (memchr(b64.s, ' ', b64.len) || memchr(b64.s, '\t', b64.len)) {
+    if (strcspn_len(b64, " \t\r\n") != b64.len) {
         return "white space inside a byte sequence";
+    }
+    if (b64.len % 4) {
+        /* RFC 8941 4.2.7: parsers SHOULD NOT fail when padding is missing */
+        char *padded = apr_palloc(p, b64.len + 4);
+        memcpy(padded, b64.s, b64.len);
+        while (b64.len % 4) {
+            padded[b64.len++] = '=';
+        }
+        b64.s = padded;
     }
     if ((err = b64_to_x509(p, b64, x))) {
         return err;
@@ -262,6 +283,9 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
     /* parameters: ;key or ;key=token|"string"|?0|?1|number, ignored */
     while (q < e && *q == ';') {
         q++;
+        while (q < e && *q == ' ') {   /* RFC 8941: ";" *SP parameter */
+            q++;
+        }
         if (q >= e || !(apr_islower(*q) || *q == '*')) {
             X509_free(*x);
             return "bad parameter after a byte sequence";

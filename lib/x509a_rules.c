@@ -19,6 +19,8 @@ struct x509a_rules {
     apr_array_header_t *vals[X509A_RULE_KINDS];
     /** The certificates of the ISSUING_CA files. */
     STACK_OF(X509) *issuing_cas;
+    /** Bit k set when vals[k] is. */
+    unsigned int kinds;
 };
 
 static const char *const rule_names[X509A_RULE_KINDS] = {
@@ -97,9 +99,25 @@ static const char *load_cas(x509a_rules *rules, apr_pool_t *p,
     return NULL;
 }
 
+static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
+                             x509a_rule_kind kind, const char *value,
+                             const char **warning);
+
 const char *x509a_rules_add(x509a_rules *rules, apr_pool_t *p,
                             x509a_rule_kind kind, const char *value,
                             const char **warning)
+{
+    const char *err = rules_add(rules, p, kind, value, warning);
+
+    if (!err) {
+        rules->kinds |= 1u << kind;
+    }
+    return err;
+}
+
+static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
+                             x509a_rule_kind kind, const char *value,
+                             const char **warning)
 {
     apr_array_header_t **vals = &rules->vals[kind];
     const char *err = NULL;
@@ -200,28 +218,30 @@ int x509a_rules_has(const x509a_rules *rules, x509a_rule_kind kind)
 
 int x509a_rules_empty(const x509a_rules *rules)
 {
-    int k;
-
-    for (k = 0; rules && k < X509A_RULE_KINDS; k++) {
-        if (rules->vals[k]) {
-            return 0;
-        }
-    }
-    return 1;
+    return !rules || rules->kinds == 0;
 }
 
 x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
                                const x509a_rules *add)
 {
-    x509a_rules *m = apr_palloc(p, sizeof(*m));
+    x509a_rules *m;
     int k;
 
-    /* Merging happens per request too: share the values, copy nothing. */
+    /* Merging happens per request too: share the values, copy nothing,
+     * and allocate nothing when one side has no rules. */
+    if (x509a_rules_empty(add)) {
+        return (x509a_rules *)base;
+    }
+    if (x509a_rules_empty(base)) {
+        return (x509a_rules *)add;
+    }
+    m = apr_palloc(p, sizeof(*m));
     for (k = 0; k < X509A_RULE_KINDS; k++) {
         m->vals[k] = add->vals[k] ? add->vals[k] : base->vals[k];
     }
     m->issuing_cas = add->vals[X509A_RULE_ISSUING_CA] ? add->issuing_cas
                                                       : base->issuing_cas;
+    m->kinds = add->kinds | base->kinds;
     return m;
 }
 
@@ -440,7 +460,7 @@ int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
 {
     int k;
 
-    for (k = 0; k < X509A_RULE_KINDS; k++) {
+    for (k = 0; rules->kinds >> k; k++) {
         const apr_array_header_t *vals = rules->vals[k];
         int ok = 0;
 

@@ -57,7 +57,8 @@ int x509a_rules_empty(const x509a_rules *rules);
 
 /**
  * Merge for nested configuration sections: each kind configured in @a add
- * replaces that kind of @a base; the others are inherited.
+ * replaces that kind of @a base; the others are inherited.  Returns @a base
+ * or @a add itself when the other has no rules (merges run per request).
  */
 x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
                                const x509a_rules *add);

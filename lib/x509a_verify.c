@@ -7,7 +7,10 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
+#include <apr_file_info.h>
+#include <stdlib.h>
 #include <apr_thread_mutex.h>
+#include <apr_atomic.h>
 #include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -24,8 +27,8 @@ struct x509a_verifier {
     const char *broken;             /* set when the CRL file is unusable */
     unsigned char base_digest[32];  /* CA certificates, path, depth, purpose */
     unsigned char digest[32];       /* base_digest and the CRLs */
-    unsigned int generation;
-    apr_time_t next_check;
+    volatile apr_uint32_t generation;  /* read without the lock */
+    volatile apr_uint64_t next_check;  /* apr_time_t; read without the lock */
     apr_time_t crl_mtime;
     apr_off_t crl_size;
     apr_ino_t crl_inode;
@@ -176,6 +179,49 @@ done:
     return err;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names and contents of a CA directory's files, in name order: servers
+ * sharing a cache must not share results for different trust anchors. */
+static const char *digest_dir(apr_pool_t *p, EVP_MD_CTX *md, const char *path)
+{
+    apr_dir_t *dir;
+    apr_finfo_t fi;
+    apr_array_header_t *names = apr_array_make(p, 16, sizeof(const char *));
+    char errbuf[128];
+    apr_status_t rv;
+    int i;
+
+    if ((rv = apr_dir_open(&dir, path, p)) != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot read directory '%s': %s", path,
+                            apr_strerror(rv, errbuf, sizeof(errbuf)));
+    }
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, dir)
+           == APR_SUCCESS) {
+        if (fi.filetype == APR_REG || fi.filetype == APR_LNK) {
+            APR_ARRAY_PUSH(names, const char *) = apr_pstrdup(p, fi.name);
+        }
+    }
+    apr_dir_close(dir);
+    qsort(names->elts, names->nelts, sizeof(const char *), name_cmp);
+    EVP_DigestUpdate(md, path, strlen(path) + 1);
+    for (i = 0; i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+        char *data;
+        apr_size_t len;
+
+        if (read_file(p, apr_pstrcat(p, path, "/", name, NULL), &data, &len,
+                      &fi) == NULL) {
+            EVP_DigestUpdate(md, name, strlen(name) + 1);
+            EVP_DigestUpdate(md, data, len);
+        }
+    }
+    return NULL;
+}
+
 static apr_status_t free_chain(void *data)
 {
     sk_X509_pop_free(data, X509_free);
@@ -231,8 +277,10 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
         }
         EVP_DigestUpdate(md, data, len);
     }
-    if (v->conf.ca_path) {
-        EVP_DigestUpdate(md, v->conf.ca_path, strlen(v->conf.ca_path) + 1);
+    if (v->conf.ca_path && (err = digest_dir(tmp, md, v->conf.ca_path))) {
+        EVP_MD_CTX_free(md);
+        apr_pool_destroy(tmp);
+        return err;
     }
     EVP_DigestFinal_ex(md, v->base_digest, &mdlen);
     EVP_MD_CTX_free(md);
@@ -270,13 +318,17 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
     if (!v->conf.crl_file) {
         return NULL;
     }
+    /* the common case, without the lock: looked less than a second ago */
+    if ((apr_uint64_t)now < apr_atomic_read64(&v->next_check)) {
+        return NULL;
+    }
     apr_thread_mutex_lock(v->lock);
-    if (now < v->next_check) {
+    if ((apr_uint64_t)now < v->next_check) {
         apr_thread_mutex_unlock(v->lock);
         return NULL;
     }
     /* one thread looks; the others go on with the current store */
-    v->next_check = now + apr_time_from_sec(1);
+    apr_atomic_set64(&v->next_check, (apr_uint64_t)(now + apr_time_from_sec(1)));
     was_broken = v->broken != NULL;
     apr_thread_mutex_unlock(v->lock);
 
@@ -307,7 +359,7 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
         v->crl_mtime = fi.mtime;
         v->crl_size = fi.size;
         v->crl_inode = fi.inode;
-        v->generation++;
+        apr_atomic_inc32(&v->generation);
         apr_thread_mutex_unlock(v->lock);
         X509_STORE_free(old);
         apr_pool_destroy(tmp);
@@ -369,10 +421,5 @@ void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32])
 
 unsigned int x509a_verifier_generation(x509a_verifier *v)
 {
-    unsigned int g;
-
-    apr_thread_mutex_lock(v->lock);
-    g = v->generation;
-    apr_thread_mutex_unlock(v->lock);
-    return g;
+    return apr_atomic_read32(&v->generation);
 }

@@ -179,6 +179,11 @@ struct x509authn_entry {
     apr_pool_t *pool;           /**< Unmanaged: may be freed by any thread. */
     apr_thread_mutex_t *lock;   /**< x509a_cert is not thread-safe. */
     x509a_cert *cert;           /**< The certificate and its views. */
+    /* direct TLS only: mod_ssl said SUCCESS for this very X509 object */
+    int tls_verified;
+    /* X509_CLIENT_V_REMAIN, recomputed when the day count changes */
+    const char *remain;
+    apr_time_t remain_until;
     /* forwarded certificates only: */
     int verified;               /**< Verification passed (or was off). */
     const char *why;            /**< Else why it failed. */
@@ -203,6 +208,9 @@ typedef struct {
     int from_proxy;             /**< The peer is a trusted proxy. */
     x509authn_entry *proxy;     /**< The proxy's own TLS certificate, if any. */
 } x509authn_req;
+
+/** X509_CLIENT_V_REMAIN at @a now (entry locked). */
+const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now);
 
 /** Drop one reference to an entry (any thread). */
 void x509authn_entry_release(x509authn_entry *e);

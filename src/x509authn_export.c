@@ -10,66 +10,113 @@
 
 APLOG_USE_MODULE(x509authn);
 
-static void set_vars(apr_table_t *env, const apr_array_header_t *vars)
+/** Where variables go: r->subprocess_env, appended when possible. */
+typedef struct {
+    apr_table_t *env;
+    int append;
+} env_writer;
+
+/* apr_table_setn() compares the new key with every key of the table; its
+ * checksum sees only the first four characters, which all X509_* names
+ * share, so 30 names cost hundreds of strcasecmp() calls.  When no name
+ * with the prefix is there yet (the normal case), appending is the same. */
+static env_writer writer_for(apr_table_t *env, const char *prefix)
 {
+    const apr_array_header_t *arr = apr_table_elts(env);
+    const apr_table_entry_t *elts = (const apr_table_entry_t *)arr->elts;
+    apr_size_t len = strlen(prefix);
+    env_writer w;
     int i;
 
-    for (i = 0; i < vars->nelts; i++) {
-        const x509a_var *v = &APR_ARRAY_IDX(vars, i, x509a_var);
-        apr_table_setn(env, v->name, v->value);
+    w.env = env;
+    w.append = 1;
+    for (i = 0; i < arr->nelts && w.append; i++) {
+        w.append = !(elts[i].key && !strncasecmp(elts[i].key, prefix, len));
+    }
+    return w;
+}
+
+static void put(const env_writer *w, const char *name, const char *value)
+{
+    if (w->append) {
+        apr_table_addn(w->env, name, value);
+    }
+    else {
+        apr_table_setn(w->env, name, value);
     }
 }
 
-static void set_pem_vars(request_rec *r, x509a_cert *cert, const char *prefix)
+/* The certificate's variables, formatted once: in the normal case the
+ * prepared table is overlaid in one copy (no per-name table insertion). */
+static void put_vars(env_writer *w, request_rec *r, x509a_cert *cert,
+                     x509a_vars_style style)
+{
+#if !APR_POOL_DEBUG
+    if (w->append) {
+        r->subprocess_env = w->env =
+            apr_table_overlay(r->pool, x509a_cert_vars_table(cert, style),
+                              w->env);
+        return;
+    }
+#endif
+    {
+        const apr_array_header_t *vars = x509a_cert_vars(cert, style);
+        int i;
+
+        for (i = 0; i < vars->nelts; i++) {
+            const x509a_var *v = &APR_ARRAY_IDX(vars, i, x509a_var);
+            put(w, v->name, v->value);
+        }
+    }
+}
+
+static void put_pem_vars(const env_writer *w, request_rec *r, x509a_cert *cert,
+                         const char *prefix)
 {
     const apr_array_header_t *chain = x509a_cert_chain_pem(cert);
     int i;
 
-    apr_table_setn(r->subprocess_env, apr_pstrcat(r->pool, prefix, "CERT",
-                                                  NULL),
-                   x509a_cert_pem(cert));
+    put(w, apr_pstrcat(r->pool, prefix, "CERT", NULL), x509a_cert_pem(cert));
     for (i = 0; i < chain->nelts; i++) {
-        apr_table_setn(r->subprocess_env,
-                       apr_psprintf(r->pool, "%sCERT_CHAIN_%d", prefix, i),
-                       APR_ARRAY_IDX(chain, i, const char *));
+        put(w, apr_psprintf(r->pool, "%sCERT_CHAIN_%d", prefix, i),
+            APR_ARRAY_IDX(chain, i, const char *));
     }
 }
 
 /* Values live in the entry, which the request references until its pool
- * is gone: apr_table_setn, no copies. */
+ * is gone: no copies. */
 void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
                       x509authn_req *rs)
 {
     x509a_cert *cert = rs->entry->cert;
-    apr_table_t *env = r->subprocess_env;
-    const char *remain;
-    int header = rs->source[0] == 'h';
+    env_writer w = writer_for(r->subprocess_env, "X509_");
+    const char *remain = x509authn_days_remaining(rs->entry, r->request_time);
     x509authn_entry *proxy;
 
-    apr_table_setn(env, "X509_AUTHN_SOURCE", rs->source);
-    set_vars(env, x509a_cert_vars(cert, X509A_VARS_X509));
-    remain = apr_ltoa(r->pool, x509a_cert_days_remaining(
-                                   cert, apr_time_sec(r->request_time)));
-    apr_table_setn(env, "X509_CLIENT_V_REMAIN", remain);
+    put_vars(&w, r, cert, X509A_VARS_X509);
+    put(&w, "X509_AUTHN_SOURCE", rs->source);
+    put(&w, "X509_CLIENT_V_REMAIN", remain);
     if (dc->export_cert) {
-        set_pem_vars(r, cert, "X509_CLIENT_");
+        put_pem_vars(&w, r, cert, "X509_CLIENT_");
     }
-    if (!header) {
+    if (rs->source[0] != 'h') {
         return;
     }
 
-    apr_table_setn(env, "X509_PROXY_ADDR", r->connection->client_ip);
+    put(&w, "X509_PROXY_ADDR", r->connection->client_ip);
     if ((proxy = x509authn_proxy_entry(r, rs)) != NULL) {
         apr_thread_mutex_lock(proxy->lock);
-        apr_table_setn(env, "X509_PROXY_S_DN", x509a_cert_subject(proxy->cert));
+        put(&w, "X509_PROXY_S_DN", x509a_cert_subject(proxy->cert));
         apr_thread_mutex_unlock(proxy->lock);
     }
     if (dc->export_ssl_vars) {
         /* applications written for direct mTLS run unchanged */
-        set_vars(env, x509a_cert_vars(cert, X509A_VARS_MODSSL));
-        apr_table_setn(env, "SSL_CLIENT_VERIFY", "SUCCESS");
-        apr_table_setn(env, "SSL_CLIENT_V_REMAIN", remain);
-        set_pem_vars(r, cert, "SSL_CLIENT_");
+        env_writer ssl = writer_for(r->subprocess_env, "SSL_CLIENT_");
+
+        put_vars(&ssl, r, cert, X509A_VARS_MODSSL);
+        put(&ssl, "SSL_CLIENT_VERIFY", "SUCCESS");
+        put(&ssl, "SSL_CLIENT_V_REMAIN", remain);
+        put_pem_vars(&ssl, r, cert, "SSL_CLIENT_");
     }
 }
 

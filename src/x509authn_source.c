@@ -76,6 +76,22 @@ void x509authn_entry_release(x509authn_entry *e)
     }
 }
 
+const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now)
+{
+    if (!e->remain || now >= e->remain_until) {
+        time_t not_after, secs = (time_t)apr_time_sec(now);
+        long days = x509a_cert_days_remaining(e->cert, secs);
+
+        x509a_cert_validity(e->cert, NULL, &not_after);
+        e->remain = apr_ltoa(e->pool, days);
+        /* the count drops when another whole day has passed */
+        e->remain_until = days > 0
+            ? apr_time_from_sec((apr_time_t)not_after - (apr_time_t)days * 86400 + 1)
+            : APR_INT64_MAX;
+    }
+    return e->remain;
+}
+
 static apr_status_t free_x509(void *data)
 {
     X509_free(data);
@@ -194,13 +210,12 @@ static x509authn_entry *peer_entry(x509authn_conn *cs, const char **why)
         return NULL;
     }
     /* The certificate can change on one connection (renegotiation, TLS 1.3
-     * post-handshake authentication): the entry is keyed by it.  An entry
-     * holds a reference on its X509, so the same address is the same
-     * certificate. */
+     * post-handshake authentication): the entry is keyed by the X509 object
+     * of the handshake.  An entry holds a reference on it, so the same
+     * address is the same object. */
     apr_thread_mutex_lock(cs->lock);
     e = cs->current;
-    if (e && (x509a_cert_x509(e->cert) == peer
-              || X509_cmp(x509a_cert_x509(e->cert), peer) == 0)) {
+    if (e && x509a_cert_x509(e->cert) == peer) {
         apr_atomic_inc32(&e->refs);
         apr_thread_mutex_unlock(cs->lock);
         return e;
@@ -235,8 +250,27 @@ static x509authn_entry *tls_entry(request_rec *r, const char **why,
     x509authn_conn *cs = ap_get_module_config(mc->conn_config,
                                               &x509authn_module);
     const char *verify;
+    x509authn_entry *e;
 
-    if (!ap_ssl_conn_is_ssl(r->connection)) {
+    if (cs) {
+        /* Fast path: mod_ssl's verdict belongs to the handshake that
+         * produced this X509 object; a new handshake makes a new object,
+         * and a re-verification without one (OptRenegotiate) changes the
+         * verify result. */
+        X509 *peer = SSL_get0_peer_certificate(cs->ssl);
+
+        if (peer && SSL_get_verify_result(cs->ssl) == X509_V_OK) {
+            apr_thread_mutex_lock(cs->lock);
+            e = cs->current;
+            if (e && e->tls_verified && x509a_cert_x509(e->cert) == peer) {
+                apr_atomic_inc32(&e->refs);
+                apr_thread_mutex_unlock(cs->lock);
+                return e;
+            }
+            apr_thread_mutex_unlock(cs->lock);
+        }
+    }
+    else if (!ap_ssl_conn_is_ssl(r->connection)) {
         *why = "not a TLS connection";
         return NULL;
     }
@@ -261,7 +295,14 @@ static x509authn_entry *tls_entry(request_rec *r, const char **why,
     }
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0100)
                   "Attempting to extract certificate from the TLS connection");
-    return cs ? peer_entry(cs, why) : tls_entry_from_pem(r, why);
+    if (!cs) {
+        return tls_entry_from_pem(r, why);
+    }
+    e = peer_entry(cs, why);
+    if (e) {
+        e->tls_verified = 1;    /* set once, under no lock: only 0 -> 1 */
+    }
+    return e;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -753,10 +794,16 @@ static const char *forwarded_key(request_rec *r, const x509authn_srv_conf *sc,
     struct iovec parts[2 + 2 * 10];
     int n = 0, i;
 
-    *chains = apr_array_make(r->pool, 2, sizeof(const char *));
+    *chains = NULL;
     if (!leaf) {
         return NULL;
     }
+    if (!sc->chain_header) {
+        /* the common case: the leaf's value is the key */
+        *len = strlen(leaf);
+        return leaf;
+    }
+    *chains = apr_array_make(r->pool, 2, sizeof(const char *));
     parts[n].iov_base = (void *)leaf;
     parts[n++].iov_len = strlen(leaf) + 1;
     if (sc->chain_header && !sc->chain_is_prefix) {
@@ -814,7 +861,7 @@ static x509authn_entry *forwarded_entry(request_rec *r,
         apr_pool_cleanup_register(r->pool, untrusted, free_stack_only,
                                   apr_pool_cleanup_null);
     }
-    for (i = 0; i < chain_values->nelts; i++) {
+    for (i = 0; chain_values && i < chain_values->nelts; i++) {
         STACK_OF(X509) *more = sk_X509_new_null();
         err = x509a_decode_chain(r->pool, APR_ARRAY_IDX(chain_values, i,
                                                         const char *),

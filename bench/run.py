@@ -1,0 +1,553 @@
+#!/usr/bin/python3
+"""mod_x509authn benchmarks (see bench/BENCHMARKS.md).
+
+Starts real apache2 instances with the module and drives them with
+bench/x509a_load.  Every comparison is measured side by side in one run:
+the variants of a scenario alternate, round after round (the order rotates
+each round), and each round's ratio to the "no authentication" variant of
+the same round is kept; the report gives the median rate and the median
+ratio over the rounds.
+
+    make bench                              # everything, default durations
+    make bench BENCH_ARGS="--only direct,header --rounds 7 --duration 5"
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+
+from pki import PKI  # noqa: E402
+
+APACHE2 = "/usr/sbin/apache2"
+MODDIR = "/usr/lib/apache2/modules"
+BASE_MODULES = ["mpm_event", "authn_core", "authz_core", "authz_user", "ssl",
+                "http2", "socache_shmcb", "mime"]
+ISSUER_A = "CN=X509Authn Test Issuing CA A,O=X509Authn Test,C=US"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+# ---------------------------------------------------------------------------
+# httpd
+# ---------------------------------------------------------------------------
+
+class Httpd:
+    def __init__(self, root, name, module, pki, body, server_extra="",
+                 modules=(), threads=25, single=False):
+        self.dir = os.path.join(root, name)
+        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        os.chmod(os.path.join(self.dir, "logs"), 0o755)
+        # the same small file in every location
+        for sub in ("", "noauth", "x509", "modssl-user", "modssl-env"):
+            d = os.path.join(self.dir, "htdocs", sub)
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+            with open(os.path.join(d, "hello.txt"), "w") as f:
+                f.write("hello from the benchmark\n")
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "httpd.conf")
+        self.single = single
+        mods = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m)
+                         for m in list(BASE_MODULES) + list(modules))
+        text = """ServerRoot "{d}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile "{d}/httpd.pid"
+DefaultRuntimeDir "{d}"
+Mutex file:{d} default
+{mods}
+LoadModule x509authn_module "{module}"
+User www-data
+Group www-data
+ErrorLog "{d}/logs/error.log"
+LogLevel warn
+StartServers 2
+ServerLimit 2
+ThreadsPerChild {threads}
+MinSpareThreads {threads}
+MaxSpareThreads {maxspare}
+MaxRequestWorkers {workers}
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 30
+DocumentRoot "{d}/htdocs"
+TypesConfig /dev/null
+SSLSessionCache none
+<Directory />
+    Require all granted
+</Directory>
+{server_extra}
+{body}
+""".format(d=self.dir, port=self.port, mods=mods, module=module,
+           threads=threads, maxspare=threads * 2, workers=threads * 2,
+           server_extra=server_extra, body=body.replace("@PORT@", str(self.port)))
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.proc = None
+
+    def start(self):
+        if self.single:
+            return
+        subprocess.run([APACHE2, "-f", self.conf, "-k", "start"], check=True)
+        self._wait()
+
+    def _wait(self):
+        import socket
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("httpd on %d did not start: %s" % (self.port, self.tail()))
+
+    def stop(self):
+        if self.single:
+            return
+        subprocess.run([APACHE2, "-f", self.conf, "-k", "stop"],
+                       stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if not os.path.exists(os.path.join(self.dir, "httpd.pid")):
+                break
+            time.sleep(0.05)
+
+    def tail(self):
+        try:
+            with open(os.path.join(self.dir, "logs", "error.log")) as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def children(self):
+        with open(os.path.join(self.dir, "httpd.pid")) as f:
+            parent = int(f.read())
+        out = subprocess.run(["pgrep", "-P", str(parent)], stdout=subprocess.PIPE)
+        return [int(x) for x in out.stdout.split()]
+
+    def rss_kb(self):
+        total = {}
+        for pid in self.children():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total[pid] = int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+
+def tls_vhost(pki, verify="require"):
+    return """SSLEngine on
+Protocols h2 http/1.1
+SSLCertificateFile "{cert}"
+SSLCertificateKeyFile "{key}"
+SSLCACertificateFile "{ca}"
+SSLVerifyClient {verify}
+SSLVerifyDepth 3
+SSLSessionTickets off
+""".format(cert=pki["server"].bundle, key=pki["server"].key, ca=pki.ca_bundle,
+           verify=verify)
+
+
+DIRECT_LOCATIONS = """
+<Location /noauth/>
+</Location>
+<Location /x509/>
+    AuthType X509
+    X509AuthnRequireIssuer "{issuer}"
+    X509AuthnUser cn
+    Require valid-user
+</Location>
+<Location /modssl-user/>
+    SSLUserName SSL_CLIENT_S_DN_CN
+    Require expr "%{{SSL_CLIENT_I_DN}} == '{issuer}'"
+</Location>
+<Location /modssl-env/>
+    SSLOptions +StdEnvVars +ExportCertData
+</Location>
+""".format(issuer=ISSUER_A)
+
+DIRECT_VARIANTS = [
+    ("noauth", "/noauth/hello.txt", "no authentication"),
+    ("x509", "/x509/hello.txt", "AuthType X509, issuer rule, X509AuthnUser cn, all variables"),
+    ("modssl_user", "/modssl-user/hello.txt", "mod_ssl SSLUserName + Require expr"),
+    ("modssl_env", "/modssl-env/hello.txt", "mod_ssl SSLOptions +StdEnvVars +ExportCertData"),
+]
+
+
+# ---------------------------------------------------------------------------
+# Load and rounds
+# ---------------------------------------------------------------------------
+
+def load(args, port, path, extra):
+    cmd = [args.load, "-p", str(port), "-u", path, "-c", str(args.conns),
+           "-d", str(args.duration), "-w", str(args.warmup)] + extra
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=args.duration + args.warmup + 60)
+    if out.returncode != 0:
+        raise RuntimeError("load failed: %s" % out.stderr.decode())
+    r = json.loads(out.stdout)
+    if r["bad_status"] or r["errors"] > 2 or r["requests"] == 0:
+        raise RuntimeError("load %s%s: %s" % (port, path, r))
+    return r
+
+
+def rounds(args, variants):
+    """variants: list of (name, callable returning a load result).
+    Alternates them for args.rounds rounds (rotating the order)."""
+    rates = {name: [] for name, _ in variants}
+    ratios = {name: [] for name, _ in variants}
+    base = variants[0][0]
+    for i in range(args.rounds):
+        order = variants[i % len(variants):] + variants[:i % len(variants)]
+        this = {}
+        for name, run in order:
+            this[name] = run()["rps"]
+            rates[name].append(this[name])
+        for name in this:
+            ratios[name].append(this[name] / this[base])
+        log("  round %d: %s" % (i + 1, ", ".join("%s %.0f/s" % (n, this[n])
+                                                   for n, _ in variants)))
+    return {name: {"rps_median": statistics.median(rates[name]),
+                   "ratio_median": statistics.median(ratios[name]),
+                   "ratios": [round(x, 4) for x in ratios[name]],
+                   "rps": [round(x, 1) for x in rates[name]]}
+            for name, _ in variants}
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+
+def client_args(pki, who="alice"):
+    return ["--cert", pki[who].bundle, "--key", pki[who].key, "--ca", pki["root"].cert]
+
+
+def scenario_direct(args, work, pki):
+    log("direct TLS, HTTP/1.1 keep-alive, %d connections" % args.conns)
+    h = Httpd(work, "direct", args.module, pki,
+              "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>"
+              % (tls_vhost(pki), DIRECT_LOCATIONS))
+    h.start()
+    try:
+        res = rounds(args, [(n, (lambda p=p: load(args, h.port, p, client_args(pki))))
+                            for n, p, _ in DIRECT_VARIANTS])
+    finally:
+        h.stop()
+    return {"variants": {n: dict(res[n], what=w) for n, _, w in DIRECT_VARIANTS}}
+
+
+def scenario_handshake(args, work, pki):
+    log("new TLS connection per request (full handshakes), %d connections" % args.conns)
+    h = Httpd(work, "handshake", args.module, pki,
+              "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>"
+              % (tls_vhost(pki), DIRECT_LOCATIONS))
+    h.start()
+    try:
+        res = rounds(args, [(n, (lambda p=p: load(args, h.port, p,
+                                                  client_args(pki) + ["--new-conn"])))
+                            for n, p, _ in DIRECT_VARIANTS[:2]])
+    finally:
+        h.stop()
+    return {"variants": {n: dict(res[n], what=w) for n, _, w in DIRECT_VARIANTS[:2]}}
+
+
+def scenario_h2(args, work, pki):
+    log("HTTP/2, %d connections x %d streams" % (args.conns, args.streams))
+    h = Httpd(work, "h2", args.module, pki,
+              "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>"
+              % (tls_vhost(pki), DIRECT_LOCATIONS))
+    h.start()
+    try:
+        res = rounds(args, [(n, (lambda p=p: load(args, h.port, p, client_args(pki)
+                                                  + ["--h2", "-m", str(args.streams)])))
+                            for n, p, _ in DIRECT_VARIANTS[:2]])
+    finally:
+        h.stop()
+    return {"variants": {n: dict(res[n], what=w) for n, _, w in DIRECT_VARIANTS[:2]}}
+
+
+def bulk_certs(pki, work, n):
+    """n distinct client certificates of Issuing CA A (one shared key, so
+    generation is quick), as 'X-SSL-Client-Cert: <base64 DER>' lines."""
+    d = os.path.join(work, "bulk")
+    out = os.path.join(d, "headers-%d.txt" % n)
+    if os.path.exists(out):
+        return out
+    os.makedirs(d, exist_ok=True)
+    key = os.path.join(d, "shared.key")
+    pub = os.path.join(d, "shared.pub")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", key], check=True,
+                   stderr=subprocess.DEVNULL)
+    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True)
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[v3]\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                "extendedKeyUsage=clientAuth\nsubjectAltName=email:$ENV::BENCH_MAIL\n")
+
+    def one(i):
+        env = dict(os.environ, BENCH_MAIL="user%05d@example.com" % i)
+        der = subprocess.run(
+            ["openssl", "x509", "-new", "-force_pubkey", pub,
+             "-subj", "/C=US/O=Example Corp/OU=Bench/CN=user%05d" % i,
+             "-CA", pki["issuing-a"].cert, "-CAkey", pki["issuing-a"].key,
+             "-set_serial", str(0x500000 + i), "-days", "365",
+             "-extfile", ext, "-extensions", "v3", "-outform", "DER"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=True).stdout
+        import base64
+        return "X-SSL-Client-Cert: " + base64.b64encode(der).decode()
+
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        lines = list(ex.map(one, range(n)))
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return out
+
+
+HEADER_LOCATIONS = """
+X509AuthnTrustedProxy 127.0.0.1
+X509AuthnCACertificateFile "{ca}"
+X509AuthnCARevocationFile "{crl}"
+<Location /noauth/>
+</Location>
+<Location /x509/>
+    AuthType X509
+    X509AuthnSource header
+    X509AuthnRequireIssuer "{issuer}"
+    X509AuthnUser cn
+    Require valid-user
+</Location>
+"""
+
+
+def scenario_header(args, work, pki):
+    log("header mode (plain HTTP from a trusted proxy, CA + CRL), %d distinct "
+        "certificates interleaved on %d keep-alive connections"
+        % (args.certs, args.conns))
+    headers = bulk_certs(pki, work, args.certs)
+    body = HEADER_LOCATIONS.format(ca=pki.ca_bundle, crl=pki.crl_bundle, issuer=ISSUER_A)
+    on = Httpd(work, "header-cache", args.module, pki,
+               body, server_extra="X509AuthnCache shmcb 300\nX509AuthnCacheEntries %d"
+               % max(2048, args.certs * 2))
+    off = Httpd(work, "header-nocache", args.module, pki,
+                body, server_extra="X509AuthnCache none\nX509AuthnCacheEntries 0")
+    on.start()
+    off.start()
+    extra = ["--plain", "--headers", headers]
+    try:
+        res = rounds(args, [
+            ("noauth", lambda: load(args, on.port, "/noauth/hello.txt", extra)),
+            ("cache_on", lambda: load(args, on.port, "/x509/hello.txt", extra)),
+            ("cache_off", lambda: load(args, off.port, "/x509/hello.txt", extra)),
+        ])
+    finally:
+        on.stop()
+        off.stop()
+    what = {"noauth": "no authentication (same headers sent)",
+            "cache_on": "AuthType X509, header source, verified, caches on",
+            "cache_off": "same, X509AuthnCache none and X509AuthnCacheEntries 0"}
+    return {"certificates": args.certs,
+            "variants": {n: dict(res[n], what=what[n]) for n in res}}
+
+
+def scenario_rss(args, work, pki):
+    log("memory: RSS of the httpd children over %d requests" % args.rss_requests)
+    h = Httpd(work, "rss", args.module, pki,
+              "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>"
+              % (tls_vhost(pki), DIRECT_LOCATIONS))
+    h.start()
+    try:
+        # warm up: every worker thread has served requests, caches are full
+        load(argparse.Namespace(**dict(vars(args), duration=5, warmup=1)),
+             h.port, "/x509/hello.txt", client_args(pki))
+        before = h.rss_kb()
+        t0 = time.time()
+        done = 0
+        while done < args.rss_requests:
+            r = load(argparse.Namespace(**dict(vars(args), duration=10, warmup=0)),
+                     h.port, "/x509/hello.txt", client_args(pki))
+            done += r["requests"]
+        after = h.rss_kb()
+    finally:
+        h.stop()
+    growth = {str(pid): after.get(pid, 0) - kb for pid, kb in before.items()}
+    return {"requests": done, "seconds": round(time.time() - t0, 1),
+            "rss_kb_before": {str(k): v for k, v in before.items()},
+            "rss_kb_after": {str(k): v for k, v in after.items()},
+            "growth_kb_per_child": growth,
+            "max_growth_kb": max(growth.values()) if growth else None}
+
+
+def callgrind_run(args, work, pki, name, body, path, extra):
+    """Instructions of httpd -X (one process) under callgrind serving
+    args.callgrind_requests requests on one keep-alive connection:
+    (program total, inclusive cost of each module hook)."""
+    n = args.callgrind_requests
+    h = Httpd(work, "callgrind-" + name, args.module, pki, body, single=True)
+    # the server drops to www-data before callgrind writes its output
+    outdir = os.path.join(h.dir, "callgrind")
+    os.makedirs(outdir, exist_ok=True)
+    os.chmod(outdir, 0o777)
+    out = os.path.join(outdir, "callgrind.out")
+    if os.path.exists(out):
+        os.unlink(out)
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind",
+                             "--callgrind-out-file=" + out,
+                             APACHE2, "-X", "-f", h.conf],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    h._wait()
+    if os.path.exists(out):
+        os.chmod(out, 0o666)    # created as root, written at exit by www-data
+    try:
+        cmd = [args.load, "-p", str(h.port), "-u", path, "-c", "1", "-n", str(n)] + extra
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=900)
+        if r.returncode != 0 or json.loads(r.stdout)["requests"] != n:
+            raise RuntimeError("callgrind load: %s %s" % (r.stdout, r.stderr))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+    for _ in range(100):
+        if os.path.exists(out) and os.path.getsize(out) > 0:
+            break
+        time.sleep(0.1)
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                         stdout=subprocess.PIPE).stdout.decode(errors="replace")
+    total, hooks = None, {}
+    for line in ann.splitlines():
+        parts = line.split()
+        if not parts or not parts[0].replace(",", "").isdigit():
+            continue
+        ir = int(parts[0].replace(",", ""))
+        if "PROGRAM TOTALS" in line:
+            total = ir
+        for fn in ("x509authn_check_authn", "x509authn_post_read_request",
+                   "x509authn_pre_handshake"):
+            if line.rstrip().endswith(":" + fn) and fn not in hooks:
+                hooks[fn] = ir
+    return total, hooks
+
+
+def scenario_callgrind(args, work, pki):
+    """Instructions per request: each variant minus "no authentication",
+    same server configuration otherwise, same number of requests."""
+    n = args.callgrind_requests
+    log("callgrind: instructions per request, %d requests per variant" % n)
+    tls_body = "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>" % (
+        tls_vhost(pki), DIRECT_LOCATIONS)
+    hdr_body = HEADER_LOCATIONS.format(ca=pki.ca_bundle, crl=pki.crl_bundle,
+                                       issuer=ISSUER_A)
+    hdr_extra = ["--plain", "--headers", bulk_certs(pki, work, 5)]
+    runs = [("tls", n_, tls_body, p, client_args(pki)) for n_, p, _ in DIRECT_VARIANTS]
+    runs += [("header", "noauth", hdr_body, "/noauth/hello.txt", hdr_extra),
+             ("header", "x509", hdr_body, "/x509/hello.txt", hdr_extra)]
+    results = {}
+    for group, variant, body, path, extra in runs:
+        total, hooks = callgrind_run(args, work, pki, "%s-%s" % (group, variant),
+                                     body, path, extra)
+        results.setdefault(group, {})[variant] = {
+            "total": total, "hooks_per_request": {k: round(v / n) for k, v in hooks.items()}}
+    for group, vs in results.items():
+        base = vs["noauth"]["total"]
+        for v in vs.values():
+            v["extra_per_request"] = round((v["total"] - base) / n)
+    results["requests"] = n
+    return results
+
+
+SCENARIOS = {
+    "direct": scenario_direct,
+    "header": scenario_header,
+    "handshake": scenario_handshake,
+    "h2": scenario_h2,
+    "rss": scenario_rss,
+    "callgrind": scenario_callgrind,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--module", required=True)
+    ap.add_argument("--load", required=True)
+    ap.add_argument("--only", default=",".join(SCENARIOS))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--streams", type=int, default=10)
+    ap.add_argument("--certs", type=int, default=1000)
+    ap.add_argument("--rss-requests", type=int, default=1000000)
+    ap.add_argument("--callgrind-requests", type=int, default=2000)
+    ap.add_argument("--work", default=os.path.join(TOP, "build", "bench"))
+    ap.add_argument("--out", default=None, help="JSON results file")
+    args = ap.parse_args()
+
+    os.makedirs(args.work, exist_ok=True)
+    os.chmod(args.work, 0o755)
+    pki = PKI(os.path.join(args.work, "pki"))
+    results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                           "apache2": subprocess.run([APACHE2, "-v"], stdout=subprocess.PIPE)
+                           .stdout.decode().splitlines()[0]},
+               "settings": {k: v for k, v in vars(args).items()
+                            if k not in ("module", "load", "work", "out")}}
+    for name in args.only.split(","):
+        results[name] = SCENARIOS[name](args, args.work, pki)
+        log(json.dumps(results[name], indent=1))
+    out = args.out or os.path.join(args.work, "results.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    report(results)
+    log("results: %s" % out)
+
+
+def report(results):
+    print("\n%-10s %-14s %12s %10s  %s" % ("scenario", "variant", "req/s", "ratio", "what"))
+    for sc in ("direct", "header", "handshake", "h2"):
+        if sc not in results:
+            continue
+        for name, v in results[sc]["variants"].items():
+            print("%-10s %-14s %12.0f %10.3f  %s" % (sc, name, v["rps_median"],
+                                                    v["ratio_median"], v["what"]))
+    if "rss" in results:
+        r = results["rss"]
+        print("rss: %d requests, max growth per child %s kB" % (r["requests"],
+                                                                r["max_growth_kb"]))
+    if "callgrind" in results:
+        for group, vs in results["callgrind"].items():
+            if group == "requests":
+                continue
+            for v, d in vs.items():
+                print("callgrind %-6s %-12s %+8d instructions/request vs noauth; hooks %s"
+                      % (group, v, d["extra_per_request"], d["hooks_per_request"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,632 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/*
+ * Load generator for the benchmarks.  No packaged tool presents a client
+ * certificate on keep-alive HTTP/1.1 and HTTP/2 connections, or rotates
+ * forwarded-certificate headers per request, so this one does:
+ *
+ *   x509a_load [options]
+ *     -a ADDR       server address (127.0.0.1)      -p PORT  port
+ *     -u PATH       request path (/)                 -c N     connections (8)
+ *     -d SECONDS    measured duration (5)            -w SECS  warm-up (1)
+ *     --plain       HTTP without TLS
+ *     --cert F --key F   client certificate          --ca F   CA to trust
+ *     --new-conn    a new TLS connection (full handshake) per request
+ *     --h2 [-m N]   HTTP/2, N streams in flight per connection (10)
+ *     -n N          stop after N requests per connection (-d is then a limit)
+ *     --headers F   one "Name: value" line per request, rotated: request i
+ *                   of connection k sends line (k * 7919 + i) % lines, so
+ *                   every connection interleaves many values
+ *
+ * One thread per connection, blocking I/O.  Prints one JSON line:
+ *   {"requests": N, "seconds": S, "rps": R, "errors": E, "bad_status": B}
+ * Only responses with status 200 count as requests.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <nghttp2/nghttp2.h>
+
+static const char *opt_addr = "127.0.0.1", *opt_port = "443", *opt_path = "/";
+static const char *opt_cert, *opt_key, *opt_ca;
+static int opt_conns = 8, opt_plain, opt_new_conn, opt_h2, opt_streams = 10;
+static long opt_total;
+static double opt_duration = 5, opt_warmup = 1;
+static char **header_lines;
+static long header_count;
+
+static SSL_CTX *ctx;
+static volatile int stop_flag;
+
+typedef struct {
+    int index;
+    pthread_t tid;
+    volatile long ok, errors, bad_status;
+} worker;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "x509a_load: %s\n", what);
+    ERR_print_errors_fp(stderr);
+    exit(2);
+}
+
+static int tcp_connect(void)
+{
+    struct addrinfo hints, *res;
+    int fd, one = 1;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(opt_addr, opt_port, &hints, &res) != 0) {
+        die("cannot resolve");
+    }
+    fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        freeaddrinfo(res);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    freeaddrinfo(res);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A connection: TCP, maybe TLS                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int fd;
+    SSL *ssl;
+    char buf[65536];
+    int len, pos;
+} conn;
+
+static int conn_open(conn *c)
+{
+    c->len = c->pos = 0;
+    c->ssl = NULL;
+    if ((c->fd = tcp_connect()) < 0) {
+        return -1;
+    }
+    if (!opt_plain) {
+        c->ssl = SSL_new(ctx);
+        SSL_set_fd(c->ssl, c->fd);
+        SSL_set_tlsext_host_name(c->ssl, "localhost");
+        if (SSL_connect(c->ssl) != 1) {
+            ERR_clear_error();
+            SSL_free(c->ssl);
+            close(c->fd);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void conn_close(conn *c)
+{
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+static int conn_write(conn *c, const void *data, int len)
+{
+    if (c->ssl) {
+        return SSL_write(c->ssl, data, len) == len ? 0 : -1;
+    }
+    while (len > 0) {
+        ssize_t n = write(c->fd, data, (size_t)len);
+        if (n <= 0) {
+            return -1;
+        }
+        data = (const char *)data + n;
+        len -= (int)n;
+    }
+    return 0;
+}
+
+static int conn_read(conn *c, void *buf, int max)
+{
+    if (c->ssl) {
+        int n = SSL_read(c->ssl, buf, max);
+        if (n <= 0) {
+            ERR_clear_error();
+        }
+        return n;
+    }
+    return (int)read(c->fd, buf, (size_t)max);
+}
+
+static int fill(conn *c)
+{
+    int n;
+
+    if (c->pos > 0) {
+        memmove(c->buf, c->buf + c->pos, (size_t)(c->len - c->pos));
+        c->len -= c->pos;
+        c->pos = 0;
+    }
+    if (c->len >= (int)sizeof(c->buf) - 1) {
+        return -1;
+    }
+    n = conn_read(c, c->buf + c->len, (int)sizeof(c->buf) - 1 - c->len);
+    if (n <= 0) {
+        return -1;
+    }
+    c->len += n;
+    c->buf[c->len] = '\0';
+    return 0;
+}
+
+static int read_line(conn *c, char *out, size_t max)
+{
+    char *eol;
+    size_t n;
+
+    while (!(eol = memchr(c->buf + c->pos, '\n', (size_t)(c->len - c->pos)))) {
+        if (fill(c) < 0) {
+            return -1;
+        }
+    }
+    n = (size_t)(eol - (c->buf + c->pos));
+    if (n > 0 && eol[-1] == '\r') {
+        n--;
+    }
+    if (n >= max) {
+        n = max - 1;
+    }
+    memcpy(out, c->buf + c->pos, n);
+    out[n] = '\0';
+    c->pos = (int)(eol + 1 - c->buf);
+    return 0;
+}
+
+static int skip(conn *c, long n)
+{
+    while (n > 0) {
+        long have = c->len - c->pos;
+        if (have == 0) {
+            if (fill(c) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (have > n) {
+            have = n;
+        }
+        c->pos += (int)have;
+        n -= have;
+    }
+    return 0;
+}
+
+/* One HTTP/1.1 exchange; returns the status or -1. */
+static int http1_request(conn *c, const char *extra_header, int keepalive)
+{
+    char req[70000], line[8192];
+    int status, len, chunked = 0, close_after = 0;
+    long clen = 0;
+
+    len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+                   "%s%s%s\r\n", opt_path, extra_header ? extra_header : "",
+                   extra_header ? "\r\n" : "",
+                   keepalive ? "" : "Connection: close\r\n");
+    if (len >= (int)sizeof(req) || conn_write(c, req, len) < 0) {
+        return -1;
+    }
+    if (read_line(c, line, sizeof(line)) < 0
+        || sscanf(line, "HTTP/1.%*c %d", &status) != 1) {
+        return -1;
+    }
+    for (;;) {
+        if (read_line(c, line, sizeof(line)) < 0) {
+            return -1;
+        }
+        if (!line[0]) {
+            break;
+        }
+        if (!strncasecmp(line, "Content-Length:", 15)) {
+            clen = strtol(line + 15, NULL, 10);
+        }
+        else if (!strncasecmp(line, "Transfer-Encoding:", 18)
+                 && strstr(line, "chunked")) {
+            chunked = 1;
+        }
+        else if (!strncasecmp(line, "Connection:", 11) && strstr(line, "close")) {
+            close_after = 1;
+        }
+    }
+    if (chunked) {
+        for (;;) {
+            long size;
+            if (read_line(c, line, sizeof(line)) < 0) {
+                return -1;
+            }
+            size = strtol(line, NULL, 16);
+            if (size == 0) {
+                do {
+                    if (read_line(c, line, sizeof(line)) < 0) {
+                        return -1;
+                    }
+                } while (line[0]);
+                break;
+            }
+            if (skip(c, size + 2) < 0) {
+                return -1;
+            }
+        }
+    }
+    else if (skip(c, clen) < 0) {
+        return -1;
+    }
+    return close_after && keepalive ? -status : status;
+}
+
+static const char *header_for(int k, long i)
+{
+    if (!header_count) {
+        return NULL;
+    }
+    return header_lines[((long)k * 7919 + i) % header_count];
+}
+
+static void count(worker *w, int status)
+{
+    if (status == 200) {
+        w->ok++;
+    }
+    else if (status > 0) {
+        w->bad_status++;
+    }
+    else {
+        w->errors++;
+    }
+}
+
+static void *http1_worker(void *arg)
+{
+    worker *w = arg;
+    conn c = { .fd = -1 };
+    long i = 0;
+
+    while (!stop_flag && (!opt_total || i < opt_total)) {
+        int status;
+
+        if (c.fd < 0 && conn_open(&c) < 0) {
+            w->errors++;
+            usleep(1000);
+            continue;
+        }
+        status = http1_request(&c, header_for(w->index, i++), !opt_new_conn);
+        if (status < 0 || opt_new_conn) {
+            conn_close(&c);
+        }
+        count(w, status < -1 ? -status : status);
+    }
+    conn_close(&c);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP/2                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    worker *w;
+    conn c;
+    long next;
+    int inflight;
+} h2_state;
+
+static int h2_status_cb(nghttp2_session *s, const nghttp2_frame *f,
+                        const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *ud)
+{
+    (void)flags;
+    (void)ud;
+    if (f->hd.type == NGHTTP2_HEADERS && namelen == 7
+        && !memcmp(name, ":status", 7)) {
+        int *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        if (st) {
+            *st = (int)strtol((const char *)value, NULL, 10);
+            (void)valuelen;
+        }
+    }
+    return 0;
+}
+
+static int h2_close_cb(nghttp2_session *s, int32_t id, uint32_t err, void *ud)
+{
+    h2_state *h = ud;
+    int *st = nghttp2_session_get_stream_user_data(s, id);
+
+    count(h->w, err == 0 && st ? *st : -1);
+    free(st);
+    h->inflight--;
+    return 0;
+}
+
+static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len,
+                          int flags, void *ud)
+{
+    h2_state *h = ud;
+    (void)s;
+    (void)flags;
+    return conn_write(&h->c, data, (int)len) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE
+                                                 : (ssize_t)len;
+}
+
+static int h2_submit(nghttp2_session *s, h2_state *h)
+{
+    nghttp2_nv nv[5];
+    const char *hdr = header_for(h->w->index, h->next++);
+    int n = 0, *st = calloc(1, sizeof(int));
+    char name[256];
+
+#define NV(N, V) do { nv[n].name = (uint8_t *)(N); nv[n].namelen = strlen(N); \
+    nv[n].value = (uint8_t *)(V); nv[n].valuelen = strlen(V); \
+    nv[n].flags = NGHTTP2_NV_FLAG_NONE; n++; } while (0)
+    NV(":method", "GET");
+    NV(":scheme", opt_plain ? "http" : "https");
+    NV(":authority", "localhost");
+    NV(":path", opt_path);
+    if (hdr) {
+        const char *colon = strchr(hdr, ':');
+        size_t i, nl = colon ? (size_t)(colon - hdr) : 0;
+        if (nl && nl < sizeof(name)) {
+            for (i = 0; i < nl; i++) {
+                name[i] = (char)tolower((unsigned char)hdr[i]);
+            }
+            name[nl] = '\0';
+            NV(name, colon + 1 + strspn(colon + 1, " "));
+        }
+    }
+#undef NV
+    if (nghttp2_submit_request(s, NULL, nv, (size_t)n, NULL, st) < 0) {
+        free(st);
+        return -1;
+    }
+    h->inflight++;
+    return 0;
+}
+
+static void *h2_worker(void *arg)
+{
+    worker *w = arg;
+    h2_state h;
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session *s = NULL;
+    unsigned char buf[16384];
+
+    memset(&h, 0, sizeof(h));
+    h.w = w;
+    h.c.fd = -1;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_send_callback(cbs, h2_send_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, h2_status_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_close_cb);
+    while (!stop_flag) {
+        int n;
+
+        if (!s) {
+            if (conn_open(&h.c) < 0) {
+                w->errors++;
+                usleep(1000);
+                continue;
+            }
+            nghttp2_session_client_new(&s, cbs, &h);
+            nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, NULL, 0);
+            h.inflight = 0;
+        }
+        while (h.inflight < opt_streams && !stop_flag) {
+            if (h2_submit(s, &h) < 0) {
+                break;
+            }
+        }
+        if (nghttp2_session_send(s) != 0) {
+            goto reset;
+        }
+        n = conn_read(&h.c, buf, sizeof(buf));
+        if (n <= 0 || nghttp2_session_mem_recv(s, buf, (size_t)n) < 0) {
+            goto reset;
+        }
+        continue;
+reset:
+        w->errors++;
+        nghttp2_session_del(s);
+        s = NULL;
+        conn_close(&h.c);
+    }
+    if (s) {
+        nghttp2_session_del(s);
+    }
+    conn_close(&h.c);
+    nghttp2_session_callbacks_del(cbs);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void load_headers(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long alloc = 0;
+
+    if (!f) {
+        die("cannot open the headers file");
+    }
+    while ((n = getline(&line, &cap, f)) > 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+            line[--n] = '\0';
+        }
+        if (!n) {
+            continue;
+        }
+        if (header_count == alloc) {
+            alloc = alloc ? alloc * 2 : 64;
+            header_lines = realloc(header_lines, (size_t)alloc * sizeof(char *));
+        }
+        header_lines[header_count++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    if (!header_count) {
+        die("empty headers file");
+    }
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    nanosleep(&ts, NULL);
+}
+
+static long total(worker *ws, int field)
+{
+    long t = 0;
+    int i;
+
+    for (i = 0; i < opt_conns; i++) {
+        t += field == 0 ? ws[i].ok : field == 1 ? ws[i].errors
+                                                : ws[i].bad_status;
+    }
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    worker *ws;
+    long ok0, err0, bad0;
+    double t0, t1;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(flag) (!strcmp(a, flag) && v && ++i)
+        if (ARG("-a")) opt_addr = v;
+        else if (ARG("-p")) opt_port = v;
+        else if (ARG("-u")) opt_path = v;
+        else if (ARG("-c")) opt_conns = atoi(v);
+        else if (ARG("-d")) opt_duration = atof(v);
+        else if (ARG("-w")) opt_warmup = atof(v);
+        else if (ARG("-m")) opt_streams = atoi(v);
+        else if (ARG("-n")) opt_total = atol(v);
+        else if (ARG("--cert")) opt_cert = v;
+        else if (ARG("--key")) opt_key = v;
+        else if (ARG("--ca")) opt_ca = v;
+        else if (ARG("--headers")) load_headers(v);
+        else if (!strcmp(a, "--plain")) opt_plain = 1;
+        else if (!strcmp(a, "--new-conn")) opt_new_conn = 1;
+        else if (!strcmp(a, "--h2")) opt_h2 = 1;
+        else {
+            fprintf(stderr, "x509a_load: bad argument '%s' (see the source "
+                            "for usage)\n", a);
+            return 2;
+        }
+#undef ARG
+    }
+    if (opt_conns < 1) {
+        die("need at least one connection");
+    }
+    if (!opt_plain) {
+        ctx = SSL_CTX_new(TLS_client_method());
+        if (!ctx) {
+            die("SSL_CTX_new");
+        }
+        if (opt_ca) {
+            if (!SSL_CTX_load_verify_locations(ctx, opt_ca, NULL)) {
+                die("cannot load --ca");
+            }
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        }
+        if (opt_cert && (SSL_CTX_use_certificate_chain_file(ctx, opt_cert) != 1
+                         || SSL_CTX_use_PrivateKey_file(ctx, opt_key ? opt_key
+                                                        : opt_cert,
+                                                        SSL_FILETYPE_PEM) != 1)) {
+            die("cannot load --cert/--key");
+        }
+        /* every new connection is a full handshake */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        if (opt_h2) {
+            static const unsigned char alpn[] = "\x02h2";
+            SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+        }
+    }
+    ws = calloc((size_t)opt_conns, sizeof(*ws));
+    for (i = 0; i < opt_conns; i++) {
+        ws[i].index = i;
+        pthread_create(&ws[i].tid, NULL, opt_h2 ? h2_worker : http1_worker,
+                       &ws[i]);
+    }
+    if (opt_total) {
+        /* a fixed amount of work (callgrind): wait for it */
+        t0 = now_seconds();
+        for (i = 0; i < opt_conns; i++) {
+            pthread_join(ws[i].tid, NULL);
+        }
+        t1 = now_seconds();
+        printf("{\"requests\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
+               "\"errors\": %ld, \"bad_status\": %ld}\n", total(ws, 0),
+               t1 - t0, (double)total(ws, 0) / (t1 - t0), total(ws, 1),
+               total(ws, 2));
+        return 0;
+    }
+    sleep_seconds(opt_warmup);
+    ok0 = total(ws, 0);
+    err0 = total(ws, 1);
+    bad0 = total(ws, 2);
+    t0 = now_seconds();
+    sleep_seconds(opt_duration);
+    t1 = now_seconds();
+    ok0 = total(ws, 0) - ok0;
+    err0 = total(ws, 1) - err0;
+    bad0 = total(ws, 2) - bad0;
+    stop_flag = 1;
+    for (i = 0; i < opt_conns; i++) {
+        pthread_join(ws[i].tid, NULL);
+    }
+    printf("{\"requests\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
+           "\"errors\": %ld, \"bad_status\": %ld}\n",
+           ok0, t1 - t0, (double)ok0 / (t1 - t0), err0, bad0);
+    return 0;
+}
