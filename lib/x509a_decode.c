@@ -267,8 +267,9 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
     if (strcspn_len(b64, " \t\r\n") != b64.len) {
         return "white space inside a byte sequence";
     }
-    if (b64.len % 4) {
-        /* RFC 8941 4.2.7: parsers SHOULD NOT fail when padding is missing */
+    if (b64.len % 4 >= 2) {
+        /* RFC 8941 4.2.7: parsers SHOULD NOT fail when padding is missing
+         * (4n+1 characters are never base64) */
         char *padded = apr_palloc(p, b64.len + 4);
         memcpy(padded, b64.s, b64.len);
         while (b64.len % 4) {

@@ -22,9 +22,12 @@
 struct x509a_verifier {
     apr_pool_t *pool;
     x509a_verify_conf conf;
+    const char *ca_data;            /* the CA file as read at startup */
+    apr_size_t ca_len;
     apr_thread_mutex_t *lock;       /* guards everything below */
     X509_STORE *store;              /* current trust store */
     const char *broken;             /* set when the CRL file is unusable */
+    char broken_buf[512];
     unsigned char base_digest[32];  /* CA certificates, path, depth, purpose */
     unsigned char digest[32];       /* base_digest and the CRLs */
     volatile apr_uint32_t generation;  /* read without the lock */
@@ -75,7 +78,8 @@ static const char *read_file(apr_pool_t *p, const char *name, char **data,
     return NULL;
 }
 
-/* Add the certificates and CRLs of a PEM buffer to a store; counts them. */
+/* Add the certificates (unless @a certs is NULL: a CRL file adds no trust
+ * anchors) and CRLs of a PEM buffer to a store; counts them. */
 static const char *add_pem(apr_pool_t *p, X509_STORE *store, const char *name,
                            const char *data, apr_size_t len, int *certs,
                            int *crls)
@@ -94,7 +98,7 @@ static const char *add_pem(apr_pool_t *p, X509_STORE *store, const char *name,
     }
     for (i = 0; i < sk_X509_INFO_num(infos); i++) {
         X509_INFO *info = sk_X509_INFO_value(infos, i);
-        if (info->x509 && X509_STORE_add_cert(store, info->x509)) {
+        if (certs && info->x509 && X509_STORE_add_cert(store, info->x509)) {
             (*certs)++;
         }
         if (info->crl && X509_STORE_add_crl(store, info->crl)) {
@@ -125,13 +129,9 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     EVP_DigestUpdate(md, v->base_digest, sizeof(v->base_digest));
     if (v->conf.ca_file) {
-        char *data;
-        apr_size_t len;
-        apr_finfo_t fi;
-
-        if ((err = read_file(tmp, v->conf.ca_file, &data, &len, &fi))
-            || (err = add_pem(tmp, store, v->conf.ca_file, data, len, &certs,
-                              &crls))) {
+        /* the bytes read at startup, which the settings digest covers */
+        if ((err = add_pem(tmp, store, v->conf.ca_file, v->ca_data, v->ca_len,
+                           &certs, &crls))) {
             goto done;
         }
         if (certs == 0) {
@@ -151,7 +151,7 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
 
         crls = 0;
         if ((err = read_file(tmp, v->conf.crl_file, &data, &len, crl_info))
-            || (err = add_pem(tmp, store, v->conf.crl_file, data, len, &certs,
+            || (err = add_pem(tmp, store, v->conf.crl_file, data, len, NULL,
                               &crls))) {
             goto done;
         }
@@ -268,14 +268,14 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     EVP_DigestUpdate(md, &v->conf.depth, sizeof(v->conf.depth));
     if (v->conf.ca_file) {
         char *data;
-        apr_size_t len;
         apr_finfo_t fi;
-        if ((err = read_file(tmp, v->conf.ca_file, &data, &len, &fi))) {
+        if ((err = read_file(p, v->conf.ca_file, &data, &v->ca_len, &fi))) {
             EVP_MD_CTX_free(md);
             apr_pool_destroy(tmp);
             return err;
         }
-        EVP_DigestUpdate(md, data, len);
+        v->ca_data = data;
+        EVP_DigestUpdate(md, data, v->ca_len);
     }
     if (v->conf.ca_path && (err = digest_dir(tmp, md, v->conf.ca_path))) {
         EVP_MD_CTX_free(md);
@@ -346,8 +346,11 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
         if (err) {
             /* fail closed until the file is repaired */
             int first = v->broken == NULL;
-            v->broken = apr_psprintf(v->pool, "CRL file unusable: %s", err);
-            err = first ? v->broken : NULL;
+            /* a fixed buffer: this repeats every second while broken */
+            apr_snprintf(v->broken_buf, sizeof(v->broken_buf),
+                         "CRL file unusable: %s", err);
+            v->broken = v->broken_buf;
+            err = first ? apr_pstrdup(v->pool, v->broken) : NULL;
             apr_thread_mutex_unlock(v->lock);
             apr_pool_destroy(tmp);
             return err;

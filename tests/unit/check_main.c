@@ -22,6 +22,8 @@ int main(void)
     srunner_add_suite(sr, x509a_num_suite());
     srunner_add_suite(sr, x509a_cert_suite());
     srunner_add_suite(sr, x509a_rules_suite());
+    srunner_add_suite(sr, x509a_decode_suite());
+    srunner_add_suite(sr, x509a_verify_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

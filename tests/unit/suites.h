@@ -22,4 +22,10 @@ Suite *x509a_cert_suite(void);
 /** x509a_rules: X509AuthnRequire* rules and the issuing-CA path check. */
 Suite *x509a_rules_suite(void);
 
+/** x509a_decode: forwarded-certificate header values in every dialect. */
+Suite *x509a_decode_suite(void);
+
+/** x509a_verify: local chain verification, CRLs and their reloads. */
+Suite *x509a_verify_suite(void);
+
 #endif /* SUITES_H */

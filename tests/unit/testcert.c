@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -83,6 +84,33 @@ static apr_status_t free_store(void *d)
 static apr_status_t remove_file(void *d)
 {
     unlink(d);
+    return APR_SUCCESS;
+}
+
+static apr_status_t free_crl(void *d)
+{
+    X509_CRL_free(d);
+    return APR_SUCCESS;
+}
+
+/* A temporary directory and the files in it (no subdirectories). */
+static apr_status_t remove_dir(void *d)
+{
+    DIR *dir = opendir(d);
+    struct dirent *e;
+    char path[4096];
+
+    if (dir) {
+        while ((e = readdir(dir)) != NULL) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(path, sizeof(path), "%s/%s", (const char *)d,
+                         e->d_name);
+                unlink(path);
+            }
+        }
+        closedir(dir);
+    }
+    rmdir(d);
     return APR_SUCCESS;
 }
 
@@ -435,6 +463,138 @@ const char *tc_text_file(apr_pool_t *p, const char *text)
     fputs(text, fp);
     fclose(fp);
     return path;
+}
+
+const char *tc_temp_dir(apr_pool_t *p)
+{
+    char *path = apr_pstrdup(p, "/tmp/x509a-unit-XXXXXX");
+
+    if (!mkdtemp(path)) {
+        ck_abort_msg("testcert: cannot create a temporary directory");
+    }
+    apr_pool_cleanup_register(p, path, remove_dir, apr_pool_cleanup_null);
+    return path;
+}
+
+void tc_write_file(const char *path, const char *data, size_t len)
+{
+    char tmp[4096];
+    FILE *fp;
+
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    fp = fopen(tmp, "wb");
+    if (!fp || fwrite(data, 1, len, fp) != len || fclose(fp) != 0
+        || rename(tmp, path) != 0) {
+        ck_abort_msg("testcert: cannot write %s", path);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Encodings, CRLs                                                         */
+/* ---------------------------------------------------------------------- */
+
+char *tc_cert_pem(apr_pool_t *p, X509 *x)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data;
+    long len;
+    char *s;
+
+    if (!bio || !PEM_write_bio_X509(bio, x)) {
+        tc_fail("PEM_write_bio_X509");
+    }
+    len = BIO_get_mem_data(bio, &data);
+    s = apr_pstrmemdup(p, data, len > 0 ? (apr_size_t)len : 0);
+    BIO_free(bio);
+    return s;
+}
+
+unsigned char *tc_cert_der(apr_pool_t *p, X509 *x, size_t *len)
+{
+    unsigned char *der = NULL, *copy;
+    int n = i2d_X509(x, &der);
+
+    if (n <= 0) {
+        tc_fail("i2d_X509");
+    }
+    copy = apr_pmemdup(p, der, (apr_size_t)n);
+    OPENSSL_free(der);
+    *len = (size_t)n;
+    return copy;
+}
+
+char *tc_cert_base64(apr_pool_t *p, X509 *x)
+{
+    size_t len;
+    unsigned char *der = tc_cert_der(p, x, &len);
+
+    return tc_base64(p, der, len);
+}
+
+X509_CRL *tc_crl(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
+                 time_t last_update, time_t next_update, ...)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *t = ASN1_TIME_new();
+    time_t now = time(NULL);
+    va_list ap;
+    const char *hex;
+
+    if (!crl || !t || !X509_CRL_set_version(crl, X509_CRL_VERSION_2)
+        || !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer))) {
+        tc_fail("X509_CRL_new");
+    }
+    if (!ASN1_TIME_set(t, last_update ? last_update : now - 3600)
+        || !X509_CRL_set1_lastUpdate(crl, t)
+        || !ASN1_TIME_set(t, next_update ? next_update : now + 30 * 86400)
+        || !X509_CRL_set1_nextUpdate(crl, t)) {
+        tc_fail("CRL dates");
+    }
+    va_start(ap, next_update);
+    while ((hex = va_arg(ap, const char *)) != NULL) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        BIGNUM *bn = NULL;
+        ASN1_INTEGER *serial = NULL;
+        ASN1_TIME *when = ASN1_TIME_new();
+
+        if (!r || !when || !BN_hex2bn(&bn, hex)
+            || !(serial = BN_to_ASN1_INTEGER(bn, NULL))) {
+            tc_fail("revoked serial");
+        }
+        ASN1_TIME_set(when, now - 7200);
+        X509_REVOKED_set_serialNumber(r, serial);
+        X509_REVOKED_set_revocationDate(r, when);
+        ASN1_INTEGER_free(serial);
+        ASN1_TIME_free(when);
+        BN_free(bn);
+        if (!X509_CRL_add0_revoked(crl, r)) {
+            tc_fail("X509_CRL_add0_revoked");
+        }
+    }
+    va_end(ap);
+    ASN1_TIME_free(t);
+    X509_CRL_sort(crl);
+    if (!X509_CRL_sign(crl, key, EVP_sha256())) {
+        tc_fail("X509_CRL_sign");
+    }
+    apr_pool_cleanup_register(p, crl, free_crl, apr_pool_cleanup_null);
+    return crl;
+}
+
+char *tc_crl_pem(apr_pool_t *p, X509_CRL *crl)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data;
+    long len;
+    char *s;
+
+    if (!bio || !PEM_write_bio_X509_CRL(bio, crl)) {
+        tc_fail("PEM_write_bio_X509_CRL");
+    }
+    len = BIO_get_mem_data(bio, &data);
+    s = apr_pstrmemdup(p, data, len > 0 ? (apr_size_t)len : 0);
+    BIO_free(bio);
+    return s;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -138,6 +138,35 @@ const char *tc_pem_file(apr_pool_t *p, ...);
 /** Path of a temporary file holding @a text. */
 const char *tc_text_file(apr_pool_t *p, const char *text);
 
+/** PEM text of @a x (64-column base64 between the armour lines). */
+char *tc_cert_pem(apr_pool_t *p, X509 *x);
+
+/** DER of @a x; its length goes to @a len. */
+unsigned char *tc_cert_der(apr_pool_t *p, X509 *x, size_t *len);
+
+/** Base64 of the DER of @a x, on one line. */
+char *tc_cert_base64(apr_pool_t *p, X509 *x);
+
+/**
+ * A version 2 CRL issued by @a issuer (signed with @a key) that revokes
+ * the NULL-terminated serial numbers (BN_hex2bn() text).
+ * @param last_update 0: an hour ago
+ * @param next_update 0: in 30 days
+ */
+X509_CRL *tc_crl(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
+                 time_t last_update, time_t next_update, ...);
+
+/** PEM text of @a crl. */
+char *tc_crl_pem(apr_pool_t *p, X509_CRL *crl);
+
+/** A new temporary directory; it and the files in it are removed when
+ *  @a p is cleaned up. */
+const char *tc_temp_dir(apr_pool_t *p);
+
+/** Replace @a path with @a len bytes of @a data: a new file renamed over
+ *  the old one, so that its inode changes too. */
+void tc_write_file(const char *path, const char *data, size_t len);
+
 /** X509_NAME_print_ex(@a flags) of @a name, as a string. */
 char *tc_name_print(apr_pool_t *p, const X509_NAME *name, unsigned long flags);
 

@@ -1,0 +1,977 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* x509a_verify: trust stores from CA files and hashed directories, what a
+ * verification checks, CRLs and their reloads, the settings digest. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <check.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+#include <apr_time.h>
+#include <openssl/x509.h>
+
+#include "x509a_verify.h"
+#include "testcert.h"
+#include "suites.h"
+
+static tc_pki pki;
+static const char *dir;     /* the test's temporary directory */
+
+static void verify_setup(void)
+{
+    tc_setup();
+    tc_pki_make(tc_pool, &pki, 1);
+    dir = tc_temp_dir(tc_pool);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* (Re)write the file @a name of the test's directory; returns its path. */
+static const char *put_file(const char *name, const char *text)
+{
+    const char *path = apr_pstrcat(tc_pool, dir, "/", name, NULL);
+
+    tc_write_file(path, text, strlen(text));
+    return path;
+}
+
+/* The NULL-terminated certificates as PEM. */
+static char *pems(X509 *first, ...)
+{
+    char *out = tc_cert_pem(tc_pool, first);
+    va_list ap;
+    X509 *x;
+
+    va_start(ap, first);
+    while ((x = va_arg(ap, X509 *)) != NULL) {
+        out = apr_pstrcat(tc_pool, out, tc_cert_pem(tc_pool, x), NULL);
+    }
+    va_end(ap);
+    return out;
+}
+
+/* The root's and the intermediate's CRLs, the latter revoking the
+ * NULL-terminated serials. */
+static char *crls(const char *first, ...)
+{
+    const char *hex[8] = { NULL };
+    va_list ap;
+    int n = 0;
+    X509_CRL *inter_crl;
+
+    va_start(ap, first);
+    for (hex[0] = first; hex[n] && n < 7; hex[++n] = va_arg(ap, const char *)) {
+    }
+    va_end(ap);
+    hex[n] = NULL;
+    inter_crl = tc_crl(tc_pool, pki.inter, pki.inter_key, 0, 0, hex[0], hex[1],
+                       hex[2], hex[3], hex[4], hex[5], hex[6], (char *)NULL);
+    return apr_pstrcat(tc_pool,
+                       tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.root,
+                                                  pki.root_key, 0, 0,
+                                                  (char *)NULL)),
+                       tc_crl_pem(tc_pool, inter_crl), NULL);
+}
+
+static const char *create(const char *ca_file, const char *ca_path,
+                          const char *crl_file, int depth,
+                          x509a_verifier **v)
+{
+    x509a_verify_conf conf;
+
+    conf.ca_file = ca_file;
+    conf.ca_path = ca_path;
+    conf.crl_file = crl_file;
+    conf.depth = depth;
+    *v = NULL;
+    return x509a_verifier_create(tc_pool, &conf, v);
+}
+
+static x509a_verifier *verifier(const char *ca_file, const char *ca_path,
+                                const char *crl_file, int depth)
+{
+    x509a_verifier *v;
+    const char *err = create(ca_file, ca_path, crl_file, depth, &v);
+
+    ck_assert_msg(err == NULL, "verifier not created: %s", err);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1);
+    return v;
+}
+
+static const char *verifier_refused(const char *what, const char *ca_file,
+                                    const char *ca_path, const char *crl_file,
+                                    const char *reason)
+{
+    x509a_verifier *v;
+    const char *err = create(ca_file, ca_path, crl_file, -1, &v);
+
+    ck_assert_msg(err != NULL, "%s: verifier created", what);
+    ck_assert_msg(tc_contains(err, reason), "%s: '%s' does not say '%s'", what,
+                  err, reason);
+    return err;
+}
+
+/* The verified chain is the NULL-terminated certificates. */
+static void assert_chain(const char *what, STACK_OF(X509) *chain, ...)
+{
+    va_list ap;
+    X509 *x;
+    int i = 0;
+
+    va_start(ap, chain);
+    while ((x = va_arg(ap, X509 *)) != NULL) {
+        ck_assert_msg(i < sk_X509_num(chain), "%s: chain of %d", what,
+                      sk_X509_num(chain));
+        ck_assert_msg(X509_cmp(sk_X509_value(chain, i), x) == 0,
+                      "%s: chain[%d] is another certificate", what, i);
+        i++;
+    }
+    va_end(ap);
+    ck_assert_msg(sk_X509_num(chain) == i, "%s: chain of %d, expected %d",
+                  what, sk_X509_num(chain), i);
+}
+
+static STACK_OF(X509) *verify_ok(const char *what, x509a_verifier *v,
+                                 X509 *leaf, STACK_OF(X509) *untrusted)
+{
+    STACK_OF(X509) *chain = NULL;
+    const char *why = NULL;
+    int ok = x509a_verifier_verify(v, tc_pool, leaf, untrusted, &chain, &why);
+
+    ck_assert_msg(ok, "%s: not verified: %s", what, why);
+    ck_assert_msg(chain != NULL, "%s: no chain", what);
+    return chain;
+}
+
+static const char *verify_fails(const char *what, x509a_verifier *v,
+                                X509 *leaf, STACK_OF(X509) *untrusted,
+                                const char *reason)
+{
+    STACK_OF(X509) *chain = NULL;
+    const char *why = NULL;
+    int ok = x509a_verifier_verify(v, tc_pool, leaf, untrusted, &chain, &why);
+
+    ck_assert_msg(!ok, "%s: verified", what);
+    ck_assert_msg(why != NULL, "%s: no reason", what);
+    if (reason) {
+        ck_assert_msg(tc_contains(why, reason), "%s: '%s' does not say '%s'",
+                      what, why, reason);
+    }
+    return why;
+}
+
+/* A leaf for alice issued by pki.inter. */
+static X509 *leaf_with(time_t not_before, time_t not_after, const char *eku)
+{
+    static const tc_attr dn[] = {
+        { "C", "US" }, { "O", "Example Corp" }, { "CN", "alice" }, { NULL }
+    };
+    tc_spec s = { 0 };
+
+    s.subject = dn;
+    s.issuer = pki.inter;
+    s.issuer_key = pki.inter_key;
+    s.serial = "1002";
+    s.not_before = not_before;
+    s.not_after = not_after;
+    s.eku = eku;
+    return tc_cert(tc_pool, &s, NULL);
+}
+
+/* Write @a x into the hashed directory @a d as <hash>.N. */
+static void hash_file(const char *d, X509 *x)
+{
+    int ok = 0, i;
+    unsigned long h = X509_NAME_hash_ex(X509_get_subject_name(x), NULL, NULL,
+                                        &ok);
+    const char *path = NULL, *text = tc_cert_pem(tc_pool, x);
+
+    ck_assert(ok);
+    for (i = 0; i < 10; i++) {
+        path = apr_psprintf(tc_pool, "%s/%08lx.%d", d, h, i);
+        if (access(path, F_OK) != 0) {
+            break;
+        }
+    }
+    tc_write_file(path, text, strlen(text));
+}
+
+static char *digest(x509a_verifier *v)
+{
+    unsigned char d[32];
+
+    memset(d, 0, sizeof(d));
+    x509a_verifier_settings_digest(v, d);
+    return tc_hex(tc_pool, d, sizeof(d));
+}
+
+/* x509a_verifier_refresh() at @a now; returns what it reported. */
+static const char *refresh(x509a_verifier *v, apr_time_t now, int expect_reload)
+{
+    int reloaded = -1;
+    const char *err = x509a_verifier_refresh(v, now, &reloaded);
+
+    ck_assert_msg(reloaded == expect_reload, "refresh: reloaded %d, expected %d"
+                  " (%s)", reloaded, expect_reload, err ? err : "no error");
+    return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Trust stores                                                            */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(verify_ca_file_root)
+{
+    x509a_verifier *v = verifier(put_file("ca.pem", pems(pki.root, NULL)),
+                                 NULL, NULL, -1);
+    STACK_OF(X509) *chain;
+    const char *why;
+
+    chain = verify_ok("leaf with its intermediate", v, pki.leaf,
+                      tc_stack(tc_pool, pki.inter, NULL));
+    assert_chain("leaf with its intermediate", chain, pki.leaf, pki.inter,
+                 pki.root, NULL);
+    /* untrusted helpers in another order, with noise */
+    chain = verify_ok("helpers in another order", v, pki.leaf,
+                      tc_stack(tc_pool, pki.fake_root, pki.root, pki.inter,
+                               NULL));
+    assert_chain("helpers in another order", chain, pki.leaf, pki.inter,
+                 pki.root, NULL);
+    /* the verified chain may be left out */
+    why = NULL;
+    ck_assert(x509a_verifier_verify(v, tc_pool, pki.leaf,
+                                    tc_stack(tc_pool, pki.inter, NULL), NULL,
+                                    &why));
+    /* a CA certificate is no client certificate (keyCertSign only) */
+    verify_fails("intermediate as a client", v, pki.inter, NULL,
+                 "unsuitable certificate purpose");
+
+    why = verify_fails("leaf without its intermediate", v, pki.leaf, NULL,
+                       "unable to get local issuer certificate");
+    ck_assert_str_eq(why, "verification failed at depth 0: unable to get "
+                          "local issuer certificate");
+    verify_fails("leaf with an empty stack", v, pki.leaf,
+                 tc_stack(tc_pool, NULL), "unable to get local issuer");
+}
+END_TEST
+
+START_TEST(verify_ca_file_root_and_inter)
+{
+    x509a_verifier *v = verifier(put_file("ca.pem",
+                                          pems(pki.root, pki.inter, NULL)),
+                                 NULL, NULL, -1);
+    STACK_OF(X509) *chain;
+
+    chain = verify_ok("leaf alone", v, pki.leaf, NULL);
+    assert_chain("leaf alone", chain, pki.leaf, pki.inter, pki.root, NULL);
+    chain = verify_ok("leaf with its intermediate", v, pki.leaf,
+                      tc_stack(tc_pool, pki.inter, NULL));
+    assert_chain("leaf with its intermediate", chain, pki.leaf, pki.inter,
+                 pki.root, NULL);
+    /* a file with other things around the certificates */
+    v = verifier(put_file("ca2.pem",
+                          apr_pstrcat(tc_pool, "Test Root CA\n",
+                                      pems(pki.root, NULL), "\n# inter\n",
+                                      pems(pki.inter, NULL), NULL)),
+                 NULL, NULL, -1);
+    verify_ok("CA file with comments", v, pki.leaf, NULL);
+}
+END_TEST
+
+START_TEST(verify_ca_path)
+{
+    const char *cadir = tc_temp_dir(tc_pool);
+    x509a_verifier *v;
+    STACK_OF(X509) *chain;
+
+    hash_file(cadir, pki.root);
+    v = verifier(NULL, cadir, NULL, -1);
+    chain = verify_ok("hashed directory", v, pki.leaf,
+                      tc_stack(tc_pool, pki.inter, NULL));
+    assert_chain("hashed directory", chain, pki.leaf, pki.inter, pki.root,
+                 NULL);
+    verify_fails("hashed directory, no intermediate", v, pki.leaf, NULL,
+                 "unable to get local issuer certificate");
+
+    hash_file(cadir, pki.inter);
+    v = verifier(NULL, cadir, NULL, -1);
+    chain = verify_ok("hashed directory with the intermediate", v, pki.leaf,
+                      NULL);
+    assert_chain("hashed directory with the intermediate", chain, pki.leaf,
+                 pki.inter, pki.root, NULL);
+
+    /* file and directory together: the root in one, the intermediate in
+     * the other */
+    cadir = tc_temp_dir(tc_pool);
+    hash_file(cadir, pki.inter);
+    v = verifier(put_file("root.pem", pems(pki.root, NULL)), cadir, NULL, -1);
+    verify_ok("CA file and directory", v, pki.leaf, NULL);
+
+    /* a directory without the root */
+    v = verifier(NULL, cadir, NULL, -1);
+    verify_fails("directory without the root", v, pki.leaf, NULL, NULL);
+}
+END_TEST
+
+START_TEST(verify_ca_path_missing)
+{
+    x509a_verifier *v = NULL;
+    const char *err = create(NULL, apr_pstrcat(tc_pool, dir, "/nowhere", NULL),
+                             NULL, -1, &v);
+
+    /* a directory that does not exist: refused, or nothing verifies */
+    if (err == NULL) {
+        verify_fails("missing CA directory", v, pki.leaf,
+                     tc_stack(tc_pool, pki.inter, NULL), NULL);
+    }
+}
+END_TEST
+
+START_TEST(verify_create_errors)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    const char *crl = put_file("crl.pem", crls(NULL));
+    const char *missing = apr_pstrcat(tc_pool, dir, "/missing.pem", NULL);
+    const char *err;
+    const char *text;
+
+    err = verifier_refused("no CA", NULL, NULL, NULL, "no CA certificates");
+    ck_assert_str_eq(err, "no CA certificates configured");
+    verifier_refused("no CA, a CRL", NULL, NULL, crl, "no CA certificates");
+
+    err = verifier_refused("missing CA file", missing, NULL, NULL,
+                           "cannot read");
+    ck_assert_msg(tc_contains(err, missing), "names the file: %s", err);
+    verifier_refused("CA file is a directory", dir, NULL, NULL, dir);
+    err = verifier_refused("CA file without certificates",
+                           put_file("text.pem", "no certificate here\n"),
+                           NULL, NULL, "holds no PEM certificate");
+    ck_assert(tc_contains(err, "text.pem"));
+    verifier_refused("empty CA file", put_file("empty.pem", ""), NULL, NULL,
+                     "holds no PEM certificate");
+    verifier_refused("CA file with CRLs only", crl, NULL, NULL,
+                     "holds no PEM certificate");
+    text = tc_cert_pem(tc_pool, pki.root);
+    verifier_refused("CA file with a broken certificate",
+                     put_file("broken.pem",
+                              apr_pstrcat(tc_pool,
+                                          apr_pstrndup(tc_pool, text, 100),
+                                          "!!!!", text + 104, NULL)),
+                     NULL, NULL, "broken.pem");
+
+    err = verifier_refused("missing CRL file", ca, NULL, missing,
+                           "cannot read");
+    ck_assert_msg(tc_contains(err, missing), "names the file: %s", err);
+    err = verifier_refused("CRL file without CRLs", ca, NULL,
+                           put_file("nocrl.pem", pems(pki.inter, NULL)),
+                           "holds no PEM CRL");
+    ck_assert(tc_contains(err, "nocrl.pem"));
+    verifier_refused("empty CRL file", ca, NULL, put_file("empty2.pem", ""),
+                     "holds no PEM CRL");
+    verifier_refused("text CRL file", ca, NULL,
+                     put_file("text2.pem", "-\n"), "holds no PEM CRL");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* What is checked                                                         */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(verify_lookalike_ca)
+{
+    tc_pki nokeys;
+    x509a_verifier *v;
+
+    /* a CA file with a root of the same name and another key */
+    v = verifier(put_file("fake.pem", pems(pki.fake_root, NULL)), NULL, NULL,
+                 -1);
+    verify_fails("lookalike root", v, pki.leaf,
+                 tc_stack(tc_pool, pki.inter, NULL), "verification failed");
+    verify_fails("lookalike root, intermediate in the store", v, pki.leaf,
+                 tc_stack(tc_pool, pki.inter, pki.root, NULL), NULL);
+
+    /* the same without key identifiers: only names and signatures */
+    tc_pki_make(tc_pool, &nokeys, 0);
+    v = verifier(put_file("fake2.pem", pems(nokeys.fake_root, NULL)), NULL,
+                 NULL, -1);
+    verify_fails("lookalike root, no key ids", v, nokeys.leaf,
+                 tc_stack(tc_pool, nokeys.inter, NULL), "verification failed");
+    v = verifier(put_file("real2.pem", pems(nokeys.root, NULL)), NULL, NULL,
+                 -1);
+    verify_ok("real root, no key ids", v, nokeys.leaf,
+              tc_stack(tc_pool, nokeys.inter, NULL));
+
+    /* an intermediate of the same name and another key */
+    verify_fails("lookalike intermediate, no key ids", v, nokeys.leaf,
+                 tc_stack(tc_pool, nokeys.fake_inter, NULL), NULL);
+    v = verifier(put_file("real.pem", pems(pki.root, NULL)), NULL, NULL, -1);
+    verify_fails("lookalike intermediate", v, pki.leaf,
+                 tc_stack(tc_pool, pki.fake_inter, NULL), NULL);
+    verify_fails("leaf of the lookalike intermediate", v, pki.fake_leaf,
+                 tc_stack(tc_pool, pki.inter, NULL), NULL);
+}
+END_TEST
+
+START_TEST(verify_dates)
+{
+    x509a_verifier *v = verifier(put_file("ca.pem", pems(pki.root, NULL)),
+                                 NULL, NULL, -1);
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    const char *why;
+    tc_spec s = { 0 };
+    static const tc_attr dn[] = { { "CN", "Old Issuing CA" }, { NULL } };
+    X509 *old_inter, *leaf;
+    EVP_PKEY *old_key;
+
+    /* 2020-01-01 .. 2021-01-01 */
+    why = verify_fails("expired", v,
+                       leaf_with((time_t)1577836800, (time_t)1609459200,
+                                 "clientAuth"),
+                       inter, "certificate has expired");
+    ck_assert_str_eq(why, "verification failed at depth 0: certificate has "
+                          "expired");
+    /* 2045-01-01 .. 2049-01-01 */
+    verify_fails("not yet valid", v,
+                 leaf_with((time_t)2366841600, (time_t)2493072000,
+                           "clientAuth"),
+                 inter, "certificate is not yet valid");
+    verify_ok("valid", v, leaf_with(0, 0, "clientAuth"), inter);
+
+    /* an expired intermediate */
+    s.subject = dn;
+    s.issuer = pki.root;
+    s.issuer_key = pki.root_key;
+    s.ca = 1;
+    s.not_before = (time_t)1577836800;
+    s.not_after = (time_t)1609459200;
+    old_inter = tc_cert(tc_pool, &s, &old_key);
+    memset(&s, 0, sizeof(s));
+    s.subject = dn + 1;
+    s.issuer = old_inter;
+    s.issuer_key = old_key;
+    s.not_before = (time_t)1577836800;
+    leaf = tc_cert(tc_pool, &s, NULL);
+    why = verify_fails("expired intermediate", v, leaf,
+                       tc_stack(tc_pool, old_inter, NULL), "expired");
+    ck_assert_msg(tc_contains(why, "depth 1"), "%s", why);
+}
+END_TEST
+
+START_TEST(verify_purpose)
+{
+    x509a_verifier *v = verifier(put_file("ca.pem", pems(pki.root, NULL)),
+                                 NULL, NULL, -1);
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+
+    verify_fails("serverAuth only", v, leaf_with(0, 0, "serverAuth"), inter,
+                 "unsuitable certificate purpose");
+    verify_fails("emailProtection only", v,
+                 leaf_with(0, 0, "emailProtection"), inter,
+                 "unsuitable certificate purpose");
+    verify_ok("no extendedKeyUsage", v, leaf_with(0, 0, NULL), inter);
+    verify_ok("clientAuth", v, leaf_with(0, 0, "clientAuth"), inter);
+    verify_ok("serverAuth and clientAuth", v,
+              leaf_with(0, 0, "serverAuth,clientAuth"), inter);
+}
+END_TEST
+
+START_TEST(verify_depth)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    static const tc_attr dn[] = { { "CN", "direct" }, { NULL } };
+    tc_spec s = { 0 };
+    X509 *direct;
+    x509a_verifier *v;
+
+    s.subject = dn;
+    s.issuer = pki.root;
+    s.issuer_key = pki.root_key;
+    direct = tc_cert(tc_pool, &s, NULL);
+
+    /* depth counts the intermediates */
+    v = verifier(ca, NULL, NULL, 0);
+    verify_fails("one intermediate, depth 0", v, pki.leaf, inter,
+                 "certificate chain too long");
+    verify_ok("no intermediate, depth 0", v, direct, NULL);
+    v = verifier(ca, NULL, NULL, 1);
+    verify_ok("one intermediate, depth 1", v, pki.leaf, inter);
+    v = verifier(ca, NULL, NULL, 5);
+    verify_ok("one intermediate, depth 5", v, pki.leaf, inter);
+    v = verifier(ca, NULL, NULL, -1);
+    verify_ok("one intermediate, default depth", v, pki.leaf, inter);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* CRLs                                                                    */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(verify_crl)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    x509a_verifier *v;
+    const char *why;
+    time_t now = time(NULL);
+    X509_CRL *root_crl = tc_crl(tc_pool, pki.root, pki.root_key, 0, 0,
+                                (char *)NULL);
+
+    v = verifier(ca, NULL, put_file("crl.pem", crls("2000", "2001", NULL)), -1);
+    verify_ok("CRLs revoking others", v, pki.leaf, inter);
+
+    v = verifier(ca, NULL, put_file("crl1.pem", crls("2000", "1001", NULL)),
+                 -1);
+    why = verify_fails("revoked leaf", v, pki.leaf, inter,
+                       "certificate revoked");
+    ck_assert_str_eq(why, "verification failed at depth 0: certificate "
+                          "revoked");
+    verify_ok("another leaf of that CA", v, leaf_with(0, 0, "clientAuth"),
+              inter);
+
+    /* the intermediate revoked by the root */
+    v = verifier(ca, NULL,
+                 put_file("crl2.pem",
+                          apr_pstrcat(tc_pool,
+                                      tc_crl_pem(tc_pool,
+                                                 tc_crl(tc_pool, pki.root,
+                                                        pki.root_key, 0, 0,
+                                                        "02", (char *)NULL)),
+                                      tc_crl_pem(tc_pool,
+                                                 tc_crl(tc_pool, pki.inter,
+                                                        pki.inter_key, 0, 0,
+                                                        (char *)NULL)),
+                                      NULL)),
+                 -1);
+    why = verify_fails("revoked intermediate", v, pki.leaf, inter,
+                       "certificate revoked");
+    ck_assert_msg(tc_contains(why, "depth 1"), "%s", why);
+
+    /* CRL_CHECK_ALL: no CRL for the intermediate's certificates */
+    v = verifier(ca, NULL, put_file("crl3.pem", tc_crl_pem(tc_pool, root_crl)),
+                 -1);
+    verify_fails("only the root's CRL", v, pki.leaf, inter,
+                 "unable to get certificate CRL");
+    /* nor for the root's */
+    v = verifier(ca, NULL,
+                 put_file("crl4.pem",
+                          tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter,
+                                                     pki.inter_key, 0, 0,
+                                                     (char *)NULL))),
+                 -1);
+    verify_fails("only the intermediate's CRL", v, pki.leaf, inter,
+                 "unable to get certificate CRL");
+
+    /* an expired CRL */
+    v = verifier(ca, NULL,
+                 put_file("crl5.pem",
+                          apr_pstrcat(tc_pool, tc_crl_pem(tc_pool, root_crl),
+                                      tc_crl_pem(tc_pool,
+                                                 tc_crl(tc_pool, pki.inter,
+                                                        pki.inter_key,
+                                                        now - 7 * 86400,
+                                                        now - 86400,
+                                                        (char *)NULL)),
+                                      NULL)),
+                 -1);
+    verify_fails("expired CRL", v, pki.leaf, inter, "CRL has expired");
+
+    /* a CRL with the intermediate's name signed by another key */
+    v = verifier(ca, NULL,
+                 put_file("crl6.pem",
+                          apr_pstrcat(tc_pool, tc_crl_pem(tc_pool, root_crl),
+                                      tc_crl_pem(tc_pool,
+                                                 tc_crl(tc_pool, pki.inter,
+                                                        pki.root_key, 0, 0,
+                                                        (char *)NULL)),
+                                      NULL)),
+                 -1);
+    verify_fails("CRL signed by another key", v, pki.leaf, inter, NULL);
+
+    /* CRLs may also come in the CA file; without a CRL file they are not
+     * required */
+    v = verifier(put_file("ca+crl.pem",
+                          apr_pstrcat(tc_pool, pems(pki.root, NULL),
+                                      tc_crl_pem(tc_pool, root_crl), NULL)),
+                 NULL, NULL, -1);
+    verify_ok("no CRL file", v, pki.leaf, inter);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* Settings digest                                                         */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(verify_digest)
+{
+    const char *root = put_file("root.pem", pems(pki.root, NULL));
+    const char *both = put_file("both.pem", pems(pki.root, pki.inter, NULL));
+    const char *crl_a = put_file("a.crl", crls("2000", NULL));
+    const char *crl_b = put_file("b.crl", crls("2001", NULL));
+    const char *d;
+
+    d = digest(verifier(root, NULL, NULL, -1));
+    ck_assert_int_eq(strlen(d), 64);
+    /* stable */
+    ck_assert_str_eq(digest(verifier(root, NULL, NULL, -1)), d);
+    ck_assert_str_eq(digest(verifier(put_file("copy.pem", pems(pki.root,
+                                                                NULL)),
+                                     NULL, NULL, -1)), d);
+    /* CA contents, depth, CRL contents */
+    ck_assert_str_ne(digest(verifier(both, NULL, NULL, -1)), d);
+    ck_assert_str_ne(digest(verifier(put_file("fake.pem",
+                                              pems(pki.fake_root, NULL)),
+                                     NULL, NULL, -1)), d);
+    ck_assert_str_ne(digest(verifier(root, NULL, NULL, 2)), d);
+    ck_assert_str_ne(digest(verifier(root, NULL, NULL, 2)),
+                     digest(verifier(root, NULL, NULL, 3)));
+    ck_assert_str_eq(digest(verifier(root, NULL, NULL, 2)),
+                     digest(verifier(root, NULL, NULL, 2)));
+    ck_assert_str_ne(digest(verifier(root, NULL, crl_a, -1)), d);
+    ck_assert_str_ne(digest(verifier(root, NULL, crl_a, -1)),
+                     digest(verifier(root, NULL, crl_b, -1)));
+    ck_assert_str_eq(digest(verifier(root, NULL, crl_a, -1)),
+                     digest(verifier(root, NULL, crl_a, -1)));
+    /* a CA directory */
+    ck_assert_str_ne(digest(verifier(root, dir, NULL, -1)), d);
+}
+END_TEST
+
+START_TEST(verify_digest_ca_path_contents)
+{
+    const char *cadir = tc_temp_dir(tc_pool);
+    x509a_verifier *real, *fake;
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    const char *d_real;
+
+    /* the same directory, first with the root, then with a lookalike root
+     * in its place: the verifications differ, so must the digests */
+    hash_file(cadir, pki.root);
+    real = verifier(NULL, cadir, NULL, -1);
+    verify_ok("root in the directory", real, pki.leaf, inter);
+    d_real = digest(real);
+    ck_assert_int_eq(unlink(apr_psprintf(tc_pool, "%s/%08lx.0", cadir,
+                                         X509_NAME_hash_ex(
+                                             X509_get_subject_name(pki.root),
+                                             NULL, NULL, NULL))), 0);
+    hash_file(cadir, pki.fake_root);
+    fake = verifier(NULL, cadir, NULL, -1);
+    verify_fails("lookalike root in the directory", fake, pki.leaf, inter,
+                 NULL);
+    ck_assert_msg(strcmp(digest(fake), d_real) != 0,
+                  "same settings digest %s for CA directories with other "
+                  "certificates", d_real);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* CRL reloads                                                             */
+/* ---------------------------------------------------------------------- */
+
+START_TEST(verify_refresh)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    const char *crl = put_file("crl.pem", crls("2000", NULL));
+    x509a_verifier *v = verifier(ca, NULL, crl, -1);
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    /* on a whole second, so that "within a second" does not depend on
+     * how the second is counted */
+    apr_time_t now = apr_time_from_sec(apr_time_sec(apr_time_now()));
+    const char *d1 = digest(v), *d2;
+    struct stat st1, st2;
+
+    verify_ok("before", v, pki.leaf, inter);
+    /* nothing changed */
+    ck_assert_ptr_null(refresh(v, now, 0));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1);
+    ck_assert_str_eq(digest(v), d1);
+
+    /* a new CRL revoking the leaf: other contents, size and inode */
+    ck_assert_int_eq(stat(crl, &st1), 0);
+    put_file("crl.pem", crls("2000", "1001", NULL));
+    ck_assert_int_eq(stat(crl, &st2), 0);
+    ck_assert(st1.st_ino != st2.st_ino && st1.st_size != st2.st_size);
+    /* looked at no more than once a second */
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_msec(500), 0));
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_msec(999), 0));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1);
+    ck_assert_str_eq(digest(v), d1);
+    verify_ok("not reloaded yet", v, pki.leaf, inter);
+
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(2), 1));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 2);
+    d2 = digest(v);
+    ck_assert_str_ne(d2, d1);
+    verify_fails("reloaded", v, pki.leaf, inter, "certificate revoked");
+    /* the digest is that of a verifier made with these files */
+    ck_assert_str_eq(digest(verifier(ca, NULL, crl, -1)), d2);
+
+    /* no change: no reload */
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(4), 0));
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(6), 0));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 2);
+    ck_assert_str_eq(digest(v), d2);
+
+    /* back to the first contents */
+    put_file("crl.pem", crls("2000", NULL));
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(8), 1));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 3);
+    ck_assert_str_ne(digest(v), d2);
+    verify_ok("reloaded again", v, pki.leaf, inter);
+
+    /* reloaded may be NULL */
+    put_file("crl.pem", crls("2000", "2001", NULL));
+    ck_assert_ptr_null(x509a_verifier_refresh(v, now + apr_time_from_sec(10),
+                                              NULL));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 4);
+}
+END_TEST
+
+START_TEST(verify_refresh_once_a_second)
+{
+    const char *crl = put_file("crl.pem", crls("2000", NULL));
+    x509a_verifier *v = verifier(put_file("ca.pem", pems(pki.root, NULL)),
+                                 NULL, crl, -1);
+    apr_time_t t0 = apr_time_from_sec(apr_time_sec(apr_time_now()));
+
+    /* "looked at no more than once per second": a look at x.9 s, the next
+     * one not before x+1.9 s, even across the boundary of a second */
+    ck_assert_ptr_null(refresh(v, t0 + apr_time_from_msec(900), 0));
+    put_file("crl.pem", crls("2000", "1001", NULL));
+    ck_assert_ptr_null(refresh(v, t0 + apr_time_from_msec(1100), 0));
+    ck_assert_ptr_null(refresh(v, t0 + apr_time_from_msec(1899), 0));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1);
+    ck_assert_ptr_null(refresh(v, t0 + apr_time_from_msec(1900), 1));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 2);
+}
+END_TEST
+
+START_TEST(verify_refresh_ca_file_changed)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    const char *crl = put_file("crl.pem", crls("2000", NULL));
+    x509a_verifier *v = verifier(ca, NULL, crl, -1), *w;
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    apr_time_t now = apr_time_from_sec(apr_time_sec(apr_time_now()));
+    STACK_OF(X509) *chain;
+    const char *why;
+    int v_ok, w_ok;
+
+    /* the CA file is edited while running, then the CRL file changes */
+    put_file("ca.pem", pems(pki.fake_root, NULL));
+    put_file("crl.pem", crls("2000", "2001", NULL));
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(2), 1));
+    /* a verifier made now from the original CA contents and this CRL */
+    w = verifier(put_file("ca-copy.pem", pems(pki.root, NULL)), NULL, crl, -1);
+    v_ok = x509a_verifier_verify(v, tc_pool, pki.leaf, inter, &chain, &why);
+    w_ok = x509a_verifier_verify(w, tc_pool, pki.leaf, inter, &chain, &why);
+    /* equal settings digests must mean equal verdicts */
+    ck_assert_msg(strcmp(digest(v), digest(w)) != 0 || v_ok == w_ok,
+                  "same settings digest, verdicts %d and %d: the CRL reload "
+                  "re-read the CA file but the digest has its old contents",
+                  v_ok, w_ok);
+}
+END_TEST
+
+START_TEST(verify_refresh_no_crl)
+{
+    x509a_verifier *v = verifier(put_file("ca.pem", pems(pki.root, NULL)),
+                                 NULL, NULL, -1);
+    const char *d = digest(v);
+    apr_time_t now = apr_time_now();
+
+    ck_assert_ptr_null(refresh(v, now, 0));
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(5), 0));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1);
+    ck_assert_str_eq(digest(v), d);
+}
+END_TEST
+
+START_TEST(verify_refresh_broken)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    const char *crl = put_file("crl.pem", crls("2000", NULL));
+    const char *good = crls("2000", NULL), *text, *err, *why;
+    x509a_verifier *v = verifier(ca, NULL, crl, -1);
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    apr_time_t now = apr_time_now();
+    STACK_OF(X509) *chain;
+
+    /* a file without CRLs */
+    put_file("crl.pem", "not a CRL\n");
+    err = refresh(v, now, 0);
+    ck_assert_msg(err != NULL, "broken CRL file not reported");
+    ck_assert_msg(tc_contains(err, "CRL file unusable")
+                  && tc_contains(err, "holds no PEM CRL"), "%s", err);
+    why = verify_fails("broken CRL file", v, pki.leaf, inter,
+                       "CRL file unusable");
+    ck_assert_str_eq(why, err);
+    chain = NULL;
+    ck_assert(!x509a_verifier_verify(v, tc_pool, pki.leaf, inter, &chain,
+                                     &why));
+    /* reported once */
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(2), 0));
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(4), 0));
+    verify_fails("still broken", v, pki.leaf, inter, "CRL file unusable");
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1);
+
+    /* repaired */
+    put_file("crl.pem", good);
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(6), 1));
+    ck_assert_uint_eq(x509a_verifier_generation(v), 2);
+    verify_ok("repaired", v, pki.leaf, inter);
+
+    /* a corrupt PEM CRL */
+    text = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter, pki.inter_key, 0, 0,
+                                      (char *)NULL));
+    put_file("crl.pem", apr_pstrcat(tc_pool, apr_pstrndup(tc_pool, text, 60),
+                                    "\n-----END X509 CRL-----\n", NULL));
+    err = refresh(v, now + apr_time_from_sec(8), 0);
+    ck_assert_msg(err && tc_contains(err, "CRL file unusable"), "%s", err);
+    verify_fails("corrupt CRL", v, pki.leaf, inter, "CRL file unusable");
+    /* a missing file */
+    ck_assert_int_eq(unlink(crl), 0);
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(10), 0));
+    verify_fails("missing CRL file", v, pki.leaf, inter, "CRL file unusable");
+    put_file("crl.pem", good);
+    ck_assert_ptr_null(refresh(v, now + apr_time_from_sec(12), 1));
+    verify_ok("restored", v, pki.leaf, inter);
+    ck_assert_uint_eq(x509a_verifier_generation(v), 3);
+
+    /* deleted while good: reported at once */
+    ck_assert_int_eq(unlink(crl), 0);
+    err = refresh(v, now + apr_time_from_sec(14), 0);
+    ck_assert_msg(err && tc_contains(err, "cannot read"), "%s", err);
+    verify_fails("deleted CRL file", v, pki.leaf, inter, "CRL file unusable");
+}
+END_TEST
+
+/* Threads verifying while the CRL file is reloaded. */
+typedef struct {
+    x509a_verifier *v;
+    X509 *leaf;
+    STACK_OF(X509) *untrusted;
+    int runs;
+    int ok;
+    char why[256];
+} worker;
+
+static void *APR_THREAD_FUNC verify_worker(apr_thread_t *t, void *data)
+{
+    worker *w = data;
+    apr_pool_t *p, *iter;
+    int i;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    for (i = 0; i < w->runs; i++) {
+        STACK_OF(X509) *chain = NULL;
+        const char *why = NULL;
+
+        apr_pool_create(&iter, p);
+        if (x509a_verifier_verify(w->v, iter, w->leaf, w->untrusted, &chain,
+                                  &why)
+            && chain && sk_X509_num(chain) == 3) {
+            w->ok++;
+        }
+        else if (!w->why[0]) {
+            apr_cpystrn(w->why, why ? why : "no chain", sizeof(w->why));
+        }
+        apr_pool_destroy(iter);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+#define N_WORKERS 4
+#define N_RELOADS 20
+
+START_TEST(verify_threads)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    const char *crl_a = crls("2000", NULL), *crl_b = crls("2000", "2001", NULL);
+    x509a_verifier *v = verifier(ca, NULL, put_file("crl.pem", crl_a), -1);
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    apr_thread_t *threads[N_WORKERS];
+    worker w[N_WORKERS];
+    apr_time_t now = apr_time_now();
+    int i, reloads = 0;
+
+    for (i = 0; i < N_WORKERS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].v = v;
+        w[i].leaf = pki.leaf;
+        w[i].untrusted = inter;
+        w[i].runs = 100;
+        ck_assert_int_eq(apr_thread_create(&threads[i], NULL, verify_worker,
+                                           &w[i], tc_pool), APR_SUCCESS);
+    }
+    for (i = 0; i < N_RELOADS; i++) {
+        int reloaded = 0;
+        const char *err;
+
+        put_file("crl.pem", i % 2 ? crl_a : crl_b);
+        err = x509a_verifier_refresh(v, now + apr_time_from_sec(2 * i),
+                                     &reloaded);
+        ck_assert_msg(err == NULL, "reload %d: %s", i, err);
+        reloads += reloaded;
+        apr_sleep(apr_time_from_msec(5));
+    }
+    for (i = 0; i < N_WORKERS; i++) {
+        apr_status_t rv;
+
+        ck_assert_int_eq(apr_thread_join(&rv, threads[i]), APR_SUCCESS);
+        ck_assert_msg(w[i].ok == w[i].runs, "thread %d: %d of %d verified (%s)",
+                      i, w[i].ok, w[i].runs, w[i].why);
+    }
+    ck_assert_int_eq(reloads, N_RELOADS);
+    ck_assert_uint_eq(x509a_verifier_generation(v), 1 + N_RELOADS);
+}
+END_TEST
+
+Suite *x509a_verify_suite(void)
+{
+    Suite *s = suite_create("x509a_verify");
+    TCase *tc = tcase_create("stores");
+
+    tcase_add_checked_fixture(tc, verify_setup, tc_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, verify_ca_file_root);
+    tcase_add_test(tc, verify_ca_file_root_and_inter);
+    tcase_add_test(tc, verify_ca_path);
+    tcase_add_test(tc, verify_ca_path_missing);
+    tcase_add_test(tc, verify_create_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("checks");
+    tcase_add_checked_fixture(tc, verify_setup, tc_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, verify_lookalike_ca);
+    tcase_add_test(tc, verify_dates);
+    tcase_add_test(tc, verify_purpose);
+    tcase_add_test(tc, verify_depth);
+    tcase_add_test(tc, verify_crl);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("digest and reloads");
+    tcase_add_checked_fixture(tc, verify_setup, tc_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, verify_digest);
+    tcase_add_test(tc, verify_digest_ca_path_contents);
+    tcase_add_test(tc, verify_refresh);
+    tcase_add_test(tc, verify_refresh_once_a_second);
+    tcase_add_test(tc, verify_refresh_ca_file_changed);
+    tcase_add_test(tc, verify_refresh_no_crl);
+    tcase_add_test(tc, verify_refresh_broken);
+    tcase_add_test(tc, verify_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
