@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509a_cert.h"
+#include "x509a_print.h"
 
 /** One attribute of a DN, in certificate order. */
 typedef struct {
@@ -164,12 +165,7 @@ static BIO *scratch(x509a_cert *c)
  * mod_ssl prints DN attributes and subjectAltNames. */
 static const char *asn1_display(x509a_cert *c, const ASN1_STRING *s)
 {
-    if (!scratch(c)) {
-        return "";
-    }
-    ASN1_STRING_print_ex(c->bio, s, ASN1_STRFLGS_ESC_CTRL
-                                    | ASN1_STRFLGS_UTF8_CONVERT);
-    return bio_take(c);
+    return x509a_print_string(c->pool, s);
 }
 
 const char *x509a_cert_subject(x509a_cert *c)
@@ -274,13 +270,32 @@ static void serial_compute(x509a_cert *c)
     char *dec;
 
     x509a_serial_from_asn1(c->pool, ai, &c->serial);
-    if (scratch(c)) {
-        /* as mod_ssl's SSL_CLIENT_M_SERIAL */
-        i2a_ASN1_INTEGER(c->bio, ai);
-        c->serial_hex = bio_take(c);
-    }
-    else {
-        c->serial_hex = "";
+    /* as i2a_ASN1_INTEGER() prints mod_ssl's SSL_CLIENT_M_SERIAL: every
+     * content byte as two hex digits, "00" for no content, '-' first for
+     * a negative number */
+    {
+        int len = ASN1_STRING_length(ai), i;
+        const unsigned char *d = ASN1_STRING_get0_data(ai);
+        char *hex = apr_palloc(c->pool, 2 + (apr_size_t)len * 2
+                                        + (apr_size_t)(len / 35) * 2 + 3), *o = hex;
+
+        if (ASN1_STRING_type(ai) == V_ASN1_NEG_INTEGER) {
+            *o++ = '-';
+        }
+        if (len == 0) {
+            *o++ = '0';
+            *o++ = '0';
+        }
+        for (i = 0; i < len; i++) {
+            if (i && i % 35 == 0) {     /* i2a_ASN1_INTEGER's line breaks */
+                *o++ = '\\';
+                *o++ = '\n';
+            }
+            *o++ = "0123456789ABCDEF"[d[i] >> 4];
+            *o++ = "0123456789ABCDEF"[d[i] & 0x0f];
+        }
+        *o = '\0';
+        c->serial_hex = hex;
     }
     bn = ASN1_INTEGER_to_BN(ai, NULL);
     dec = bn ? BN_bn2dec(bn) : NULL;
@@ -544,14 +559,9 @@ static const char *first_san(x509a_cert *c, x509a_san_kind kind)
  * SSL_CLIENT_CERT_RFC4523_CEA (issuer with RFC 2253 escaping). */
 static const char *issuer_serial(x509a_cert *c)
 {
-    const char *issuer;
+    const char *issuer = x509a_print_name(c->pool,
+                                          X509_get_issuer_name(c->x509), 1);
 
-    if (!scratch(c)) {
-        return NULL;
-    }
-    X509_NAME_print_ex(c->bio, X509_get_issuer_name(c->x509), 0,
-                       XN_FLAG_RFC2253);
-    issuer = bio_take(c);
     return apr_psprintf(c->pool, "{ serialNumber %s, issuer rdnSequence:\"%s\" }",
                         x509a_cert_serial_dec(c), issuer);
 }

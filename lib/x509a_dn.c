@@ -17,6 +17,7 @@
 #include <openssl/buffer.h>
 
 #include "x509a_dn.h"
+#include "x509a_print.h"
 
 /* --------------------------------------------------------------------- */
 /* Attribute types                                                        */
@@ -815,19 +816,8 @@ char *x509a_name_to_string(apr_pool_t *p, const X509_NAME *name, int legacy)
         OPENSSL_free(cp);
     }
     else {
-        BIO *bio = BIO_new(BIO_s_mem());
-        char *data;
-        long len;
-
-        if (!bio) {
-            return apr_pstrdup(p, "");
-        }
         /* as mod_ssl: RFC 2253 escaping, but UTF-8 kept as is */
-        X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-        len = BIO_get_mem_data(bio, &data);
-        result = len > 0 ? apr_pstrmemdup(p, data, (apr_size_t)len)
-                         : apr_pstrdup(p, "");
-        BIO_free(bio);
+        result = x509a_print_name(p, name, 0);
     }
     return result;
 }

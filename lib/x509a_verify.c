@@ -28,6 +28,7 @@ struct x509a_verifier {
     X509_STORE *store;              /* current trust store */
     const char *broken;             /* set when the CRL file is unusable */
     char broken_buf[512];
+    volatile apr_uint32_t is_broken;   /* broken != NULL, read without lock */
     unsigned char base_digest[32];  /* CA certificates, path, depth, purpose */
     unsigned char digest[32];       /* base_digest and the CRLs */
     volatile apr_uint32_t generation;  /* read without the lock */
@@ -350,6 +351,7 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
             apr_snprintf(v->broken_buf, sizeof(v->broken_buf),
                          "CRL file unusable: %s", err);
             v->broken = v->broken_buf;
+            apr_atomic_set32(&v->is_broken, 1);
             err = first ? apr_pstrdup(v->pool, v->broken) : NULL;
             apr_thread_mutex_unlock(v->lock);
             apr_pool_destroy(tmp);
@@ -358,6 +360,7 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
         old = v->store;
         v->store = store;
         v->broken = NULL;
+        apr_atomic_set32(&v->is_broken, 0);
         memcpy(v->digest, digest, sizeof(digest));
         v->crl_mtime = fi.mtime;
         v->crl_size = fi.size;
@@ -371,6 +374,20 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
         }
     }
     return NULL;
+}
+
+const char *x509a_verifier_broken(x509a_verifier *v, apr_pool_t *p)
+{
+    const char *why = NULL;
+
+    if (apr_atomic_read32(&v->is_broken)) {
+        apr_thread_mutex_lock(v->lock);
+        if (v->broken) {
+            why = apr_pstrdup(p, v->broken);
+        }
+        apr_thread_mutex_unlock(v->lock);
+    }
+    return why;
 }
 
 int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,

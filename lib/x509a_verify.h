@@ -49,6 +49,12 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
                                    int *reloaded);
 
 /**
+ * Why the trust store is unusable (a CRL file that cannot be read or
+ * parsed), allocated from @a p, or NULL when it is fine.
+ */
+const char *x509a_verifier_broken(x509a_verifier *v, apr_pool_t *p);
+
+/**
  * Verify a certificate.
  * @param untrusted intermediates that came with it (may be NULL)
  * @param verified on success, receives the verified chain (leaf first,

@@ -403,16 +403,24 @@ static int is_cert_header(const x509authn_srv_conf *sc, const char *name)
                && name_matches(name, sc->chain_header, sc->chain_is_prefix));
 }
 
-/* Exactly as configured (letter case aside): what a trusted proxy sends. */
+/* Exactly as configured (letter case aside), for a prefix followed by
+ * digits only: what a trusted proxy sends. */
 static int is_exact_cert_header(const x509authn_srv_conf *sc, const char *name)
 {
-    return !strcasecmp(name, sc->header)
-           || (sc->chain_header
-               && (sc->chain_is_prefix
-                   ? !strncasecmp(name, sc->chain_header,
-                                  strlen(sc->chain_header))
-                     && !strchr(name, '_')
-                   : !strcasecmp(name, sc->chain_header)));
+    apr_size_t n;
+
+    if (!strcasecmp(name, sc->header)) {
+        return 1;
+    }
+    if (!sc->chain_header) {
+        return 0;
+    }
+    if (!sc->chain_is_prefix) {
+        return !strcasecmp(name, sc->chain_header);
+    }
+    n = strlen(sc->chain_header);
+    return !strncasecmp(name, sc->chain_header, n)
+           && name[n] && strspn(name + n, "0123456789") == strlen(name + n);
 }
 
 /* Remove certificate headers from @a t: every spelling, or with
@@ -1000,6 +1008,8 @@ static x509authn_entry *header_entry(request_rec *r,
         return NULL;
     }
     if (sc->verifier) {
+        const char *broken;
+
         if ((err = x509a_verifier_refresh(sc->verifier, apr_time_now(),
                                           &reloaded))) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, X509A_LOGNO(0304)
@@ -1011,6 +1021,22 @@ static x509authn_entry *header_entry(request_rec *r,
                           "reloaded CRLs from %s", sc->crl_file);
         }
         generation = x509a_verifier_generation(sc->verifier);
+        /* fail closed before any cache can answer; the certificate is
+         * still decoded, for the log line */
+        if ((broken = x509a_verifier_broken(sc->verifier, r->pool))) {
+            x509a_forwarded fwd;
+
+            rs->why = broken;
+            rs->presented = 1;
+            if (!x509a_decode_leaf(r->pool, apr_table_get(r->headers_in,
+                                                          sc->header),
+                                   sc->format, sc->max_len, &fwd)
+                && fwd.leaf) {
+                rs->refused = hold_for_request(r, entry_create(fwd.leaf, NULL,
+                                                               NULL, NULL));
+            }
+            return NULL;
+        }
     }
     if (sc->hcache) {
         e = hcache_get(sc->hcache, key, key_len, now, generation);
@@ -1179,8 +1205,10 @@ void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s)
 
 void x509authn_register_source_filters(void)
 {
+    /* above HTTP_IN (a protocol filter), which merges the trailers, so
+     * that this one sees the end of the body after the merge */
     ap_register_input_filter(TRAILER_FILTER, trailer_filter, NULL,
-                             AP_FTYPE_PROTOCOL);
+                             AP_FTYPE_CONTENT_SET);
 }
 
 x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs)

@@ -196,3 +196,80 @@ def s_client(port, path, cert=None, chain=None, key=None, cafile=None,
     r.reused = bool(m and m.group(1) == "Reused")
     r.protocol = m.group(2) if m else None
     return r
+
+
+# -- raw HTTP/1.1 over a socket --------------------------------------------------
+
+def raw_http(port, data, source=None, host="127.0.0.1", timeout=20):
+    """Send the bytes `data` (a whole HTTP/1.1 request that asks for
+    ``Connection: close``) to host:port, from the local address `source`
+    when given, and read the answer until the server closes."""
+    import socket
+    import time
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+        s.sendall(data)
+        chunks = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        s.close()
+    raw = b"".join(chunks)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    head = head.decode("utf-8", errors="replace")     # as curl() does
+    status, version, hs = _parse_headers(head)
+    if hs.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(rest)
+    elif "content-length" in hs:
+        body = rest[:int(hs["content-length"])]
+    else:
+        body = rest
+    r = Response(status, hs, body, version, 0, "", raw.decode("latin-1"))
+    # every value of repeated response header fields
+    r.header_list = [tuple(x.strip() for x in ln.split(":", 1))
+                     for ln in head.split("\r\n")[1:] if ":" in ln]
+    return r
+
+
+def http_request(port, path, headers=(), method="GET", body=None, trailers=None,
+                 source=None, tag=None, host_header=None, timeout=20):
+    """One HTTP/1.1 request over a plain socket, header fields sent exactly as
+    given (repeated fields, any letter case, obs-fold continuation lines:
+    a value may contain "\\r\\n\\t").
+
+    headers: (name, value) pairs or ready "Name: value" strings.
+    body: bytes; with `trailers` ((name, value) pairs) it is sent chunked.
+    source: local address to connect from (e.g. "127.0.0.2")."""
+    tag = tag or uuid.uuid4().hex[:12]
+    lines = ["%s %s HTTP/1.1" % (method, path),
+             "Host: %s" % (host_header or "localhost:%d" % port),
+             "X-Test-Tag: " + tag]
+    for h in headers:
+        lines.append(h if isinstance(h, str) else "%s: %s" % h)
+    if body is not None and trailers is not None:
+        lines.append("Transfer-Encoding: chunked")
+    elif body is not None:
+        lines.append("Content-Length: %d" % len(body))
+    lines.append("Connection: close")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    if body is not None and trailers is not None:
+        if body:
+            data += b"%x\r\n" % len(body) + body + b"\r\n"
+        data += b"0\r\n" + b"".join(("%s: %s\r\n" % t).encode("latin-1")
+                                    for t in trailers) + b"\r\n"
+    elif body is not None:
+        data += body
+    r = raw_http(port, data, source=source, timeout=timeout)
+    r.tag = tag
+    return r

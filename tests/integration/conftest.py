@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pki import PKI  # noqa: E402
 from httpd import default_module_so, REGISTRY  # noqa: E402
+import services  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(autouse=True)
 def _server_logs_on_failure(request):
-    marks = [(h, h.log_mark(), h.log_mark("access")) for h in list(REGISTRY)]
+    marks = [(h, h.log_mark(), h.log_mark("access"))
+             for h in list(REGISTRY) + list(services.REGISTRY)]
     yield
     rep = getattr(request.node, "rep_call", None)
     if rep is None or not rep.failed:
@@ -73,5 +75,18 @@ def _server_logs_on_failure(request):
         acc = h.log_since(am, "access")[-3000:]
         if err or acc:
             request.node.add_report_section(
-                "call", "httpd %s" % os.path.basename(h.dir),
+                "call", "%s %s" % (getattr(h, "name", "httpd"), os.path.basename(h.dir)),
                 "error log:\n%s\naccess log:\n%s" % (err, acc))
+
+
+@pytest.fixture(scope="session")
+def loopback_aliases():
+    """127.0.0.2 .. 127.0.0.4 must be usable as source addresses (Linux routes
+    all of 127.0.0.0/8 to lo): 127.0.0.2 is the untrusted peer, nginx binds to
+    127.0.0.3 and HAProxy to 127.0.0.4.  Fails (never skips) otherwise."""
+    for addr in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        try:
+            services.check_loopback_source(addr)
+        except services.ServiceError as e:
+            pytest.fail(str(e), pytrace=False)
+    return True

@@ -64,6 +64,9 @@ MODULES = [
 
 ENV_CGI = """#!/usr/bin/python3
 import json, os, sys
+# read the request body first: a CGI that exits without it makes mod_cgid's
+# write fail and the response is lost (a race, not a module behaviour)
+sys.stdin.buffer.read()
 body = json.dumps(dict(os.environ), sort_keys=True, indent=1).encode()
 sys.stdout.buffer.write(b"Content-Type: application/json\\r\\n"
                         b"Content-Length: %d\\r\\n\\r\\n" % len(body) + body)
@@ -141,16 +144,33 @@ class Httpd:
         return os.path.join(self.dir, rel)
 
     # -- configuration -------------------------------------------------------
-    def render(self, locations="", server_extra="", vhost_extra=None, load_module=True):
+    def render(self, locations="", server_extra="", vhost_extra=None, load_module=True,
+               extra_vhosts=None, extra_modules=()):
         """The full httpd.conf text.
 
         locations: text with <Location> blocks, included in every vhost.
         server_extra: directives for the main server (outside vhosts).
         vhost_extra: dict vhost name -> extra directives in that vhost.
+        extra_vhosts: dict name -> more virtual hosts on ports of their own:
+            a string (directives of a plain HTTP vhost) or a dict with
+            "conf" (directives) and, for TLS, "verify" (SSLVerifyClient) and
+            optionally "ca" (SSLCACertificateFile, default root+A+B) and
+            "crl" (True: CRLs of root, A, B).  They include `locations` too.
+        extra_modules: more (module name, file in the modules dir) to load.
         """
         pki = self.pki
         d = self.dir
         vhost_extra = vhost_extra or {}
+        extra_vhosts = extra_vhosts or {}
+        for name in list(self.ports):
+            if name not in self.VHOSTS and name not in extra_vhosts:
+                del self.ports[name]
+        for name in extra_vhosts:
+            if name not in self.ports:
+                self.ports[name] = free_port()
+        self.plain_vhosts = {"plain"} | {
+            n for n, v in extra_vhosts.items()
+            if isinstance(v, str) or not v.get("verify")}
         out = []
         out.append('ServerRoot "%s"' % d)
         out.append('DefaultRuntimeDir "%s/run"' % d)
@@ -159,6 +179,8 @@ class Httpd:
         out.append("ServerName localhost")
         out.append("User www-data\nGroup www-data")
         for name, so in MODULES:
+            out.append("LoadModule %s %s/%s" % (name, MODDIR, so))
+        for name, so in extra_modules:
             out.append("LoadModule %s %s/%s" % (name, MODDIR, so))
         if load_module and self.module_so:
             out.append('LoadModule x509authn_module "%s"' % self.module_so)
@@ -207,6 +229,15 @@ SSLRandomSeed connect builtin
             "perloc": dict(verify="none", ca=pki.ca_bundle, crl=True),
             "plain": None,
         }
+        for name, v in extra_vhosts.items():
+            if isinstance(v, str) or not v.get("verify"):
+                vhosts[name] = None
+            else:
+                vhosts[name] = dict(verify=v["verify"], ca=v.get("ca", pki.ca_bundle),
+                                    crl=v.get("crl", False))
+            vhost_extra = dict(vhost_extra)
+            vhost_extra[name] = (vhost_extra.get(name, "") + "\n"
+                                 + (v if isinstance(v, str) else v.get("conf", "")))
         for name, v in vhosts.items():
             port = self.ports[name]
             out.append("Listen 127.0.0.1:%d" % port)
@@ -257,7 +288,7 @@ SSLRandomSeed connect builtin
             except HttpdError as e:
                 if "Address already in use" not in str(e) or attempt == 2:
                     raise
-                self.ports = {name: free_port() for name in self.VHOSTS}
+                self.ports = {name: free_port() for name in self.ports}
 
     def _start(self, timeout=20, **kw):
         if self.proc is not None:
@@ -331,7 +362,7 @@ SSLRandomSeed connect builtin
         return self.ports[vhost]
 
     def url(self, path, vhost="main"):
-        scheme = "http" if vhost == "plain" else "https"
+        scheme = "http" if vhost in getattr(self, "plain_vhosts", {"plain"}) else "https"
         return "%s://localhost:%d%s" % (scheme, self.ports[vhost], path)
 
     def get(self, loc, cert=None, vhost="main", path="env", **kw):

@@ -21,6 +21,8 @@ Layout (names used by the tests; see CAS and CERTS below for the details):
         utf8 escaped multiou server
       issuing-b               CN=X509Authn Test Issuing CA B,O=X509Authn Test,C=US
         bob
+        proxy proxy-other     load balancers' client certificates
+                              (CN=lb1.proxy.test / lb2.proxy.test, OU=Proxies)
       root-direct             a client issued by the root itself
     lookalike-root            same DN as root, other key
       lookalike-a             same DN as issuing-a, other key
@@ -30,7 +32,9 @@ Layout (names used by the tests; see CAS and CERTS below for the details):
 Files: NAME.crt, NAME.key, NAME.bundle.pem (leaf + intermediates, for curl
 --cert), NAME.crl.pem for each CA (issuing-a's revokes "revoked"),
 ca-bundle.pem (root+A+B), ca-bundle-lookalike.pem (+ lookalike root and A),
-ca-issuing-ab.pem (A+B), crl-bundle.pem (CRLs of root, A and B), pki.json.
+ca-issuing-ab.pem (A+B), crl-bundle.pem (CRLs of root, A and B),
+crl-bundle-unrevoked.pem (the same with A's CRL from before "revoked" was
+revoked), pki.json.
 """
 
 import base64
@@ -47,7 +51,7 @@ import time
 OPENSSL = os.environ.get("OPENSSL", "openssl")
 
 # Bump when the layout or contents change, so old directories are rebuilt.
-LAYOUT_VERSION = "9"
+LAYOUT_VERSION = "10"
 # Rebuild a PKI older than this (relative validity windows drift).
 MAX_AGE_SECONDS = 20 * 24 * 3600
 
@@ -130,6 +134,13 @@ CERTS = {
     "selfsigned": dict(
         subj="/C=US/O=Example Corp/CN=selfsigned", issuer=None,
         serial=0x300A, ext=[CLIENT_EKU]),
+    # load balancers' own client certificates (trusted-proxy mode)
+    "proxy": dict(
+        subj="/C=US/O=X509Authn Test/OU=Proxies/CN=lb1.proxy.test",
+        issuer="issuing-b", serial=0x4001, ext=[CLIENT_EKU]),
+    "proxy-other": dict(
+        subj="/C=US/O=X509Authn Test/OU=Proxies/CN=lb2.proxy.test",
+        issuer="issuing-b", serial=0x4002, ext=[CLIENT_EKU]),
 }
 
 REVOKED = {"issuing-a": ["revoked"]}
@@ -261,6 +272,8 @@ class PKI:
         self.ca_bundle_lookalike = j("ca-bundle-lookalike.pem")  # + lookalike root + A
         self.crl_bundle = j("crl-bundle.pem")               # CRLs of root, A, B
         self.issuing_ab = j("ca-issuing-ab.pem")            # A + B (no root)
+        # CRLs of root, A (revoking nothing yet) and B
+        self.crl_bundle_unrevoked = j("crl-bundle-unrevoked.pem")
         self.crl = {n: j(n + ".crl.pem") for n in
                     ("root", "issuing-a", "issuing-b",
                      "lookalike-root", "lookalike-a")}
@@ -375,6 +388,13 @@ class PKI:
                   dates[spec.get("dates")])
             issuers[name] = spec["issuer"]
 
+        # issuing-a's CRL before anything is revoked (CRL reload tests)
+        _run(["ca", "-batch", "-config",
+              os.path.join(d, "ca", "issuing-a", "openssl.cnf"), "-gencrl",
+              "-crl_lastupdate", _gentime(now - datetime.timedelta(days=1)),
+              "-crl_nextupdate", _gentime(now + datetime.timedelta(days=3650)),
+              "-out", os.path.join(d, "issuing-a.unrevoked.crl.pem")])
+
         for ca, victims in REVOKED.items():
             conf = os.path.join(d, "ca", ca, "openssl.cnf")
             for v in victims:
@@ -417,6 +437,8 @@ class PKI:
                                            ("issuing-a", "issuing-b")))
         write("crl-bundle.pem", "".join(read(n + ".crl.pem") for n in
                                         ("root", "issuing-a", "issuing-b")))
+        write("crl-bundle-unrevoked.pem", read("root.crl.pem")
+              + read("issuing-a.unrevoked.crl.pem") + read("issuing-b.crl.pem"))
 
         info = {}
         for name in list(CERTS) + [c[0] for c in CAS]:
