@@ -4,6 +4,7 @@
  * computed on first use with OpenSSL and kept in the object's pool. */
 
 #include <string.h>
+#include <pthread.h>
 #include <apr_strings.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -329,6 +330,23 @@ const char *x509a_cert_serial_dec(x509a_cert *c)
     return c->serial_dec;
 }
 
+/* EVP_sha256() makes every digest look its implementation up again;
+ * fetched once it is ready.  (SHA-1 stays EVP_sha1(): X509_digest()
+ * answers that one from the certificate's cache.) */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
 const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg)
 {
     unsigned int len;
@@ -340,7 +358,7 @@ const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg)
         return c->sha1;
     }
     if (!c->have_sha256) {
-        c->have_sha256 = X509_digest(c->x509, EVP_sha256(), c->sha256, &len);
+        c->have_sha256 = X509_digest(c->x509, sha256_md(), c->sha256, &len);
     }
     return c->sha256;
 }
@@ -701,8 +719,26 @@ static void push_san_vars(x509a_cert *c, apr_array_header_t *vars,
     }
 }
 
+/* As ASN1_TIME_print() prints it ("Nov 26 15:42:06 2026 GMT"); OpenSSL
+ * itself for times with fractions of seconds or an offset. */
 static const char *time_string(x509a_cert *c, const ASN1_TIME *t)
 {
+    static const char *const months[12] = {
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+    };
+    const unsigned char *d = ASN1_STRING_get0_data(t);
+    int len = ASN1_STRING_length(t);
+    struct tm tm;
+
+    if (len > 0 && d[len - 1] == 'Z'
+        && ((ASN1_STRING_type(t) == V_ASN1_UTCTIME && len == 13)
+            || (ASN1_STRING_type(t) == V_ASN1_GENERALIZEDTIME && len == 15))
+        && ASN1_TIME_to_tm(t, &tm) && tm.tm_mon >= 0 && tm.tm_mon < 12) {
+        return apr_psprintf(c->pool, "%s %2d %02d:%02d:%02d %d GMT",
+                            months[tm.tm_mon], tm.tm_mday, tm.tm_hour,
+                            tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
+    }
     if (!scratch(c)) {
         return "";
     }
