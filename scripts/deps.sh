@@ -1,10 +1,11 @@
 # Debian packages the project needs; sourced by the other scripts.
-#   x509a_install_deps build|demo|test
+#   x509a_install_deps build|demo|test|bench
 # Installs what is missing (as root), running apt-get update at most once.
 
 X509A_PKGS_BUILD="build-essential autoconf automake libtool pkg-config apache2-dev libssl-dev"
 X509A_PKGS_DEMO="$X509A_PKGS_BUILD apache2 openssl curl python3"
-X509A_PKGS_TEST="$X509A_PKGS_DEMO check valgrind python3-pytest nghttp2-client nginx haproxy redis-server memcached slapd ldap-utils"
+X509A_PKGS_TEST="$X509A_PKGS_DEMO check valgrind python3-pytest nghttp2-client nginx haproxy redis-server memcached slapd ldap-utils clang libclang-rt-14-dev"
+X509A_PKGS_BENCH="$X509A_PKGS_TEST libnghttp2-dev"
 
 x509a_install_deps() {
     local want missing=() pkg
@@ -12,6 +13,7 @@ x509a_install_deps() {
         build) want=$X509A_PKGS_BUILD ;;
         demo) want=$X509A_PKGS_DEMO ;;
         test) want=$X509A_PKGS_TEST ;;
+        bench) want=$X509A_PKGS_BENCH ;;
         *) echo "x509a_install_deps: unknown set '$1'" >&2; return 2 ;;
     esac
     for pkg in $want; do

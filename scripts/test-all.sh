@@ -1,21 +1,56 @@
 #!/bin/bash
-# Build mod_x509authn and run the whole test suite: the Check unit tests
-# (also under valgrind) and the integration tests against a real apache2.
+# Build mod_x509authn and run the whole test suite:
+#   1. Check unit tests, also under valgrind memcheck;
+#   2. integration tests against a real apache2 (and nginx, HAProxy, slapd,
+#      redis, memcached, all started by the tests);
+#   3. the same unit and integration tests with lib/ and the module built
+#      with AddressSanitizer and UndefinedBehaviorSanitizer;
+#   4. a short run of every fuzz target (X509A_FUZZ_SECONDS, default 45).
 # Run as root on Debian 12; missing packages are installed first.
+# X509A_SKIP="asan fuzz" skips stages (for quick local runs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
+skip=" ${X509A_SKIP:-} "
 
 x509a_install_deps test
+
+stage() { echo; echo "== $*"; }
+
+stage "build (-Werror)"
 x509a_build "$top" "$top/build/ci" --enable-werror
-cd "$top/build/ci"
+make -C "$top/build/ci" -s tests/unit/check_x509a tests/tools/x509a_reneg
 
-echo "== unit tests"
-make -s check
-echo "== unit tests under valgrind"
-CK_FORK=no valgrind -q --leak-check=full --error-exitcode=1 \
-    --suppressions="$top/tests/unit/valgrind.supp" ./tests/unit/check_x509a
+stage "unit tests"
+make -C "$top/build/ci" -s check
+stage "unit tests under valgrind memcheck"
+CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=1 --suppressions="$top/tests/unit/valgrind.supp" \
+    "$top/build/ci/tests/unit/check_x509a"
 
-echo "== integration tests"
-make -s check-integration
-echo "== all tests passed"
+stage "integration tests"
+make -C "$top/build/ci" -s check-integration
+
+if [[ $skip != *" asan "* ]]; then
+    stage "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+    x509a_build "$top" "$top/build/asan" --enable-werror --enable-sanitizers
+    make -C "$top/build/asan" -s tests/unit/check_x509a tests/tools/x509a_reneg
+    # use_sigaltstack=0: gcc 12's ASan misreports thread exits otherwise
+    export ASAN_OPTIONS=use_sigaltstack=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+    stage "unit tests, sanitized (leaks checked at exit)"
+    CK_FORK=no "$top/build/asan/tests/unit/check_x509a"
+
+    stage "integration tests, apache2 with the sanitized module"
+    san_log=$(mktemp -d)/report
+    X509A_HTTPD_PRELOAD=$(gcc -print-file-name=libasan.so) X509A_SANITIZER_LOG=$san_log \
+        make -C "$top/build/asan" -s check-integration
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [[ $skip != *" fuzz "* ]]; then
+    stage "fuzzing, ${X509A_FUZZ_SECONDS:-45} s per target"
+    "$top/tests/fuzz/run.sh" "${X509A_FUZZ_SECONDS:-45}"
+fi
+
+stage "all tests passed"

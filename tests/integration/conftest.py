@@ -90,3 +90,22 @@ def loopback_aliases():
         except services.ServiceError as e:
             pytest.fail(str(e), pytrace=False)
     return True
+
+
+# -- sanitizer reports of a sanitized module -----------------------------------
+
+def pytest_sessionfinish(session, exitstatus):
+    """With X509A_HTTPD_PRELOAD (a module built with sanitizers), any
+    AddressSanitizer/UndefinedBehaviorSanitizer report fails the run, even
+    one from a child process whose request looked fine."""
+    if not os.environ.get("X509A_HTTPD_PRELOAD"):
+        return
+    import glob
+    prefix = os.environ.get("X509A_SANITIZER_LOG", "/tmp/x509authn-sanitizer")
+    reports = sorted(glob.glob(prefix + ".*"))
+    if reports:
+        for path in reports:
+            with open(path, errors="replace") as f:
+                sys.stderr.write("\n==== %s\n%s" % (path, f.read()[-6000:]))
+        sys.stderr.write("\nsanitizer reports: %d\n" % len(reports))
+        session.exitstatus = 1

@@ -36,6 +36,23 @@ MODULE_SO_CANDIDATES = [os.path.join(_TOP, ".libs", "mod_x509authn.so"),
                         os.path.join(_TOP, "build", "ci", ".libs", "mod_x509authn.so")]
 
 
+def httpd_env():
+    """The environment apache2 runs in.  For a module built with
+    AddressSanitizer, X509A_HTTPD_PRELOAD names the sanitizer runtime to
+    preload (it must come first); reports go to X509A_SANITIZER_LOG.*,
+    which conftest checks at the end of the session."""
+    env = dict(os.environ)
+    preload = os.environ.get("X509A_HTTPD_PRELOAD")
+    if preload:
+        log = os.environ.get("X509A_SANITIZER_LOG", "/tmp/x509authn-sanitizer")
+        env["LD_PRELOAD"] = preload
+        # httpd frees its pools, not every global, at exit: no leak check
+        env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=1:use_sigaltstack=0:"
+                              "log_path=%s" % log)
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:log_path=%s" % log
+    return env
+
+
 def default_module_so():
     for p in MODULE_SO_CANDIDATES:
         if os.path.exists(p):
@@ -276,7 +293,7 @@ SSLRandomSeed connect builtin
         Returns (returncode, combined output)."""
         path = self._write("conf/configtest.conf", self.render(**kw))
         p = subprocess.run([APACHE2, "-t", "-f", path], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
+                           stderr=subprocess.STDOUT, timeout=60, env=httpd_env())
         return p.returncode, p.stdout.decode("utf-8", errors="replace")
 
     def start(self, timeout=20, **kw):
@@ -298,7 +315,7 @@ SSLRandomSeed connect builtin
         self.proc = subprocess.Popen(
             [APACHE2, "-f", self.conf, "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
-            start_new_session=True)
+            start_new_session=True, env=httpd_env())
         deadline = time.time() + timeout
         pending = set(self.ports.values())
         while pending:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from httpd import APACHE2, MODDIR, MODULES
+from httpd import APACHE2, MODDIR, MODULES, httpd_env
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = sorted(glob.glob(os.path.join(TOP, "conf-examples", "*.conf")))
@@ -64,7 +64,7 @@ def test_example_passes_configtest(example, workroot, pki, module_so):
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
     p = subprocess.run([APACHE2, "-t", "-f", conf], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
+                       stderr=subprocess.STDOUT, timeout=60, env=httpd_env())
     out = p.stdout.decode(errors="replace")
     assert p.returncode == 0 and "Syntax OK" in out, out
 
