@@ -7,6 +7,7 @@
  *
  *   x509a_load [options]
  *     -a ADDR       server address (127.0.0.1)      -p PORT  port
+ *     -b ADDR       local (source) address to connect from
  *     -u PATH       request path (/)                 -c N     connections (8)
  *     -d SECONDS    measured duration (5)            -w SECS  warm-up (1)
  *     --plain       HTTP without TLS
@@ -17,10 +18,20 @@
  *     --headers F   one "Name: value" line per request, rotated: request i
  *                   of connection k sends line (k * 7919 + i) % lines, so
  *                   every connection interleaves many values
+ *     --expect STATUS USER
+ *                   every response must have this status and X-User ("-":
+ *                   none); HTTP/1.1 only
+ *     --expect-file F
+ *                   like --headers, each line "STATUS USER Name: value" (or
+ *                   "STATUS USER -" for no header): the request and what
+ *                   its response must be
  *
+ * With expectations, "requests" counts responses that matched and "wrong"
+ * those that did not (the first few are printed to stderr).
  * One thread per connection, blocking I/O.  Prints one JSON line:
- *   {"requests": N, "seconds": S, "rps": R, "errors": E, "bad_status": B}
- * Only responses with status 200 count as requests.
+ *   {"requests": N, "seconds": S, "rps": R, "errors": E, "bad_status": B,
+ *    "wrong": W}
+ * Without expectations only responses with status 200 count as requests.
  */
 
 #include <ctype.h>
@@ -35,6 +46,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
@@ -42,6 +54,7 @@
 #include <nghttp2/nghttp2.h>
 
 static const char *opt_addr = "127.0.0.1", *opt_port = "443", *opt_path = "/";
+static const char *opt_bind;
 static const char *opt_cert, *opt_key, *opt_ca;
 static int opt_conns = 8, opt_plain, opt_new_conn, opt_h2, opt_streams = 10;
 static long opt_total;
@@ -49,13 +62,24 @@ static double opt_duration = 5, opt_warmup = 1;
 static char **header_lines;
 static long header_count;
 
+/** What a response must be (--expect, --expect-file). */
+typedef struct {
+    int status;
+    const char *user;       /* "-": no X-User header */
+    const char *header;     /* NULL: none */
+} expectation;
+
+static expectation *expectations, expect_all;
+static int have_expect_all;
+static volatile long wrong_reported;
+
 static SSL_CTX *ctx;
 static volatile int stop_flag;
 
 typedef struct {
     int index;
     pthread_t tid;
-    volatile long ok, errors, bad_status;
+    volatile long ok, errors, bad_status, wrong;
 } worker;
 
 static void die(const char *what)
@@ -76,6 +100,16 @@ static int tcp_connect(void)
         die("cannot resolve");
     }
     fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && opt_bind) {
+        struct sockaddr_in src;
+
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        if (inet_pton(AF_INET, opt_bind, &src.sin_addr) != 1
+            || bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            die("cannot bind the source address (-b)");
+        }
+    }
     if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
         freeaddrinfo(res);
         if (fd >= 0) {
@@ -224,8 +258,10 @@ static int skip(conn *c, long n)
     return 0;
 }
 
-/* One HTTP/1.1 exchange; returns the status or -1. */
-static int http1_request(conn *c, const char *extra_header, int keepalive)
+/* One HTTP/1.1 exchange; returns the status or -1.  The X-User response
+ * header goes to @a user ("-" when absent). */
+static int http1_request(conn *c, const char *extra_header, int keepalive,
+                         char *user, size_t user_size)
 {
     char req[70000], line[8192];
     int status, len, chunked = 0, close_after = 0;
@@ -242,6 +278,7 @@ static int http1_request(conn *c, const char *extra_header, int keepalive)
         || sscanf(line, "HTTP/1.%*c %d", &status) != 1) {
         return -1;
     }
+    snprintf(user, user_size, "-");
     for (;;) {
         if (read_line(c, line, sizeof(line)) < 0) {
             return -1;
@@ -258,6 +295,10 @@ static int http1_request(conn *c, const char *extra_header, int keepalive)
         }
         else if (!strncasecmp(line, "Connection:", 11) && strstr(line, "close")) {
             close_after = 1;
+        }
+        else if (!strncasecmp(line, "X-User:", 7)) {
+            const char *v = line + 7 + strspn(line + 7, " \t");
+            snprintf(user, user_size, "%s", *v ? v : "-");
         }
     }
     if (chunked) {
@@ -307,25 +348,68 @@ static void count(worker *w, int status)
     }
 }
 
+static const expectation *expectation_for(int k, long i)
+{
+    if (have_expect_all) {
+        return &expect_all;
+    }
+    if (expectations) {
+        return &expectations[((long)k * 7919 + i) % header_count];
+    }
+    return NULL;
+}
+
+/* Compare a response with what it must be. */
+static void check(worker *w, const expectation *e, int status,
+                  const char *user)
+{
+    if (status < 0) {
+        w->errors++;
+    }
+    else if (status == e->status && !strcmp(user, e->user)) {
+        w->ok++;
+    }
+    else {
+        w->wrong++;
+        if (__sync_fetch_and_add(&wrong_reported, 1) < 5) {
+            fprintf(stderr, "x509a_load: wrong decision: got %d \"%s\", "
+                    "expected %d \"%s\" for %.80s\n", status, user,
+                    e->status, e->user, e->header ? e->header : "(no header)");
+        }
+    }
+}
+
 static void *http1_worker(void *arg)
 {
     worker *w = arg;
     conn c = { .fd = -1 };
     long i = 0;
+    char user[512];
 
     while (!stop_flag && (!opt_total || i < opt_total)) {
+        const expectation *e = expectation_for(w->index, i);
+        const char *hdr = e ? e->header : header_for(w->index, i);
         int status;
 
+        i++;
         if (c.fd < 0 && conn_open(&c) < 0) {
             w->errors++;
             usleep(1000);
             continue;
         }
-        status = http1_request(&c, header_for(w->index, i++), !opt_new_conn);
+        status = http1_request(&c, hdr, !opt_new_conn, user, sizeof(user));
         if (status < 0 || opt_new_conn) {
             conn_close(&c);
         }
-        count(w, status < -1 ? -status : status);
+        if (status < -1) {
+            status = -status;   /* the server closed after answering */
+        }
+        if (e) {
+            check(w, e, status, user);
+        }
+        else {
+            count(w, status);
+        }
     }
     conn_close(&c);
     return NULL;
@@ -503,6 +587,31 @@ static void load_headers(const char *file)
     }
 }
 
+/* "STATUS USER Name: value" or "STATUS USER -" per line. */
+static void load_expectations(const char *file)
+{
+    long i;
+
+    load_headers(file);
+    expectations = calloc((size_t)header_count, sizeof(*expectations));
+    for (i = 0; i < header_count; i++) {
+        char *line = header_lines[i], *user, *hdr;
+
+        expectations[i].status = (int)strtol(line, &user, 10);
+        user += strspn(user, " ");
+        hdr = user + strcspn(user, " ");
+        if (*hdr) {
+            *hdr++ = '\0';
+        }
+        hdr += strspn(hdr, " ");
+        if (expectations[i].status < 100 || !*user || !*hdr) {
+            die("bad --expect-file line (STATUS USER HEADER|-)");
+        }
+        expectations[i].user = user;
+        expectations[i].header = strcmp(hdr, "-") ? hdr : NULL;
+    }
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -527,7 +636,7 @@ static long total(worker *ws, int field)
 
     for (i = 0; i < opt_conns; i++) {
         t += field == 0 ? ws[i].ok : field == 1 ? ws[i].errors
-                                                : ws[i].bad_status;
+             : field == 2 ? ws[i].bad_status : ws[i].wrong;
     }
     return t;
 }
@@ -535,7 +644,7 @@ static long total(worker *ws, int field)
 int main(int argc, char **argv)
 {
     worker *ws;
-    long ok0, err0, bad0;
+    long ok0, err0, bad0, wrong0;
     double t0, t1;
     int i;
 
@@ -544,6 +653,7 @@ int main(int argc, char **argv)
 #define ARG(flag) (!strcmp(a, flag) && v && ++i)
         if (ARG("-a")) opt_addr = v;
         else if (ARG("-p")) opt_port = v;
+        else if (ARG("-b")) opt_bind = v;
         else if (ARG("-u")) opt_path = v;
         else if (ARG("-c")) opt_conns = atoi(v);
         else if (ARG("-d")) opt_duration = atof(v);
@@ -554,6 +664,12 @@ int main(int argc, char **argv)
         else if (ARG("--key")) opt_key = v;
         else if (ARG("--ca")) opt_ca = v;
         else if (ARG("--headers")) load_headers(v);
+        else if (ARG("--expect-file")) load_expectations(v);
+        else if (!strcmp(a, "--expect") && i + 2 < argc) {
+            expect_all.status = atoi(argv[++i]);
+            expect_all.user = argv[++i];
+            have_expect_all = 1;
+        }
         else if (!strcmp(a, "--plain")) opt_plain = 1;
         else if (!strcmp(a, "--new-conn")) opt_new_conn = 1;
         else if (!strcmp(a, "--h2")) opt_h2 = 1;
@@ -606,27 +722,29 @@ int main(int argc, char **argv)
         }
         t1 = now_seconds();
         printf("{\"requests\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
-               "\"errors\": %ld, \"bad_status\": %ld}\n", total(ws, 0),
-               t1 - t0, (double)total(ws, 0) / (t1 - t0), total(ws, 1),
-               total(ws, 2));
+               "\"errors\": %ld, \"bad_status\": %ld, \"wrong\": %ld}\n",
+               total(ws, 0), t1 - t0, (double)total(ws, 0) / (t1 - t0),
+               total(ws, 1), total(ws, 2), total(ws, 3));
         return 0;
     }
     sleep_seconds(opt_warmup);
     ok0 = total(ws, 0);
     err0 = total(ws, 1);
     bad0 = total(ws, 2);
+    wrong0 = total(ws, 3);
     t0 = now_seconds();
     sleep_seconds(opt_duration);
     t1 = now_seconds();
     ok0 = total(ws, 0) - ok0;
     err0 = total(ws, 1) - err0;
     bad0 = total(ws, 2) - bad0;
+    wrong0 = total(ws, 3) - wrong0;
     stop_flag = 1;
     for (i = 0; i < opt_conns; i++) {
         pthread_join(ws[i].tid, NULL);
     }
     printf("{\"requests\": %ld, \"seconds\": %.3f, \"rps\": %.1f, "
-           "\"errors\": %ld, \"bad_status\": %ld}\n",
-           ok0, t1 - t0, (double)ok0 / (t1 - t0), err0, bad0);
+           "\"errors\": %ld, \"bad_status\": %ld, \"wrong\": %ld}\n",
+           ok0, t1 - t0, (double)ok0 / (t1 - t0), err0, bad0, wrong0);
     return 0;
 }
