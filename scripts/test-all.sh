@@ -3,11 +3,14 @@
 #   1. Check unit tests, also under valgrind memcheck;
 #   2. integration tests against a real apache2 (and nginx, HAProxy, slapd,
 #      redis, memcached, all started by the tests);
-#   3. the same unit and integration tests with lib/ and the module built
+#   3. a short soak: mixed traffic, graceful restarts, CRL replaced, redis
+#      killed (X509A_SOAK_SECONDS, default 60; tests/soak/README for the
+#      10-minute run);
+#   4. the unit and integration tests again with lib/ and the module built
 #      with AddressSanitizer and UndefinedBehaviorSanitizer;
-#   4. a short run of every fuzz target (X509A_FUZZ_SECONDS, default 45).
+#   5. a short run of every fuzz target (X509A_FUZZ_SECONDS, default 45).
 # Run as root on Debian 12; missing packages are installed first.
-# X509A_SKIP="asan fuzz" skips stages (for quick local runs).
+# X509A_SKIP="asan fuzz" skips those stages (for quick local runs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
@@ -30,6 +33,12 @@ CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indire
 
 stage "integration tests"
 make -C "$top/build/ci" -s check-integration
+
+stage "soak, ${X509A_SOAK_SECONDS:-60} s (graceful restarts, CRL replaced, redis killed)"
+make -C "$top/build/ci" -s bench/x509a_load
+/usr/bin/python3 "$top/tests/soak/soak.py" --module "$top/build/ci/.libs/mod_x509authn.so" \
+    --load "$top/build/ci/bench/x509a_load" --seconds "${X509A_SOAK_SECONDS:-60}" \
+    --phase 20 --rss-limit-kb "${X509A_SOAK_RSS_KB:-16384}" --work "$top/build/soak"
 
 if [[ $skip != *" asan "* ]]; then
     stage "build with AddressSanitizer + UndefinedBehaviorSanitizer"
