@@ -28,5 +28,6 @@ Suite *x509a_decode_suite(void);
 /** x509a_verify: local chain verification, CRLs and their reloads. */
 Suite *x509a_verify_suite(void);
 Suite *x509a_print_suite(void);
+Suite *x509a_map_suite(void);
 
 #endif /* SUITES_H */
