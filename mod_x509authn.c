@@ -124,7 +124,8 @@ static int x509authn_check_authn(request_rec *r)
     }
     cert = rs->entry->cert;
     apr_thread_mutex_lock(rs->entry->lock);
-    if (!x509a_rules_check(dc->rules, cert, &why)) {
+    if ((why = x509a_cert_leaf_problem(cert))
+        || !x509a_rules_check(dc->rules, cert, &why)) {
         apr_thread_mutex_unlock(rs->entry->lock);
         log_refusal(r, APLOG_INFO, why, rs->entry);
         return refused;

@@ -169,6 +169,18 @@ static const char *asn1_display(x509a_cert *c, const ASN1_STRING *s)
     return x509a_print_string(c->pool, s);
 }
 
+const char *x509a_cert_leaf_problem(x509a_cert *c)
+{
+    if (X509_get_version(c->x509) != X509_VERSION_3) {
+        return "not an X.509 v3 certificate";
+    }
+    if (X509_get_extension_flags(c->x509) & EXFLAG_CA) {
+        return "a CA certificate (basicConstraints CA:TRUE) presented as a "
+               "client certificate";
+    }
+    return NULL;
+}
+
 const char *x509a_cert_subject(x509a_cert *c)
 {
     if (!c->subject) {

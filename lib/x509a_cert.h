@@ -82,6 +82,13 @@ X509_STORE *x509a_cert_store(const x509a_cert *c);
 /** The pool the object lives in. */
 apr_pool_t *x509a_cert_pool(const x509a_cert *c);
 
+/**
+ * Why the certificate cannot be a client's, whatever verified it: not
+ * X.509 v3 (no extensions, so no constraints), or a CA certificate
+ * (basicConstraints CA:TRUE).  NULL when it can.
+ */
+const char *x509a_cert_leaf_problem(x509a_cert *c);
+
 /** Subject DN as mod_ssl prints it (RFC 4514, UTF-8). */
 const char *x509a_cert_subject(x509a_cert *c);
 

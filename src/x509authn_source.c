@@ -511,8 +511,11 @@ int x509authn_post_read_request(request_rec *r)
                       "removed %s header from a request of %s, which is not "
                       "a trusted proxy", name, r->connection->client_ip);
     }
-    if (apr_table_get(r->headers_in, "Transfer-Encoding")) {
-        /* trailers arrive with the body; MergeTrailers would add them */
+    if (r->connection->master
+        || apr_table_get(r->headers_in, "Transfer-Encoding")
+        || apr_table_get(r->headers_in, "Content-Length")) {
+        /* trailers arrive with a body (chunked, or HTTP/2 even with a
+         * Content-Length); MergeTrailers would add them */
         trailer_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
         const apr_array_header_t *arr = apr_table_elts(r->headers_in);
         const apr_table_entry_t *elts = (const apr_table_entry_t *)arr->elts;
@@ -882,8 +885,11 @@ static x509authn_entry *forwarded_entry(request_rec *r,
         }
         sk_X509_free(more);
         if (err) {
-            *why = apr_psprintf(r->pool, "malformed %s header: %s",
-                                sc->chain_header, err);
+            *why = sc->chain_is_prefix
+                ? apr_psprintf(r->pool, "malformed %s%d header: %s",
+                               sc->chain_header, i, err)
+                : apr_psprintf(r->pool, "malformed %s header: %s",
+                               sc->chain_header, err);
             return NULL;
         }
     }
