@@ -550,7 +550,8 @@ static const char *parse_rfc4514(apr_pool_t *p, const char *text,
             s++;
         }
         tstart = s;
-        while (is_type_char(*s)) {
+        /* '/' too: OpenSSL prints a few types so (RSA-SHA512/256) */
+        while (is_type_char(*s) || *s == '/') {
             s++;
         }
         if (s == tstart) {
@@ -568,7 +569,9 @@ static const char *parse_rfc4514(apr_pool_t *p, const char *text,
         while (*s == ' ') {
             s++;
         }
-        if (*s == '#') {
+        if (*s == '#' && !(s[1] == '\0' || s[1] == ',' || s[1] == ';'
+                           || s[1] == '+' || s[1] == ' ')) {
+            /* (a lone '#', printed unescaped by OpenSSL, is the character) */
             const char *h = ++s;
             while (hexval(*s) >= 0) {
                 s++;

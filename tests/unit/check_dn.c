@@ -485,6 +485,19 @@ START_TEST(dn_slash_multivalued_vs_certificate)
 }
 END_TEST
 
+START_TEST(dn_lone_hash)
+{
+    /* OpenSSL prints a value that is just '#' unescaped */
+    x509a_dn *dn = dn_ok("CN=#,O=x");
+
+    ck_assert_str_eq(ava_at(dn, 1, 0)->value, "#");
+    ck_assert_int_eq(ava_at(dn, 1, 0)->is_hex, 0);
+    ASSERT_DN_EQ("CN=#,O=x", "CN=\\#,O=x");
+    ASSERT_DN_EQ("CN=#,O=x", "CN=#0C0123,O=x");     /* UTF8String "#" */
+    ASSERT_DN_NE("CN=#,O=x", "CN=#0C0124,O=x");
+}
+END_TEST
+
 START_TEST(dn_slash_backslash_kept)
 {
     /* X509_NAME_oneline() prints a backslash as it is */
@@ -616,7 +629,6 @@ START_TEST(dn_parse_errors)
         { "CN=a\\q", "\\q" },
         { "CN=a\\", "CN=a\\" },
         { "CN=#0", "#0" },
-        { "CN=#", "CN=#" },
         { "CN=#ZZ", "#ZZ" },
         { "CN=#0C05616C6963", "#0C05616C6963" },
         { "CN=#0C05616C69636500", "#0C05616C69636500" },
@@ -1041,6 +1053,7 @@ Suite *x509a_dn_suite(void)
     tcase_add_checked_fixture(tc, tc_setup, tc_teardown);
     tcase_add_test(tc, dn_slash_multivalued_vs_certificate);
     tcase_add_test(tc, dn_slash_backslash_kept);
+    tcase_add_test(tc, dn_lone_hash);
     tcase_add_test(tc, dn_from_name_simple);
     tcase_add_test(tc, dn_from_name_utf8);
     tcase_add_test(tc, dn_from_name_string_types);
