@@ -90,6 +90,12 @@ ASN1_OBJECT *x509a_attr_type(const char *name)
         }
         return OBJ_txt2obj(name, 1);
     }
+    /* OpenSSL's own short names first, in their letter case, so that a DN
+     * reads back as OpenSSL (and mod_ssl) printed it: "uid" is its name for
+     * uniqueIdentifier, "UID" for userId */
+    if ((i = OBJ_sn2nid(name)) != NID_undef) {
+        return OBJ_nid2obj(i);
+    }
     for (i = 0; attr_aliases[i].name; i++) {
         if (strcasecmp(name, attr_aliases[i].name) == 0) {
             return OBJ_nid2obj(attr_aliases[i].nid);

@@ -85,6 +85,8 @@ char *x509a_name_to_string(apr_pool_t *p, const X509_NAME *name, int legacy);
 /**
  * Resolve an attribute type name (`CN`, `commonName`, `E`, `emailAddress`,
  * `UID`, `DC`, ..., any letter case) or dotted OID to an OpenSSL object.
+ * OpenSSL's short names in their own letter case come first, so that what
+ * OpenSSL prints reads back: `uid` is uniqueIdentifier, `UID` userId.
  * @return the object (owned by the caller, freed with ASN1_OBJECT_free()),
  *         or NULL when the name is unknown.
  */

@@ -20,9 +20,9 @@ def _locs(pki):
         "subj-rfc": "X509AuthnRequireSubject " + q(ALICE_DN),
         "subj-slash": "X509AuthnRequireSubject " + q(ALICE_DN_SLASH),
         "subj-case": "X509AuthnRequireSubject " +
-                     q("uid=ALICE01, cn=Alice , ou=engineering,o=example   CORP,c=us"),
+                     q("Uid=ALICE01, cn=Alice , ou=engineering,o=example   CORP,c=us"),
         "subj-case-slash": "X509AuthnRequireSubject " +
-                           q("/c=us/O=EXAMPLE CORP/ou=Engineering/CN=ALICE/uid=Alice01"),
+                           q("/c=us/O=EXAMPLE CORP/ou=Engineering/CN=ALICE/USERID=Alice01"),
         "subj-oid": "X509AuthnRequireSubject " +
                     q("0.9.2342.19200300.100.1.1=alice01,2.5.4.3=alice,"
                       "organizationalUnitName=Engineering,O=Example Corp,"

@@ -165,7 +165,8 @@ START_TEST(dn_attr_type_names)
         "2.5.4.8=CA"
     };
     static const char *const uid[] = {
-        "UID=a1", "uid=a1", "userId=a1", "0.9.2342.19200300.100.1.1=a1"
+        "UID=a1", "Uid=a1", "userId=a1", "USERID=a1",
+        "0.9.2342.19200300.100.1.1=a1"
     };
     static const char *const dc[] = {
         "DC=example", "dc=example", "domainComponent=example",
@@ -204,6 +205,10 @@ START_TEST(dn_attr_type_names)
     for (i = 0; i < sizeof(uid) / sizeof(uid[0]); i++) {
         ASSERT_DN_EQ("UID=a1", uid[i]);
     }
+    /* "uid" is what OpenSSL prints for uniqueIdentifier: it means that */
+    ASSERT_DN_NE("UID=a1", "uid=a1");
+    ASSERT_DN_EQ("uid=a1", "uniqueIdentifier=a1");
+    ASSERT_DN_EQ("uid=a1", "0.9.2342.19200300.100.1.44=a1");
     for (i = 0; i < sizeof(dc) / sizeof(dc[0]); i++) {
         ASSERT_DN_EQ("DC=example", dc[i]);
     }
@@ -456,7 +461,7 @@ START_TEST(dn_slash_multivalued_vs_certificate)
 
     ck_assert_str_eq(tc_name_oneline(tc_pool, name),
                      "/C=US/O=Example Corp/CN=alice+UID=a1");
-    assert_name_eq(name, "/c=us/o=example corp/cn=ALICE+uid=A1");
+    assert_name_eq(name, "/c=us/o=example corp/cn=ALICE+Uid=A1");
     assert_name_eq(name, "/C=US/O=Example Corp/CN=alice+UID=a1");
     assert_name_eq(name, "/C=US/O=Example Corp/UID=a1+CN=alice");
     assert_name_eq(name, "CN=alice+UID=a1,O=Example Corp,C=US");

@@ -1,0 +1,54 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/* x509a_decode_chain() on arbitrary intermediates-header values (RFC 9440
+ * Client-Cert-Chain lists, PEM bundles, base64 DER).  The whole input is
+ * the value (NUL-terminated copy). */
+
+#include <stdlib.h>
+#include <openssl/x509.h>
+
+#include "x509a_decode.h"
+#include "x509a_cert.h"
+#include "fuzz_common.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fz_init();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    char *value = fz_cstr(data, size);
+    const char *err;
+    int i;
+
+    apr_pool_create(&p, fz_init());
+    err = x509a_decode_chain(p, value, 1u << 20, chain);
+    fz_touch(err);
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        if (!sk_X509_value(chain, i)) {
+            fz_fail("NULL in the chain");
+        }
+    }
+    if (!err && sk_X509_num(chain) > 0) {
+        x509a_cert *c = x509a_cert_make(p, sk_X509_value(chain, 0));
+        const apr_array_header_t *pems;
+
+        x509a_cert_set_chain(c, NULL, chain);
+        pems = x509a_cert_chain_pem(c);
+        for (i = 0; i < pems->nelts; i++) {
+            fz_touch(APR_ARRAY_IDX(pems, i, const char *));
+        }
+        fz_touch(x509a_cert_describe(c));
+    }
+    /* the caller owns what was appended, also after an error */
+    apr_pool_destroy(p);
+    sk_X509_pop_free(chain, X509_free);
+    free(value);
+    return 0;
+}
