@@ -353,6 +353,13 @@ static void sha256_fetch(void)
     sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+/* freed when httpd unloads the module (every restart) */
+__attribute__((destructor)) static void sha256_fini(void)
+{
+    EVP_MD_free(sha256_fetched);
+    sha256_fetched = NULL;
+}
+
 static const EVP_MD *sha256_md(void)
 {
     pthread_once(&sha256_once, sha256_fetch);

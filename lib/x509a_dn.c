@@ -133,6 +133,16 @@ static void fold_init(void)
     fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 }
 
+/* httpd unloads and reloads modules on every restart: free what the
+ * library keeps for the life of the process. */
+__attribute__((destructor)) static void fold_fini(void)
+{
+    if (fold_locale) {
+        freelocale(fold_locale);
+        fold_locale = (locale_t)0;
+    }
+}
+
 /* Decode one UTF-8 sequence; returns its length or 0 when invalid. */
 static apr_size_t utf8_decode(const unsigned char *s, apr_size_t len,
                               unsigned long *cp)

@@ -179,8 +179,6 @@ struct x509authn_entry {
     apr_pool_t *pool;           /**< Unmanaged: may be freed by any thread. */
     apr_thread_mutex_t *lock;   /**< x509a_cert is not thread-safe. */
     x509a_cert *cert;           /**< The certificate and its views. */
-    /* direct TLS only: mod_ssl said SUCCESS for this very X509 object */
-    int tls_verified;
     /* X509_CLIENT_V_REMAIN, recomputed when the day count changes */
     const char *remain;
     apr_time_t remain_until;

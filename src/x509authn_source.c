@@ -121,14 +121,164 @@ static x509authn_entry *hold_for_request(request_rec *r, x509authn_entry *e)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Per-process certificate caches                                           */
+/* ------------------------------------------------------------------------ */
+
+struct x509authn_hcache {
+    apr_thread_mutex_t *lock;
+    x509authn_entry **buckets;
+    unsigned int nbuckets;           /* a power of two */
+    x509authn_entry lru;             /* sentinel: lru.lru_next is newest */
+    int count, max;
+};
+
+/* The certificate's signature makes the last bytes of a value unique;
+ * hashing only them keeps lookups cheap.  Keys are compared whole. */
+static apr_uint64_t key_hash(const char *key, apr_size_t len)
+{
+    const unsigned char *s = (const unsigned char *)key;
+    apr_size_t i = len > 256 ? len - 256 : 0;
+    apr_uint64_t h = 1469598103934665603ULL ^ len;
+
+    for (; i < len; i++) {
+        h = (h ^ s[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static void lru_unlink(x509authn_entry *e)
+{
+    e->lru_prev->lru_next = e->lru_next;
+    e->lru_next->lru_prev = e->lru_prev;
+}
+
+static void lru_push_front(x509authn_hcache *hc, x509authn_entry *e)
+{
+    e->lru_next = hc->lru.lru_next;
+    e->lru_prev = &hc->lru;
+    hc->lru.lru_next->lru_prev = e;
+    hc->lru.lru_next = e;
+}
+
+/* Unlink from the bucket and the LRU list (locked); the caller releases
+ * the cache's reference. */
+static void hcache_unlink(x509authn_hcache *hc, x509authn_entry *e)
+{
+    x509authn_entry **pp = &hc->buckets[e->hash & (hc->nbuckets - 1)];
+
+    while (*pp && *pp != e) {
+        pp = &(*pp)->next_in_bucket;
+    }
+    if (*pp) {
+        *pp = e->next_in_bucket;
+    }
+    lru_unlink(e);
+    hc->count--;
+}
+
+static x509authn_hcache *hcache_create(apr_pool_t *p, int max)
+{
+    x509authn_hcache *hc = apr_pcalloc(p, sizeof(*hc));
+
+    hc->max = max;
+    hc->nbuckets = 16;
+    while (hc->nbuckets < (unsigned int)max * 2) {
+        hc->nbuckets <<= 1;
+    }
+    hc->buckets = apr_pcalloc(p, hc->nbuckets * sizeof(*hc->buckets));
+    hc->lru.lru_next = hc->lru.lru_prev = &hc->lru;
+    if (apr_thread_mutex_create(&hc->lock, APR_THREAD_MUTEX_DEFAULT, p)
+        != APR_SUCCESS) {
+        return NULL;
+    }
+    return hc;
+}
+
+static apr_status_t hcache_cleanup(void *data)
+{
+    x509authn_hcache *hc = data;
+
+    while (hc->lru.lru_next != &hc->lru) {
+        x509authn_entry *e = hc->lru.lru_next;
+        hcache_unlink(hc, e);
+        x509authn_entry_release(e);
+    }
+    return APR_SUCCESS;
+}
+
+/* A new reference to the live entry for @a key, or NULL. */
+static x509authn_entry *hcache_get(x509authn_hcache *hc, const char *key,
+                                   apr_size_t len, apr_time_t now,
+                                   unsigned int generation)
+{
+    apr_uint64_t h = key_hash(key, len);
+    x509authn_entry *e, *stale = NULL;
+
+    apr_thread_mutex_lock(hc->lock);
+    for (e = hc->buckets[h & (hc->nbuckets - 1)]; e; e = e->next_in_bucket) {
+        if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) {
+            break;
+        }
+    }
+    if (e && (now >= e->expires || e->generation != generation)) {
+        /* expired, or obtained with CRLs that have since been replaced */
+        hcache_unlink(hc, e);
+        stale = e;
+        e = NULL;
+    }
+    else if (e) {
+        lru_unlink(e);
+        lru_push_front(hc, e);
+        apr_atomic_inc32(&e->refs);
+    }
+    apr_thread_mutex_unlock(hc->lock);
+    x509authn_entry_release(stale);
+    return e;
+}
+
+/* Keep @a e (which already carries its key); the cache takes a reference. */
+static void hcache_put(x509authn_hcache *hc, x509authn_entry *e)
+{
+    x509authn_entry *old, *evicted = NULL, *dup = NULL;
+    x509authn_entry **bucket;
+
+    e->hash = key_hash(e->key, e->key_len);
+    apr_atomic_inc32(&e->refs);
+    apr_thread_mutex_lock(hc->lock);
+    bucket = &hc->buckets[e->hash & (hc->nbuckets - 1)];
+    for (old = *bucket; old; old = old->next_in_bucket) {
+        if (old->hash == e->hash && old->key_len == e->key_len
+            && !memcmp(old->key, e->key, e->key_len)) {
+            /* another thread got there first */
+            hcache_unlink(hc, old);
+            dup = old;
+            break;
+        }
+    }
+    if (hc->count >= hc->max && hc->lru.lru_prev != &hc->lru) {
+        evicted = hc->lru.lru_prev;
+        hcache_unlink(hc, evicted);
+    }
+    e->next_in_bucket = *bucket;
+    *bucket = e;
+    lru_push_front(hc, e);
+    hc->count++;
+    apr_thread_mutex_unlock(hc->lock);
+    x509authn_entry_release(dup);
+    x509authn_entry_release(evicted);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Direct TLS                                                               */
 /* ------------------------------------------------------------------------ */
 
 /** Per (master) connection state, created when mod_ssl starts TLS. */
 typedef struct {
     SSL *ssl;                   /**< mod_ssl's SSL object. */
-    apr_thread_mutex_t *lock;   /**< Guards @a current (HTTP/2 streams). */
-    x509authn_entry *current;   /**< Last client certificate seen. */
+    apr_thread_mutex_t *lock;   /**< Guards the rest (HTTP/2 streams). */
+    X509 *peer;                 /**< The handshake's peer object (referenced). */
+    int peer_verified;          /**< mod_ssl said SUCCESS for @a peer. */
+    x509authn_entry *current;   /**< The entry for @a peer. */
 } x509authn_conn;
 
 static apr_status_t conn_cleanup(void *data)
@@ -136,8 +286,58 @@ static apr_status_t conn_cleanup(void *data)
     x509authn_conn *cs = data;
 
     x509authn_entry_release(cs->current);
+    X509_free(cs->peer);
     cs->current = NULL;
+    cs->peer = NULL;
     return APR_SUCCESS;
+}
+
+/* Per process: entries of verified client certificates, shared by the
+ * connections that present them (a client that connects again, or a TLS
+ * session resumed, formats nothing anew).  Keyed by the SSL_CTX that
+ * verified the certificate, the certificate and its verified chain. */
+static x509authn_hcache *tls_cache;
+
+#define TLS_KEY_CERTS 8
+
+static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
+                                       apr_time_t now, const char **why)
+{
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(cs->ssl);
+    SSL_CTX *ctx = SSL_get_SSL_CTX(cs->ssl);
+    unsigned char key[sizeof(ctx) + 20 * TLS_KEY_CERTS];
+    apr_size_t len = sizeof(ctx);
+    unsigned int n;
+    x509authn_entry *e;
+    int i;
+
+    /* SHA-1 of a certificate is OpenSSL's cached hash: no digest runs */
+    memcpy(key, &ctx, sizeof(ctx));
+    X509_digest(peer, EVP_sha1(), key + len, &n);
+    len += 20;
+    for (i = 1; i < sk_X509_num(chain) && i < TLS_KEY_CERTS; i++) {
+        X509_digest(sk_X509_value(chain, i), EVP_sha1(), key + len, &n);
+        len += 20;
+    }
+    if (tls_cache && (e = hcache_get(tls_cache, (const char *)key, len, now,
+                                     0)) != NULL) {
+        return e;
+    }
+    /* on a resumed session the verified chain is empty: rules that need it
+     * rebuild the path from mod_ssl's trust store */
+    e = entry_create(peer, chain, SSL_get_peer_cert_chain(cs->ssl),
+                     SSL_CTX_get_cert_store(ctx));
+    if (!e) {
+        *why = "out of memory";
+        return NULL;
+    }
+    if (tls_cache) {
+        e->key = apr_pmemdup(e->pool, key, len);
+        e->key_len = len;
+        e->expires = now + x509authn_global.ttl;
+        hcache_put(tls_cache, e);
+    }
+    return e;
 }
 
 int x509authn_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
@@ -198,10 +398,12 @@ static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
 }
 
 /* The entry for the connection's current peer certificate (a new
- * reference), from the connection's cache or made and cached now. */
-static x509authn_entry *peer_entry(x509authn_conn *cs, const char **why)
+ * reference), kept by the connection.  @a verified: mod_ssl said SUCCESS
+ * for it (only then is an entry shared between connections). */
+static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
+                                   int verified, const char **why)
 {
-    X509 *peer = SSL_get0_peer_certificate(cs->ssl);
+    X509 *peer = SSL_get0_peer_certificate(cs->ssl), *old_peer;
     x509authn_entry *e, *old;
 
     if (!peer) {
@@ -210,33 +412,37 @@ static x509authn_entry *peer_entry(x509authn_conn *cs, const char **why)
         return NULL;
     }
     /* The certificate can change on one connection (renegotiation, TLS 1.3
-     * post-handshake authentication): the entry is keyed by the X509 object
-     * of the handshake.  An entry holds a reference on it, so the same
+     * post-handshake authentication): the connection's entry is for the
+     * X509 object of the handshake, which it references, so the same
      * address is the same object. */
     apr_thread_mutex_lock(cs->lock);
-    e = cs->current;
-    if (e && x509a_cert_x509(e->cert) == peer) {
+    if (cs->current && cs->peer == peer) {
+        e = cs->current;
+        cs->peer_verified |= verified;
         apr_atomic_inc32(&e->refs);
         apr_thread_mutex_unlock(cs->lock);
         return e;
     }
     apr_thread_mutex_unlock(cs->lock);
 
-    /* on a resumed session the verified chain is empty: rules that need it
-     * rebuild the path from mod_ssl's trust store */
-    e = entry_create(peer, SSL_get0_verified_chain(cs->ssl),
-                     SSL_get_peer_cert_chain(cs->ssl),
-                     SSL_CTX_get_cert_store(SSL_get_SSL_CTX(cs->ssl)));
+    e = verified ? verified_entry(cs, peer, r->request_time, why)
+                 : entry_create(peer, NULL, SSL_get_peer_cert_chain(cs->ssl),
+                                NULL);
     if (!e) {
         *why = "out of memory";
         return NULL;
     }
     apr_atomic_inc32(&e->refs);         /* one for the connection */
+    X509_up_ref(peer);
     apr_thread_mutex_lock(cs->lock);
     old = cs->current;
+    old_peer = cs->peer;
     cs->current = e;
+    cs->peer = peer;
+    cs->peer_verified = verified;
     apr_thread_mutex_unlock(cs->lock);
     x509authn_entry_release(old);
+    X509_free(old_peer);
     return e;
 }
 
@@ -262,7 +468,7 @@ static x509authn_entry *tls_entry(request_rec *r, const char **why,
         if (peer && SSL_get_verify_result(cs->ssl) == X509_V_OK) {
             apr_thread_mutex_lock(cs->lock);
             e = cs->current;
-            if (e && e->tls_verified && x509a_cert_x509(e->cert) == peer) {
+            if (e && cs->peer == peer && cs->peer_verified) {
                 apr_atomic_inc32(&e->refs);
                 apr_thread_mutex_unlock(cs->lock);
                 return e;
@@ -283,12 +489,12 @@ static x509authn_entry *tls_entry(request_rec *r, const char **why,
             *why = "no client certificate";
         }
         else {
-            const char *ignored;
+            const char *ignored = NULL;
             *why = apr_psprintf(r->pool, "client certificate not verified "
                                 "by mod_ssl (SSL_CLIENT_VERIFY=%s)", verify);
             *presented = 1;
             if (refused && cs) {
-                *refused = peer_entry(cs, &ignored);
+                *refused = peer_entry(r, cs, 0, &ignored);
             }
         }
         return NULL;
@@ -298,11 +504,7 @@ static x509authn_entry *tls_entry(request_rec *r, const char **why,
     if (!cs) {
         return tls_entry_from_pem(r, why);
     }
-    e = peer_entry(cs, why);
-    if (e) {
-        e->tls_verified = 1;    /* set once, under no lock: only 0 -> 1 */
-    }
-    return e;
+    return peer_entry(r, cs, 1, why);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -530,154 +732,6 @@ int x509authn_post_read_request(request_rec *r)
         ap_add_input_filter(TRAILER_FILTER, ctx, r, r->connection);
     }
     return DECLINED;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Per-process cache of forwarded certificates                              */
-/* ------------------------------------------------------------------------ */
-
-struct x509authn_hcache {
-    apr_thread_mutex_t *lock;
-    x509authn_entry **buckets;
-    unsigned int nbuckets;           /* a power of two */
-    x509authn_entry lru;             /* sentinel: lru.lru_next is newest */
-    int count, max;
-};
-
-/* The certificate's signature makes the last bytes of a value unique;
- * hashing only them keeps lookups cheap.  Keys are compared whole. */
-static apr_uint64_t key_hash(const char *key, apr_size_t len)
-{
-    const unsigned char *s = (const unsigned char *)key;
-    apr_size_t i = len > 256 ? len - 256 : 0;
-    apr_uint64_t h = 1469598103934665603ULL ^ len;
-
-    for (; i < len; i++) {
-        h = (h ^ s[i]) * 1099511628211ULL;
-    }
-    return h;
-}
-
-static void lru_unlink(x509authn_entry *e)
-{
-    e->lru_prev->lru_next = e->lru_next;
-    e->lru_next->lru_prev = e->lru_prev;
-}
-
-static void lru_push_front(x509authn_hcache *hc, x509authn_entry *e)
-{
-    e->lru_next = hc->lru.lru_next;
-    e->lru_prev = &hc->lru;
-    hc->lru.lru_next->lru_prev = e;
-    hc->lru.lru_next = e;
-}
-
-/* Unlink from the bucket and the LRU list (locked); the caller releases
- * the cache's reference. */
-static void hcache_unlink(x509authn_hcache *hc, x509authn_entry *e)
-{
-    x509authn_entry **pp = &hc->buckets[e->hash & (hc->nbuckets - 1)];
-
-    while (*pp && *pp != e) {
-        pp = &(*pp)->next_in_bucket;
-    }
-    if (*pp) {
-        *pp = e->next_in_bucket;
-    }
-    lru_unlink(e);
-    hc->count--;
-}
-
-static x509authn_hcache *hcache_create(apr_pool_t *p, int max)
-{
-    x509authn_hcache *hc = apr_pcalloc(p, sizeof(*hc));
-
-    hc->max = max;
-    hc->nbuckets = 16;
-    while (hc->nbuckets < (unsigned int)max * 2) {
-        hc->nbuckets <<= 1;
-    }
-    hc->buckets = apr_pcalloc(p, hc->nbuckets * sizeof(*hc->buckets));
-    hc->lru.lru_next = hc->lru.lru_prev = &hc->lru;
-    if (apr_thread_mutex_create(&hc->lock, APR_THREAD_MUTEX_DEFAULT, p)
-        != APR_SUCCESS) {
-        return NULL;
-    }
-    return hc;
-}
-
-static apr_status_t hcache_cleanup(void *data)
-{
-    x509authn_hcache *hc = data;
-
-    while (hc->lru.lru_next != &hc->lru) {
-        x509authn_entry *e = hc->lru.lru_next;
-        hcache_unlink(hc, e);
-        x509authn_entry_release(e);
-    }
-    return APR_SUCCESS;
-}
-
-/* A new reference to the live entry for @a key, or NULL. */
-static x509authn_entry *hcache_get(x509authn_hcache *hc, const char *key,
-                                   apr_size_t len, apr_time_t now,
-                                   unsigned int generation)
-{
-    apr_uint64_t h = key_hash(key, len);
-    x509authn_entry *e, *stale = NULL;
-
-    apr_thread_mutex_lock(hc->lock);
-    for (e = hc->buckets[h & (hc->nbuckets - 1)]; e; e = e->next_in_bucket) {
-        if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) {
-            break;
-        }
-    }
-    if (e && (now >= e->expires || e->generation != generation)) {
-        /* expired, or obtained with CRLs that have since been replaced */
-        hcache_unlink(hc, e);
-        stale = e;
-        e = NULL;
-    }
-    else if (e) {
-        lru_unlink(e);
-        lru_push_front(hc, e);
-        apr_atomic_inc32(&e->refs);
-    }
-    apr_thread_mutex_unlock(hc->lock);
-    x509authn_entry_release(stale);
-    return e;
-}
-
-/* Keep @a e (which already carries its key); the cache takes a reference. */
-static void hcache_put(x509authn_hcache *hc, x509authn_entry *e)
-{
-    x509authn_entry *old, *evicted = NULL, *dup = NULL;
-    x509authn_entry **bucket;
-
-    e->hash = key_hash(e->key, e->key_len);
-    apr_atomic_inc32(&e->refs);
-    apr_thread_mutex_lock(hc->lock);
-    bucket = &hc->buckets[e->hash & (hc->nbuckets - 1)];
-    for (old = *bucket; old; old = old->next_in_bucket) {
-        if (old->hash == e->hash && old->key_len == e->key_len
-            && !memcmp(old->key, e->key, e->key_len)) {
-            /* another thread got there first */
-            hcache_unlink(hc, old);
-            dup = old;
-            break;
-        }
-    }
-    if (hc->count >= hc->max && hc->lru.lru_prev != &hc->lru) {
-        evicted = hc->lru.lru_prev;
-        hcache_unlink(hc, evicted);
-    }
-    e->next_in_bucket = *bucket;
-    *bucket = e;
-    lru_push_front(hc, e);
-    hc->count++;
-    apr_thread_mutex_unlock(hc->lock);
-    x509authn_entry_release(dup);
-    x509authn_entry_release(evicted);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1194,6 +1248,13 @@ void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, X509A_LOGNO(0307)
                          "cannot reopen the cache mutex: shared cache off");
             g->instance = NULL;
+        }
+    }
+    if (g->entries > 0) {
+        tls_cache = hcache_create(pchild, g->entries);
+        if (tls_cache) {
+            apr_pool_cleanup_register(pchild, tls_cache, hcache_cleanup,
+                                      apr_pool_cleanup_null);
         }
     }
     for (vs = s; vs; vs = vs->next) {
