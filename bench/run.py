@@ -116,9 +116,9 @@ SSLSessionCache none
         subprocess.run([APACHE2, "-f", self.conf, "-k", "start"], check=True)
         self._wait()
 
-    def _wait(self):
+    def _wait(self, tries=200):
         import socket
-        for _ in range(200):
+        for _ in range(tries):
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
                 return
@@ -378,38 +378,49 @@ def scenario_header(args, work, pki):
 
 
 def scenario_rss(args, work, pki):
+    """RSS of the children over args.rss_requests keep-alive requests after a
+    warm-up, for "no authentication" and the module side by side: httpd's
+    own RSS creeps up slowly (allocators, threads first used late), so the
+    module's share is the difference.  MaxMemFree 128 keeps the thread
+    allocators from holding on to megabytes each."""
     log("memory: RSS of the httpd children over %d requests" % args.rss_requests)
-    h = Httpd(work, "rss", args.module, pki,
-              "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>"
-              % (tls_vhost(pki), DIRECT_LOCATIONS))
-    h.start()
-    try:
-        # warm up: every worker thread has served requests, caches are full
-        load(argparse.Namespace(**dict(vars(args), duration=5, warmup=1)),
-             h.port, "/x509/hello.txt", client_args(pki))
-        before = h.rss_kb()
-        t0 = time.time()
-        done = 0
-        while done < args.rss_requests:
-            r = load(argparse.Namespace(**dict(vars(args), duration=10, warmup=0)),
-                     h.port, "/x509/hello.txt", client_args(pki))
-            done += r["requests"]
-        after = h.rss_kb()
-    finally:
-        h.stop()
-    growth = {str(pid): after.get(pid, 0) - kb for pid, kb in before.items()}
-    return {"requests": done, "seconds": round(time.time() - t0, 1),
-            "rss_kb_before": {str(k): v for k, v in before.items()},
-            "rss_kb_after": {str(k): v for k, v in after.items()},
-            "growth_kb_per_child": growth,
-            "max_growth_kb": max(growth.values()) if growth else None}
+    result = {}
+    for variant, path in (("noauth", "/noauth/hello.txt"), ("x509", "/x509/hello.txt")):
+        h = Httpd(work, "rss-" + variant, args.module, pki,
+                  "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>"
+                  % (tls_vhost(pki), DIRECT_LOCATIONS), server_extra="MaxMemFree 128")
+        h.start()
+        samples = []
+        try:
+            chunk = argparse.Namespace(**dict(vars(args), duration=10, warmup=0))
+            done = 0
+            while done < args.rss_warmup:
+                done += load(chunk, h.port, path, client_args(pki))["requests"]
+            before, start = h.rss_kb(), done
+            while done - start < args.rss_requests:
+                done += load(chunk, h.port, path, client_args(pki))["requests"]
+                samples.append((done, sorted(h.rss_kb().values())))
+            after = h.rss_kb()
+        finally:
+            h.stop()
+        growth = {str(pid): after.get(pid, 0) - kb for pid, kb in before.items()}
+        result[variant] = {"warmup_requests": start, "requests": done - start,
+                           "rss_kb_before": {str(k): v for k, v in before.items()},
+                           "rss_kb_after": {str(k): v for k, v in after.items()},
+                           "samples": samples,
+                           "growth_kb_per_child": growth,
+                           "max_growth_kb": max(growth.values()) if growth else None}
+        log("  %s: %s" % (variant, growth))
+    result["module_growth_kb"] = (result["x509"]["max_growth_kb"]
+                                  - result["noauth"]["max_growth_kb"])
+    return result
 
 
-def callgrind_run(args, work, pki, name, body, path, extra):
+def callgrind_run(args, work, pki, name, body, path, extra, n=None):
     """Instructions of httpd -X (one process) under callgrind serving
     args.callgrind_requests requests on one keep-alive connection:
     (program total, inclusive cost of each module hook)."""
-    n = args.callgrind_requests
+    n = n or args.callgrind_requests
     h = Httpd(work, "callgrind-" + name, args.module, pki, body, single=True)
     # the server drops to www-data before callgrind writes its output
     outdir = os.path.join(h.dir, "callgrind")
@@ -422,7 +433,7 @@ def callgrind_run(args, work, pki, name, body, path, extra):
                              "--callgrind-out-file=" + out,
                              APACHE2, "-X", "-f", h.conf],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    h._wait()
+    h._wait(tries=600)          # startup under valgrind is slow
     if os.path.exists(out):
         os.chmod(out, 0o666)    # created as root, written at exit by www-data
     try:
@@ -457,7 +468,8 @@ def callgrind_run(args, work, pki, name, body, path, extra):
 
 def scenario_callgrind(args, work, pki):
     """Instructions per request: each variant minus "no authentication",
-    same server configuration otherwise, same number of requests."""
+    same server configuration otherwise; each measured as the difference of
+    two runs, so startup, the first connection and cache fills drop out."""
     n = args.callgrind_requests
     log("callgrind: instructions per request, %d requests per variant" % n)
     tls_body = "<VirtualHost 127.0.0.1:@PORT@>\n%s%s</VirtualHost>" % (
@@ -465,20 +477,31 @@ def scenario_callgrind(args, work, pki):
     hdr_body = HEADER_LOCATIONS.format(ca=pki.ca_bundle, crl=pki.crl_bundle,
                                        issuer=ISSUER_A)
     hdr_extra = ["--plain", "--headers", bulk_certs(pki, work, 5)]
-    runs = [("tls", n_, tls_body, p, client_args(pki)) for n_, p, _ in DIRECT_VARIANTS]
-    runs += [("header", "noauth", hdr_body, "/noauth/hello.txt", hdr_extra),
-             ("header", "x509", hdr_body, "/x509/hello.txt", hdr_extra)]
+    nc = max(50, n // 20)       # full handshakes are slow under valgrind
+    runs = [("tls", v, tls_body, p, client_args(pki), n) for v, p, _ in DIRECT_VARIANTS]
+    runs += [("tls-newconn", v, tls_body, p, client_args(pki) + ["--new-conn"], nc)
+             for v, p, _ in DIRECT_VARIANTS[:2]]
+    hdr_nocache = "X509AuthnCache none\nX509AuthnCacheEntries 0\n" + hdr_body
+    runs += [("header", "noauth", hdr_body, "/noauth/hello.txt", hdr_extra, n),
+             ("header", "cache_on", hdr_body, "/x509/hello.txt", hdr_extra, n),
+             ("header", "cache_off", hdr_nocache, "/x509/hello.txt", hdr_extra, nc)]
     results = {}
-    for group, variant, body, path, extra in runs:
-        total, hooks = callgrind_run(args, work, pki, "%s-%s" % (group, variant),
-                                     body, path, extra)
+    for group, variant, body, path, extra, count in runs:
+        # two runs, `count` and 3 x `count` requests: the difference leaves
+        # out startup, the first connection and cache fills
+        t1, h1 = callgrind_run(args, work, pki, "%s-%s-1" % (group, variant),
+                               body, path, extra, count)
+        t3, h3 = callgrind_run(args, work, pki, "%s-%s-3" % (group, variant),
+                               body, path, extra, 3 * count)
         results.setdefault(group, {})[variant] = {
-            "total": total, "hooks_per_request": {k: round(v / n) for k, v in hooks.items()}}
+            "requests": 2 * count,
+            "per_request": round((t3 - t1) / (2 * count)),
+            "hooks_per_request": {k: round((h3.get(k, 0) - h1.get(k, 0)) / (2 * count))
+                                  for k in h3}}
     for group, vs in results.items():
-        base = vs["noauth"]["total"]
+        base = vs["noauth"]["per_request"]
         for v in vs.values():
-            v["extra_per_request"] = round((v["total"] - base) / n)
-    results["requests"] = n
+            v["extra_per_request"] = v["per_request"] - base
     return results
 
 
@@ -505,6 +528,7 @@ def main():
     ap.add_argument("--streams", type=int, default=10)
     ap.add_argument("--certs", type=int, default=1000)
     ap.add_argument("--rss-requests", type=int, default=1000000)
+    ap.add_argument("--rss-warmup", type=int, default=300000)
     ap.add_argument("--callgrind-requests", type=int, default=2000)
     ap.add_argument("--work", default=os.path.join(TOP, "build", "bench"))
     ap.add_argument("--out", default=None, help="JSON results file")
@@ -538,15 +562,16 @@ def report(results):
                                                     v["ratio_median"], v["what"]))
     if "rss" in results:
         r = results["rss"]
-        print("rss: %d requests, max growth per child %s kB" % (r["requests"],
-                                                                r["max_growth_kb"]))
+        for v in ("noauth", "x509"):
+            print("rss %-7s %d requests after %d of warm-up: max growth per child %s kB"
+                  % (v, r[v]["requests"], r[v]["warmup_requests"], r[v]["max_growth_kb"]))
+        print("rss: the module's share %+d kB" % r["module_growth_kb"])
     if "callgrind" in results:
         for group, vs in results["callgrind"].items():
-            if group == "requests":
-                continue
             for v, d in vs.items():
-                print("callgrind %-6s %-12s %+8d instructions/request vs noauth; hooks %s"
-                      % (group, v, d["extra_per_request"], d["hooks_per_request"]))
+                print("callgrind %-11s %-12s %9d instructions/request (%+d vs noauth); "
+                      "hooks %s" % (group, v, d["per_request"], d["extra_per_request"],
+                                    d["hooks_per_request"]))
 
 
 if __name__ == "__main__":

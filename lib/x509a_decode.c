@@ -506,6 +506,20 @@ static const char *decode_xfcc(apr_pool_t *p, span v, x509a_forwarded *out)
 /* Entry points                                                            */
 /* ---------------------------------------------------------------------- */
 
+/* The value, trimmed, unless it is longer than @a max_len. */
+static const char *take_value(apr_pool_t *p, const char *value,
+                              apr_size_t max_len, span *v)
+{
+    v->s = value;
+    v->len = strlen(value);
+    if (v->len > max_len) {
+        return apr_psprintf(p, "value of %" APR_SIZE_T_FMT " bytes exceeds "
+                            "the limit of %" APR_SIZE_T_FMT, v->len, max_len);
+    }
+    *v = trim(*v);
+    return NULL;
+}
+
 /* One certificate from PEM or base64 DER; with the explicit pem format a
  * bundle is the leaf followed by its intermediates (AWS ALB passthrough). */
 static const char *decode_single(apr_pool_t *p, span v, x509a_format fmt,
@@ -603,15 +617,8 @@ const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
 
     out->leaf = NULL;
     out->chain = NULL;
-    v.s = value;
-    v.len = strlen(value);
-    if (v.len > max_len) {
-        return apr_psprintf(p, "value of %" APR_SIZE_T_FMT " bytes exceeds "
-                            "the limit of %" APR_SIZE_T_FMT, v.len, max_len);
-    }
-    v = trim(v);
-    if (means_none(v)) {
-        return NULL;
+    if ((err = take_value(p, value, max_len, &v)) || means_none(v)) {
+        return err;
     }
     if (fmt == X509A_FMT_AUTO) {
         if (v.s[0] == ':') {
@@ -653,15 +660,8 @@ const char *x509a_decode_chain(apr_pool_t *p, const char *value,
     span v, d;
     const char *err;
 
-    v.s = value;
-    v.len = strlen(value);
-    if (v.len > max_len) {
-        return apr_psprintf(p, "value of %" APR_SIZE_T_FMT " bytes exceeds "
-                            "the limit of %" APR_SIZE_T_FMT, v.len, max_len);
-    }
-    v = trim(v);
-    if (means_none(v)) {
-        return NULL;
+    if ((err = take_value(p, value, max_len, &v)) || means_none(v)) {
+        return err;
     }
     if (v.s[0] == ':') {
         /* RFC 9440 Client-Cert-Chain: an sf-List of byte sequences */

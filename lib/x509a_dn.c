@@ -18,6 +18,7 @@
 
 #include "x509a_dn.h"
 #include "x509a_print.h"
+#include "x509a_buf.h"
 
 /* --------------------------------------------------------------------- */
 /* Attribute types                                                        */
@@ -314,38 +315,11 @@ static int canon_piece_cmp(const void *a, const void *b)
     return x->len < y->len ? -1 : (x->len > y->len);
 }
 
-/* A growable byte buffer in a pool. */
-typedef struct {
-    apr_pool_t *p;
-    char *data;
-    apr_size_t len, cap;
-} dn_buf;
-
-static void buf_add(dn_buf *b, const void *data, apr_size_t len)
-{
-    if (b->len + len > b->cap) {
-        apr_size_t cap = (b->cap ? b->cap : 128);
-        char *bigger;
-
-        while (cap < b->len + len) {
-            cap *= 2;
-        }
-        bigger = apr_palloc(b->p, cap);
-        if (b->len) {
-            memcpy(bigger, b->data, b->len);
-        }
-        b->data = bigger;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-}
-
 /* The canonical form: RDNs in certificate order, the AVAs of each sorted. */
 static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
 {
     apr_pool_t *tmp;
-    dn_buf canon = { 0 };
+    x509a_buf canon = { 0 };
     int i, j;
 
     apr_pool_create(&tmp, p);
@@ -361,14 +335,14 @@ static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
             pieces[j] = canon_ava(tmp, ava, ava->is_hex);
         }
         qsort(pieces, rdn->nelts, sizeof(*pieces), canon_piece_cmp);
-        buf_add(&canon, "R", 1);
+        x509a_buf_add(&canon, "R", 1);
         for (j = 0; j < rdn->nelts; j++) {
-            buf_add(&canon, pieces[j].data, pieces[j].len);
+            x509a_buf_add(&canon, pieces[j].data, pieces[j].len);
         }
     }
-    buf_add(&canon, "", 1);
-    dn->canon = apr_pmemdup(p, canon.data, canon.len);
-    dn->canon_len = canon.len - 1;
+    x509a_buf_add(&canon, "", 0);
+    dn->canon = apr_pmemdup(p, canon.d, canon.len + 1);
+    dn->canon_len = canon.len;
     apr_pool_destroy(tmp);
 }
 

@@ -11,6 +11,7 @@
 #include <openssl/objects.h>
 
 #include "x509a_print.h"
+#include "x509a_buf.h"
 
 /* Escaping wanted: the ASN1_STRFLGS_ESC_* bits, plus where a character is. */
 #define ESC_2253   ASN1_STRFLGS_ESC_2253   /* ,+"\<>; and the two below */
@@ -19,36 +20,8 @@
 #define AT_FIRST   0x1000                  /* first character: # and space */
 #define AT_LAST    0x2000                  /* last character: space */
 
-/** A growable output buffer. */
-typedef struct {
-    apr_pool_t *p;
-    char *d;
-    apr_size_t len, cap;
-} pbuf;
-
-static void put(pbuf *b, const char *s, apr_size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        apr_size_t cap = b->cap ? b->cap * 2 : 128;
-        char *d;
-
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        d = apr_palloc(b->p, cap);
-        if (b->len) {
-            memcpy(d, b->d, b->len);
-        }
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->len, s, n);
-    b->len += n;
-    b->d[b->len] = '\0';
-}
-
 /* One output byte, escaped as OpenSSL's do_esc_char() escapes it. */
-static void put_byte(pbuf *b, unsigned char c, unsigned int flags)
+static void put_byte(x509a_buf *b, unsigned char c, unsigned int flags)
 {
     static const char hex[] = "0123456789ABCDEF";
     char out[4];
@@ -68,23 +41,23 @@ static void put_byte(pbuf *b, unsigned char c, unsigned int flags)
     if (bs_escape || (c == '\\' && (flags & (ESC_2253 | ESC_CTRL | ESC_MSB)))) {
         out[0] = '\\';
         out[1] = (char)c;
-        put(b, out, 2);
+        x509a_buf_add(b, out, 2);
     }
     else if (hex_escape) {
         out[0] = '\\';
         out[1] = hex[c >> 4];
         out[2] = hex[c & 0x0f];
-        put(b, out, 3);
+        x509a_buf_add(b, out, 3);
     }
     else {
         out[0] = (char)c;
-        put(b, out, 1);
+        x509a_buf_add(b, out, 1);
     }
 }
 
 /* The string's characters, converted to UTF-8 and escaped; 0 when the
  * type is not one this handles (the caller then asks OpenSSL). */
-static int put_string(pbuf *b, const ASN1_STRING *s, unsigned int flags)
+static int put_string(x509a_buf *b, const ASN1_STRING *s, unsigned int flags)
 {
     const unsigned char *d = ASN1_STRING_get0_data(s);
     int len = ASN1_STRING_length(s), width, i;
@@ -193,7 +166,7 @@ static char *openssl_name(apr_pool_t *p, const X509_NAME *name,
 
 char *x509a_print_name(apr_pool_t *p, const X509_NAME *name, int escape_msb)
 {
-    pbuf b = { p, NULL, 0, 0 };
+    x509a_buf b = { p, NULL, 0, 0 };
     unsigned int flags = ESC_2253 | ESC_CTRL | (escape_msb ? ESC_MSB : 0);
     int i, prev = -1, n = X509_NAME_entry_count(name);
 
@@ -210,11 +183,11 @@ char *x509a_print_name(apr_pool_t *p, const X509_NAME *name, int escape_msb)
                                 : XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
         }
         if (prev != -1) {
-            put(&b, set == prev ? "+" : ",", 1);
+            x509a_buf_add(&b, set == prev ? "+" : ",", 1);
         }
         prev = set;
-        put(&b, sn, strlen(sn));
-        put(&b, "=", 1);
+        x509a_buf_add(&b, sn, strlen(sn));
+        x509a_buf_add(&b, "=", 1);
         if (!put_string(&b, X509_NAME_ENTRY_get_data(ne), flags)) {
             return openssl_name(p, name, escape_msb ? XN_FLAG_RFC2253
                                 : XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
@@ -225,7 +198,7 @@ char *x509a_print_name(apr_pool_t *p, const X509_NAME *name, int escape_msb)
 
 char *x509a_print_string(apr_pool_t *p, const ASN1_STRING *s)
 {
-    pbuf b = { p, NULL, 0, 0 };
+    x509a_buf b = { p, NULL, 0, 0 };
 
     if (!put_string(&b, s, ESC_CTRL)) {
         BIO *bio = BIO_new(BIO_s_mem());
