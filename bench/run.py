@@ -377,6 +377,12 @@ def scenario_header(args, work, pki):
             "variants": {n: dict(res[n], what=what[n]) for n in res}}
 
 
+def scenario_header_few(args, work, pki):
+    """Header mode with only 5 distinct certificates in rotation (a small
+    partner base): every certificate stays in the per-process cache."""
+    return scenario_header(argparse.Namespace(**dict(vars(args), certs=5)), work, pki)
+
+
 def scenario_rss(args, work, pki):
     """RSS of the children over args.rss_requests keep-alive requests after a
     warm-up, for "no authentication" and the module side by side: httpd's
@@ -508,6 +514,7 @@ def scenario_callgrind(args, work, pki):
 SCENARIOS = {
     "direct": scenario_direct,
     "header": scenario_header,
+    "header5": scenario_header_few,
     "handshake": scenario_handshake,
     "h2": scenario_h2,
     "rss": scenario_rss,
@@ -554,7 +561,7 @@ def main():
 
 def report(results):
     print("\n%-10s %-14s %12s %10s  %s" % ("scenario", "variant", "req/s", "ratio", "what"))
-    for sc in ("direct", "header", "handshake", "h2"):
+    for sc in ("direct", "header", "header5", "handshake", "h2"):
         if sc not in results:
             continue
         for name, v in results[sc]["variants"].items():
