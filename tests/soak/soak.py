@@ -98,10 +98,15 @@ User www-data
 Group www-data
 ErrorLog "{error_log}"
 LogLevel warn x509authn:info
+# Two children per generation, both serving from their start (no child
+# spawned idle later, whose first requests would look like growth); room
+# for the old generation while it finishes after a graceful restart.
 StartServers 2
-ServerLimit 8
+ServerLimit 4
 ThreadsPerChild 16
-MaxRequestWorkers 128
+MaxRequestWorkers 32
+MinSpareThreads 1
+MaxSpareThreads 32
 KeepAlive On
 # Not 0: httpd grows a TLS connection's pool by ~20 bytes per request until
 # the connection closes (mod_ssl, with or without this module), which would
@@ -324,6 +329,7 @@ def main():
         "wrong_decisions": sum(t["wrong"] for t in totals.values()),
         "lost_to_restarts": sum(t["errors"] for t in totals.values()),
         "max_rss_growth_kb_per_child": max(growth.values()) if growth else 0,
+        "rss_growth_kb_per_child": sorted(growth.values(), reverse=True),
         "children_seen": len(growth),
         "unexpected_log_lines": unexpected[:50],
         "still_serving": alive,
