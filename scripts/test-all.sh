@@ -38,7 +38,7 @@ stage "soak, ${X509A_SOAK_SECONDS:-60} s (graceful restarts, CRL replaced, redis
 make -C "$top/build/ci" -s bench/x509a_load
 /usr/bin/python3 "$top/tests/soak/soak.py" --module "$top/build/ci/.libs/mod_x509authn.so" \
     --load "$top/build/ci/bench/x509a_load" --seconds "${X509A_SOAK_SECONDS:-60}" \
-    --phase 20 --rss-limit-kb "${X509A_SOAK_RSS_KB:-16384}" --work "$top/build/soak"
+    --phase 20 --rss-limit-kb "${X509A_SOAK_RSS_KB:-2048}" --work "$top/build/soak"
 
 if [[ $skip != *" asan "* ]]; then
     stage "build with AddressSanitizer + UndefinedBehaviorSanitizer"
