@@ -31,7 +31,7 @@
 
 static const fz_pki *pki;
 static STACK_OF(X509) *helpers;
-static char dir[64], *in_file, *new_file, *crl_file, *root_file;
+static char dir[256], *in_file, *new_file, *crl_file, *root_file;
 
 static void remove_dir(void)
 {
@@ -68,12 +68,17 @@ static const x509a_regex_ops no_regex = { no_compile, no_match };
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     apr_pool_t *gp = fz_init();
+    const char *tmp;
 
     (void)argc;
     (void)argv;
     pki = fz_fixtures();
     helpers = fz_stack(pki->inter, NULL);
-    strcpy(dir, "/tmp/x509a-fuzz-files-XXXXXX");
+    /* every input is written to a file: on tmpfs (run.sh sets TMPDIR to
+     * /dev/shm) the disk stays out of it */
+    tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/x509a-fuzz-files-XXXXXX",
+             tmp && *tmp && strlen(tmp) < sizeof(dir) - 32 ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         fz_fail("mkdtemp");
     }

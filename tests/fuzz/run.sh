@@ -53,6 +53,10 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
     "$here/build.sh" "$OUT" || exit 2
 fi
 mkdir -p "$OUT/logs" "$OUT/findings"
+# fuzz_files writes every input to a file: on tmpfs, not on the disk
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    export TMPDIR=/dev/shm
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/x509a-fuzz-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
