@@ -282,7 +282,9 @@ def http_request(port, path, headers=(), method="GET", body=None, trailers=None,
 def http_keepalive(port, requests, host="127.0.0.1", timeout=20):
     """Several HTTP/1.1 GET requests, one after the other, on ONE plain TCP
     connection (as a proxy's pooled connection carries several users).
-    requests: (path, headers) pairs, headers as for http_request().
+    requests: (path, headers) pairs, headers as for http_request(), or
+    callables, called at that point (e.g. to edit a file between two
+    requests of the connection).
     Returns a list of (status, user) where user is the X-User answer; the
     connection must stay open to the end (asserted)."""
     import socket
@@ -290,7 +292,11 @@ def http_keepalive(port, requests, host="127.0.0.1", timeout=20):
     s = socket.create_connection((host, port), timeout=timeout)
     f = s.makefile("rb")
     try:
-        for path, headers in requests:
+        for req in requests:
+            if callable(req):
+                req()
+                continue
+            path, headers = req
             lines = ["GET %s HTTP/1.1" % path, "Host: localhost:%d" % port,
                      "X-Test-Tag: " + uuid.uuid4().hex[:12]]
             for h in headers:

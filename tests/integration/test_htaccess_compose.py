@@ -79,6 +79,14 @@ def expect(user, dirs):
     return [(200, DN[user]) if d == OWN[user] else (403, "") for d in dirs]
 
 
+def alternating(first, second):
+    """Ten requests, each directory after itself and after the other (the
+    rules of the next request often sit where the previous ones did: more
+    turns, more chances for that)."""
+    return [first, second, first, second, second, first, first, second,
+            first, second]
+
+
 def get(srv, user, d, **kw):
     r = curl(url(srv, d), cert=srv.pki[user], **kw)
     return r.status, r.user
@@ -124,7 +132,7 @@ def test_tls_one_connection(fresh, user, http2, cache_entries):
     (which exists with X509AuthnCacheEntries 0 too) answers for each
     directory on its own."""
     srv = fresh(cache_entries)
-    dirs = [OWN[user], OTHER[user], OWN[user], OTHER[user], OTHER[user], OWN[user]]
+    dirs = alternating(OWN[user], OTHER[user])
     res = curl_multi([url(srv, d) for d in dirs], cert=srv.pki[user], http2=http2)
     assert [n for _, _, n, _ in res] == [1] + [0] * (len(dirs) - 1), res
     assert {v for _, v, _, _ in res} == {"2" if http2 else "1.1"}, res
@@ -134,9 +142,9 @@ def test_tls_one_connection(fresh, user, http2, cache_entries):
 @pytest.mark.parametrize("http2", [False, True], ids=["h1", "h2"])
 def test_tls_one_connection_other_first(fresh, http2):
     srv = fresh(0)
-    dirs = ["b", "a", "b", "a"]
+    dirs = alternating("b", "a")
     res = curl_multi([url(srv, d) for d in dirs], cert=srv.pki["alice"], http2=http2)
-    assert [n for _, _, n, _ in res] == [1, 0, 0, 0], res
+    assert [n for _, _, n, _ in res] == [1] + [0] * (len(dirs) - 1), res
     assert [(s, u) for s, _, _, u in res] == expect("alice", dirs)
 
 
@@ -146,15 +154,18 @@ def test_htaccess_edited(fresh):
     """a/.htaccess rewritten to ask for Issuing CA B: alice, seen before, is
     refused at once, and bob admitted; rewritten back, the reverse."""
     srv = fresh()
-    assert get(srv, "alice", "a") == (200, ALICE_DN)
-    assert get(srv, "bob", "a") == (403, "")
+    for _ in range(2):
+        assert get(srv, "alice", "a") == (200, ALICE_DN)
+        assert get(srv, "bob", "a") == (403, "")
     _write_htaccess(srv, "a", "ica-b.pem")
-    assert get(srv, "alice", "a") == (403, "")
-    assert get(srv, "bob", "a") == (200, BOB_DN)
+    for _ in range(3):
+        assert get(srv, "alice", "a") == (403, "")
+        assert get(srv, "bob", "a") == (200, BOB_DN)
     assert get(srv, "alice", "b") == (403, "")
     _write_htaccess(srv, "a", "ica-a.pem")
-    assert get(srv, "alice", "a") == (200, ALICE_DN)
-    assert get(srv, "bob", "a") == (403, "")
+    for _ in range(3):
+        assert get(srv, "alice", "a") == (200, ALICE_DN)
+        assert get(srv, "bob", "a") == (403, "")
 
 
 def test_issuing_ca_file_edited(fresh):
@@ -180,12 +191,12 @@ def test_htaccess_edited_one_connection(fresh, http2):
     """The edit between two runs of one connection's worth of requests: the
     entry kept from before the edit answers for the new content."""
     srv = fresh()
-    dirs = ["a", "b", "a"]
+    dirs = alternating("a", "b")
     res = curl_multi([url(srv, d) for d in dirs], cert=srv.pki["alice"], http2=http2)
     assert [(s, u) for s, _, _, u in res] == expect("alice", dirs)
     _write_htaccess(srv, "a", "ica-b.pem")
     res = curl_multi([url(srv, d) for d in dirs], cert=srv.pki["alice"], http2=http2)
-    assert [(s, u) for s, _, _, u in res] == [(403, "")] * 3
+    assert [(s, u) for s, _, _, u in res] == [(403, "")] * len(dirs)
 
 
 # -- header mode: a trusted proxy forwards the certificate ----------------------------
@@ -200,7 +211,7 @@ def hdr(user, pki):
 @pytest.mark.parametrize("user", ["alice", "bob"])
 def test_header_one_connection(fresh, pki, user, vhost, http2):
     srv = fresh()
-    dirs = [OWN[user], OTHER[user], OWN[user], OTHER[user], OTHER[user], OWN[user]]
+    dirs = alternating(OWN[user], OTHER[user])
     res = curl_multi([url(srv, d, vhost) for d in dirs], http2=http2,
                      headers=[hdr(user, pki)])
     assert [n for _, _, n, _ in res] == [1] + [0] * (len(dirs) - 1), res
@@ -221,11 +232,20 @@ def test_header_pooled_connection_users_and_directories(fresh, pki):
 
 
 def test_header_htaccess_edited(fresh, pki):
+    """The edit between two requests of one pooled connection, and seen on a
+    new connection too."""
     srv = fresh()
     path = "/ica/a/page.html"
-    got = http_keepalive(srv.port("hdr"), [(path, [hdr("alice", pki)])] * 2)
-    assert got == [(200, ALICE_DN)] * 2
+    alice, bob = (path, [hdr("alice", pki)]), (path, [hdr("bob", pki)])
+    got = http_keepalive(srv.port("hdr"), [
+        alice, bob, alice,
+        lambda: _write_htaccess(srv, "a", "ica-b.pem"),
+        alice, bob, alice, bob,
+        lambda: _write_htaccess(srv, "a", "ica-a.pem"),
+        alice, bob])
+    assert got == [(200, ALICE_DN), (403, ""), (200, ALICE_DN),
+                   (403, ""), (200, BOB_DN), (403, ""), (200, BOB_DN),
+                   (200, ALICE_DN), (403, "")]
     _write_htaccess(srv, "a", "ica-b.pem")
-    got = http_keepalive(srv.port("hdr"), [(path, [hdr("alice", pki)]),
-                                           (path, [hdr("bob", pki)])])
-    assert got == [(403, ""), (200, BOB_DN)]
+    got = http_keepalive(srv.port("hdr"), [alice, bob] * 2)
+    assert got == [(403, ""), (200, BOB_DN)] * 2
