@@ -148,6 +148,7 @@ def admin(workroot):
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout",
                     os.path.join(d, "admin.key"), "-out", os.path.join(d, "admin.crt"),
                     "-subj", "/CN=admin", "-days", "30",
+                    "-addext", "basicConstraints=critical,CA:FALSE",
                     "-addext", "extendedKeyUsage=clientAuth"],
                    check=True, capture_output=True)
     return pkimod.pem_to_der(open(os.path.join(d, "admin.crt")).read())
@@ -492,3 +493,23 @@ def test_verdict_does_not_outlive_the_crl(request, workroot, pki, module_so, red
     mark = b.log_mark()
     denied(get(b, alice))
     assert not b.log_lines(mark, HIT), b.log_since(mark)
+
+
+# -- shmcb without a secret ----------------------------------------------------------
+
+def test_shmcb_without_secret_across_graceful_restart(request, workroot, pki, module_so):
+    """shmcb needs no secret: a random key is made at first start (and kept
+    in the process pool across graceful restarts); its records are used."""
+    h = new_httpd(request, workroot, pki, module_so, name="records-shmcb")
+    kw = dict(extra_vhosts={"fwd": F.trust(ca=pki.ca_bundle, crl=pki.crl_bundle)
+                            + F.proxy_locations()},
+              server_extra="X509AuthnCacheEntries 0\n")
+    h.start(**kw)
+    hit = r"X509A0303: verification result taken from the shared cache"
+    for _ in range(2):
+        ok(get(h, pki["alice"]), ALICE_DN)
+        mark = h.log_mark()
+        ok(get(h, pki["alice"]), ALICE_DN)
+        assert h.log_lines(mark, hit), h.log_since(mark)
+        assert not h.log_lines(mark, WARN), h.log_since(mark)
+        h.reload(**kw)
