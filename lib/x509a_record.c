@@ -265,15 +265,15 @@ static apr_int64_t to_sec(apr_time_t t)
     return t == APR_INT64_MAX ? APR_INT64_MAX : apr_time_sec(t);
 }
 
+/* (to_sec(from_sec(s)) == s for every s it returns itself) */
 static apr_time_t from_sec(apr_int64_t s)
 {
-    if (s >= APR_INT64_MAX / APR_USEC_PER_SEC) {
+    const apr_int64_t lim = APR_INT64_MAX / APR_USEC_PER_SEC;
+
+    if (s >= lim) {
         return APR_INT64_MAX;
     }
-    if (s <= -(APR_INT64_MAX / APR_USEC_PER_SEC)) {
-        return -APR_INT64_MAX;
-    }
-    return apr_time_from_sec(s);
+    return apr_time_from_sec(s <= -lim ? -lim : s);
 }
 
 /* HMAC-SHA256 under @a k of the cache key and @a len bytes of @a rec. */
