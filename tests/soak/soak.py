@@ -84,6 +84,8 @@ class Server:
         self.tls = free_port()
         self.error_log = os.path.join(self.dir, "error.log")
         self.conf = os.path.join(self.dir, "httpd.conf")
+        # records in redis are authenticated under this secret
+        write(os.path.join(self.dir, "cache-secret"), os.urandom(32).hex() + "\n", 0o600)
         mods = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m) for m in (
             "mpm_event", "authn_core", "authz_core", "authz_user", "ssl", "headers",
             "socache_shmcb", "socache_redis", "mime"))
@@ -116,6 +118,7 @@ DocumentRoot "{d}/htdocs"
 TypesConfig /dev/null
 SSLSessionCache "shmcb:{d}/ssl_scache(512000)"
 X509AuthnCache redis:127.0.0.1:{redis} 300
+X509AuthnCacheSecret "{d}/cache-secret"
 Header always set X-User "expr=%{{REMOTE_USER}}"
 
 Listen 127.0.0.1:{plain}
