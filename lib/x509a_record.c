@@ -1,12 +1,13 @@
 /* Licensed under the Apache License, Version 2.0 (see COPYING). */
 
-/* Shared-cache records: cache keys, and HMAC-authenticated verification
- * results (the layout is in x509a_record.h). */
+/* Shared-cache records: cache keys, and authenticated verification results
+ * (the layout and the choice of MAC are in x509a_record.h). */
 
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
 #include <apr_lib.h>
+#include <apr_thread_mutex.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -24,35 +25,59 @@
 #define OFF_NCHAIN  34
 #define OFF_REASON  35
 #define HEADER_LEN  37
-#define MAC_LEN     32
+#define MAC_LEN     X509A_RECORD_MAC_LEN
+
+/* Contexts kept for reuse: one per thread that MACs at the same time. */
+#define SPARE_CTX   32
 
 struct x509a_record_key {
     unsigned char id[X509A_RECORD_KEY_ID_LEN];
+    /** SipHash key, derived from the secret. */
+    unsigned char mac_key[16];
     EVP_MAC *mac;
-    /* initialised with the secret once; each MAC works on a copy, so the
-     * key is shared by threads without a lock */
-    EVP_MAC_CTX *tmpl;
+    /* A SipHash context is cheap to key (no precomputation) but not
+     * thread-safe: contexts are reused from this stack, under the lock. */
+    apr_thread_mutex_t *lock;
+    EVP_MAC_CTX *spare[SPARE_CTX];
+    int nspare;
 };
 
 static apr_status_t key_cleanup(void *data)
 {
     x509a_record_key *k = data;
 
-    EVP_MAC_CTX_free(k->tmpl);
+    while (k->nspare > 0) {
+        EVP_MAC_CTX_free(k->spare[--k->nspare]);
+    }
     EVP_MAC_free(k->mac);
-    k->tmpl = NULL;
     k->mac = NULL;
+    OPENSSL_cleanse(k->mac_key, sizeof(k->mac_key));
     return APR_SUCCESS;
+}
+
+/* SHA-256 of a label and the secret. */
+static int derive(const char *label, const unsigned char *secret,
+                  apr_size_t len, unsigned char md[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int mdlen;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+             && EVP_DigestUpdate(ctx, label, strlen(label))
+             && EVP_DigestUpdate(ctx, secret, len)
+             && EVP_DigestFinal_ex(ctx, md, &mdlen);
+
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+    }
+    return ok;
 }
 
 const char *x509a_record_key_make(apr_pool_t *p, const unsigned char *secret,
                                   apr_size_t len, x509a_record_key **out)
 {
     x509a_record_key *k;
-    OSSL_PARAM params[2];
     unsigned char md[32];
-    unsigned int mdlen;
-    EVP_MD_CTX *ctx;
 
     *out = NULL;
     if (len < X509A_RECORD_MIN_SECRET) {
@@ -60,29 +85,25 @@ const char *x509a_record_key_make(apr_pool_t *p, const unsigned char *secret,
                             "least %d needed", len, X509A_RECORD_MIN_SECRET);
     }
     k = apr_pcalloc(p, sizeof(*k));
-    /* a digest of the secret under its own label: it names the key
+    /* digests of the secret under their own labels: the id names the key
      * without being usable as the key */
-    ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
-        || !EVP_DigestUpdate(ctx, "x509authn cache key id", 22)
-        || !EVP_DigestUpdate(ctx, secret, len)
-        || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-        EVP_MD_CTX_free(ctx);
-        ERR_clear_error();
+    if (!derive("x509authn cache key id", secret, len, md)) {
         return "cannot compute the key id";
     }
-    EVP_MD_CTX_free(ctx);
     memcpy(k->id, md, sizeof(k->id));
-
+    if (!derive("x509authn cache record MAC key", secret, len, md)) {
+        return "cannot derive the MAC key";
+    }
+    memcpy(k->mac_key, md, sizeof(k->mac_key));
+    OPENSSL_cleanse(md, sizeof(md));
+    if (apr_thread_mutex_create(&k->lock, APR_THREAD_MUTEX_DEFAULT, p)
+        != APR_SUCCESS) {
+        return "cannot create a mutex";
+    }
     apr_pool_cleanup_register(p, k, key_cleanup, apr_pool_cleanup_null);
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (!(k->mac = EVP_MAC_fetch(NULL, "HMAC", NULL))
-        || !(k->tmpl = EVP_MAC_CTX_new(k->mac))
-        || !EVP_MAC_init(k->tmpl, secret, len, params)) {
+    if (!(k->mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL))) {
         ERR_clear_error();
-        return "HMAC-SHA256 is not available";
+        return "SipHash is not available";
     }
     *out = k;
     return NULL;
@@ -276,23 +297,45 @@ static apr_time_t from_sec(apr_int64_t s)
     return apr_time_from_sec(s <= -lim ? -lim : s);
 }
 
-/* HMAC-SHA256 under @a k of the cache key and @a len bytes of @a rec. */
-static int record_mac(const x509a_record_key *k,
+/* SipHash-2-4 (128-bit tag) under @a k of the cache key and @a len bytes
+ * of @a rec. */
+static int record_mac(const x509a_record_key *key,
                       const unsigned char cache_key[X509A_RECORD_KEY_LEN],
                       const unsigned char *rec, apr_size_t len,
                       unsigned char mac[MAC_LEN])
 {
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->tmpl);
-    size_t maclen = 0;
+    /* the spare contexts change under the lock; the key itself never */
+    x509a_record_key *k = (x509a_record_key *)key;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    size_t maclen = 0, size = MAC_LEN;
     int ok;
 
-    ok = ctx && EVP_MAC_update(ctx, cache_key, X509A_RECORD_KEY_LEN)
+    apr_thread_mutex_lock(k->lock);
+    if (k->nspare > 0) {
+        ctx = k->spare[--k->nspare];
+    }
+    apr_thread_mutex_unlock(k->lock);
+    if (!ctx && !(ctx = EVP_MAC_CTX_new(k->mac))) {
+        ERR_clear_error();
+        return 0;
+    }
+    params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
+    params[1] = OSSL_PARAM_construct_end();
+    ok = EVP_MAC_init(ctx, k->mac_key, sizeof(k->mac_key), params)
+         && EVP_MAC_update(ctx, cache_key, X509A_RECORD_KEY_LEN)
          && EVP_MAC_update(ctx, rec, len)
          && EVP_MAC_final(ctx, mac, &maclen, MAC_LEN) && maclen == MAC_LEN;
-    EVP_MAC_CTX_free(ctx);
     if (!ok) {
         ERR_clear_error();
     }
+    apr_thread_mutex_lock(k->lock);
+    if (ok && k->nspare < SPARE_CTX) {
+        k->spare[k->nspare++] = ctx;
+        ctx = NULL;
+    }
+    apr_thread_mutex_unlock(k->lock);
+    EVP_MAC_CTX_free(ctx);
     return ok;
 }
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 
 #include "x509a_record.h"
 #include "fuzz_common.h"
@@ -77,22 +77,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len < 1 + X509A_RECORD_KEY_ID_LEN || len > 4096) {
             break;
         }
-        val = apr_palloc(p, len + 32);
+        val = apr_palloc(p, len + 16);
         memcpy(val, data + 1, len);
         val[0] = X509A_RECORD_VERSION;
         memcpy(val + 1, x509a_record_key_id(key), X509A_RECORD_KEY_ID_LEN);
-        /* HMAC-SHA256(secret, cache key || body), as x509a_record.h says */
+        /* SipHash-2-4-128 under SHA-256(label || secret)[0..15] of
+         * cache key || body, as x509a_record.h says, made here anew */
         {
-            unsigned char *msg = apr_palloc(p, sizeof(cache_key) + len);
+            static const char label[] = "x509authn cache record MAC key";
+            unsigned char md[32];
+            size_t size = 16, outlen = 0;
+            OSSL_PARAM params[2];
+            EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+            EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+            EVP_MD_CTX *mdc = EVP_MD_CTX_new();
 
-            memcpy(msg, cache_key, sizeof(cache_key));
-            memcpy(msg + sizeof(cache_key), val, len);
-            if (!HMAC(EVP_sha256(), secret, sizeof(secret), msg,
-                      sizeof(cache_key) + len, val + len, &maclen)) {
+            params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
+            params[1] = OSSL_PARAM_construct_end();
+            if (!EVP_DigestInit_ex(mdc, EVP_sha256(), NULL)
+                || !EVP_DigestUpdate(mdc, label, sizeof(label) - 1)
+                || !EVP_DigestUpdate(mdc, secret, sizeof(secret))
+                || !EVP_DigestFinal_ex(mdc, md, &maclen)
+                || !EVP_MAC_init(ctx, md, 16, params)
+                || !EVP_MAC_update(ctx, cache_key, sizeof(cache_key))
+                || !EVP_MAC_update(ctx, val, len)
+                || !EVP_MAC_final(ctx, val + len, &outlen, 16)) {
                 abort();
             }
+            EVP_MD_CTX_free(mdc);
+            EVP_MAC_CTX_free(ctx);
+            EVP_MAC_free(mac);
         }
-        st = x509a_record_decode(p, key, NULL, cache_key, val, len + 32, 0,
+        st = x509a_record_decode(p, key, NULL, cache_key, val, len + 16, 0,
                                  &rec);
         if (st == X509A_RECORD_BAD_MAC || st == X509A_RECORD_UNKNOWN_KEY
             || st == X509A_RECORD_UNKNOWN_VERSION) {

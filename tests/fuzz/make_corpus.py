@@ -691,8 +691,8 @@ def record_seeds():
     why = b"verification failed at depth 0: certificate revoked"
     f = (head + b"F" + struct.pack(">qqq", 2000000000, 0, 0)
          + bytes([0]) + struct.pack(">H", len(why)) + why)
-    seed("fuzz_record", "1_verified", b"\1" + v + b"\0" * 32)
-    seed("fuzz_record", "1_refused", b"\1" + f + b"\0" * 32)
+    seed("fuzz_record", "1_verified", b"\1" + v + b"\0" * 16)
+    seed("fuzz_record", "1_refused", b"\1" + f + b"\0" * 16)
     seed("fuzz_record", "1_old_format", b"\1V\1" + bytes(32) + bytes(16))
     seed("fuzz_record", "2_verified", b"\2" + v)
     seed("fuzz_record", "2_refused", b"\2" + f)
