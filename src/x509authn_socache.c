@@ -141,7 +141,7 @@ static apr_interval_time_t sc_trip(sc_worker *w, apr_time_t now)
     return pause;
 }
 
-static void sc_log_trip(sc_worker *w, request_rec *r, int failures,
+static void sc_log_trip(request_rec *r, int failures,
                         apr_interval_time_t pause, apr_status_t rv,
                         const char *why)
 {
@@ -168,7 +168,7 @@ static const char *sc_admit(sc_worker *w, apr_time_t now, int *probe,
     *probe = 0;
     *pause = 0;
     if (w->stopping) {
-        return "the process is stopping";
+        return "is closed (the process is stopping)";
     }
     if (w->busy_since && now - w->busy_since > w->timeout) {
         /* a hung server: do not queue behind the call that waits for it */
@@ -189,7 +189,7 @@ static const char *sc_admit(sc_worker *w, apr_time_t now, int *probe,
 }
 
 static int sc_get(request_rec *r, const unsigned char *key,
-                     unsigned char *val, unsigned int *len)
+                  unsigned char *val, unsigned int *len)
 {
     sc_worker *w = sc_async;
     apr_interval_time_t pause = 0;
@@ -215,7 +215,7 @@ static int sc_get(request_rec *r, const unsigned char *key,
         failures = w->failures;
         apr_thread_mutex_unlock(w->mutex);
         if (pause) {
-            sc_log_trip(w, r, failures, pause, APR_SUCCESS, why);
+            sc_log_trip(r, failures, pause, APR_SUCCESS, why);
         }
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0330)
                       "shared cache (%s) not asked: it %s",
@@ -275,7 +275,7 @@ static int sc_get(request_rec *r, const unsigned char *key,
     }
 
     if (pause) {
-        sc_log_trip(w, r, failures, pause, rv, why);
+        sc_log_trip(r, failures, pause, rv, why);
     }
     else if (why) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, X509A_LOGNO(0334)
@@ -291,8 +291,8 @@ static int sc_get(request_rec *r, const unsigned char *key,
 }
 
 static void sc_put(request_rec *r, const unsigned char *key,
-                      const unsigned char *val, unsigned int len,
-                      apr_time_t expiry)
+                   const unsigned char *val, unsigned int len,
+                   apr_time_t expiry)
 {
     sc_worker *w = sc_async;
     const char *why = NULL;
