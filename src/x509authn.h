@@ -140,6 +140,9 @@ typedef struct {
     int disabled;
     /** How long results are kept, shared and per process. */
     apr_interval_time_t ttl;
+    /** X509AuthnCacheTimeout: longest wait for a networked shared cache's
+     *  answer; 0 for the default. */
+    apr_interval_time_t cache_timeout;
     /** Per-process cache size in certificates. */
     int entries;
     /** The cache instance (after post_config). */
@@ -164,6 +167,8 @@ extern x509authn_global_conf x509authn_global;
 /** Longest a refusal is cached, shared and per process (when
  *  X509AuthnCache says less, that). */
 #define X509AUTHN_MAX_FAILURE_TTL apr_time_from_sec(300)
+/** Default for X509AuthnCacheTimeout. */
+#define X509AUTHN_DEFAULT_CACHE_TIMEOUT apr_time_from_msec(50)
 /** Default for X509AuthnCacheEntries. */
 #define X509AUTHN_DEFAULT_ENTRIES 2048
 /** Name of the global mutex (Mutex directive). */

@@ -599,6 +599,19 @@ static const char *set_cache_secret(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *set_cache_timeout(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err || (err = parse_int(cmd, arg, 1, 10000, &v))) {
+        return err;
+    }
+    x509authn_global.cache_timeout = apr_time_from_msec(v);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Directive table                                                          */
 /* ------------------------------------------------------------------------ */
@@ -710,5 +723,10 @@ const command_rec x509authn_cmds[] = {
                    "digits) that authenticates shared-cache records, and "
                    "optionally the previous one, still accepted while a "
                    "fleet rotates; required for caches other than shmcb."),
+    AP_INIT_TAKE1("X509AuthnCacheTimeout", set_cache_timeout, NULL, RSRC_CONF,
+                  "Milliseconds a request waits for a networked shared cache "
+                  "(redis, memcache, ...) before verifying locally; a server "
+                  "that fails or hangs is left alone for a while (default "
+                  "50)."),
     {NULL}
 };
