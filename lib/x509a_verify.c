@@ -324,27 +324,27 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
     if ((apr_uint64_t)now < apr_atomic_read64(&v->next_check)) {
         return NULL;
     }
+    /* One thread looks, and the threads that come meanwhile wait for its
+     * answer instead of deciding with the store it may be replacing: a
+     * decision made after a check has passed uses what the check found. */
     apr_thread_mutex_lock(v->lock);
     if ((apr_uint64_t)now < v->next_check) {
         apr_thread_mutex_unlock(v->lock);
         return NULL;
     }
-    /* one thread looks; the others go on with the current store */
-    apr_atomic_set64(&v->next_check, (apr_uint64_t)(now + apr_time_from_sec(1)));
     was_broken = v->broken != NULL;
-    apr_thread_mutex_unlock(v->lock);
-
+    err = NULL;
     if (apr_stat(&fi, v->conf.crl_file, APR_FINFO_MTIME | APR_FINFO_SIZE
                                         | APR_FINFO_INODE, v->pool)
             != APR_SUCCESS
         || fi.mtime != v->crl_mtime || fi.size != v->crl_size
         || fi.inode != v->crl_inode || was_broken) {
         if (apr_pool_create_unmanaged_ex(&tmp, NULL, NULL) != APR_SUCCESS) {
+            apr_thread_mutex_unlock(v->lock);
             return "out of memory";
         }
         memset(&fi, 0, sizeof(fi));
         err = build_store(v, tmp, &store, digest, &fi);
-        apr_thread_mutex_lock(v->lock);
         if (err) {
             /* fail closed until the file is repaired */
             int first = v->broken == NULL;
@@ -354,26 +354,31 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
             v->broken = v->broken_buf;
             apr_atomic_set32(&v->is_broken, 1);
             err = first ? apr_pstrdup(v->pool, v->broken) : NULL;
-            apr_thread_mutex_unlock(v->lock);
-            apr_pool_destroy(tmp);
-            return err;
+            old = NULL;
         }
-        old = v->store;
-        v->store = store;
-        v->broken = NULL;
-        apr_atomic_set32(&v->is_broken, 0);
-        memcpy(v->digest, digest, sizeof(digest));
-        v->crl_mtime = fi.mtime;
-        v->crl_size = fi.size;
-        v->crl_inode = fi.inode;
-        apr_atomic_inc32(&v->generation);
+        else {
+            old = v->store;
+            v->store = store;
+            v->broken = NULL;
+            apr_atomic_set32(&v->is_broken, 0);
+            memcpy(v->digest, digest, sizeof(digest));
+            v->crl_mtime = fi.mtime;
+            v->crl_size = fi.size;
+            v->crl_inode = fi.inode;
+            apr_atomic_inc32(&v->generation);
+            if (reloaded) {
+                *reloaded = 1;
+            }
+        }
+        apr_atomic_set64(&v->next_check,
+                         (apr_uint64_t)(now + apr_time_from_sec(1)));
         apr_thread_mutex_unlock(v->lock);
         X509_STORE_free(old);
         apr_pool_destroy(tmp);
-        if (reloaded) {
-            *reloaded = 1;
-        }
+        return err;
     }
+    apr_atomic_set64(&v->next_check, (apr_uint64_t)(now + apr_time_from_sec(1)));
+    apr_thread_mutex_unlock(v->lock);
     return NULL;
 }
 
