@@ -15,6 +15,7 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_ssl.h"
 #include "util_filter.h"
 #include "mod_ssl.h"
 #include "util_mutex.h"
@@ -384,6 +385,8 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
 
 static void x509authn_register_hooks(apr_pool_t *p)
 {
+    static const char *const modssl[] = { "mod_ssl.c", NULL };
+
     ap_hook_pre_config(x509authn_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_socache_* registered their providers and mod_ssl set up */
     ap_hook_post_config(x509authn_post_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -407,6 +410,12 @@ static void x509authn_register_hooks(apr_pool_t *p)
      * block (HTTP/1.1, HTTP/2) */
     private_filter_handle = ap_register_output_filter(
         PRIVATE_FILTER, private_filter, NULL, AP_FTYPE_PROTOCOL - 1);
+    /* X509AuthnExportSSLVars: before mod_ssl answers ap_ssl_var_lookup(),
+     * and after its fixup has set SSL_CLIENT_* for the proxy's own
+     * certificate */
+    ap_hook_ssl_var_lookup(x509authn_ssl_var_lookup, NULL, modssl,
+                           APR_HOOK_FIRST);
+    ap_hook_fixups(x509authn_ssl_vars_fixup, modssl, NULL, APR_HOOK_LAST);
     APR_OPTIONAL_HOOK(ssl, pre_handshake, x509authn_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);
     x509authn_register_source_filters();
