@@ -107,10 +107,11 @@ static void log_refusal(request_rec *r, int level, const char *why,
  * (mod_cache skips requests with Authorization, not these), so every
  * response to one is marked: r->no_cache keeps mod_cache from storing it,
  * and "Cache-Control: private" (unless the response has a Cache-Control of
- * its own) keeps shared caches in front from doing so.  The mark is a note
- * on the request and on its main requests, which ap_internal_fast_redirect
- * (DirectoryIndex, negotiation) carries over; internal redirects are
- * followed through r->prev.  The header is added by an output filter, which
+ * its own) keeps shared caches in front from doing so.  The mark is the
+ * login itself (rs->login), and a note on the main requests of a
+ * subrequest that logged in, which ap_internal_fast_redirect (DirectoryIndex,
+ * negotiation) carries over; internal redirects are followed through
+ * r->prev.  The header is added by an output filter, which
  * sees the final headers (a handler or CGI sets its own after
  * authentication), inserted for the handler and again for error responses
  * (which drop request filters).
@@ -124,7 +125,10 @@ static ap_filter_rec_t *private_filter_handle;
 static int after_login(request_rec *r)
 {
     for (; r; r = r->prev ? r->prev : r->main) {
-        if (apr_table_get(r->notes, PRIVATE_NOTE)) {
+        x509authn_req *rs = ap_get_module_config(r->request_config,
+                                                 &x509authn_module);
+
+        if ((rs && rs->login) || apr_table_get(r->notes, PRIVATE_NOTE)) {
             return 1;
         }
     }
@@ -151,8 +155,8 @@ static void mark_login(request_rec *r)
     request_rec *m;
 
     r->no_cache = 1;
-    apr_table_setn(r->notes, PRIVATE_NOTE, "1");
-    /* a subrequest's content goes into its main request's response */
+    /* r itself has rs->login; a subrequest's content goes into its main
+     * request's response */
     for (m = r->main; m; m = m->main) {
         apr_table_setn(m->notes, PRIVATE_NOTE, "1");
         insert_private_filter(m);
@@ -165,7 +169,7 @@ static apr_status_t private_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
     if (!apr_table_get(r->headers_out, "Cache-Control")
         && !apr_table_get(r->err_headers_out, "Cache-Control")) {
-        apr_table_setn(r->headers_out, "Cache-Control", "private");
+        apr_table_addn(r->headers_out, "Cache-Control", "private");
     }
     r->no_cache = 1;
     ap_remove_output_filter(f);

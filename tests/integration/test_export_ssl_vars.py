@@ -10,7 +10,7 @@ the module's own trust decisions still use the LB's TLS state.
     require  SSLVerifyClient require; trusts 127.0.0.1 with the LB's
              certificate (X509AuthnProxyRequire subject and issuer)
     noca     SSLVerifyClient optional_no_ca; trusts 127.0.0.1 by address
-             (an LB certificate mod_ssl did not verify: GENEROUS)
+             (an LB certificate mod_ssl did not verify: FAILED:...)
     main     direct TLS only (control: mod_ssl's own values stay)
 """
 
