@@ -84,12 +84,12 @@ static void log_refusal(request_rec *r, int level, const char *why,
         via = apr_pstrcat(r->pool, " (for ", r->useragent_ip, ")", NULL);
     }
     if (e) {
-        apr_thread_mutex_lock(e->lock);
+        x509authn_entry_lock(e);
         ap_log_rerror(APLOG_MARK, level, 0, r, X509A_LOGNO(0111)
                       "certificate rejected: %s; %s, client %s%s",
                       why, x509a_cert_describe(e->cert),
                       r->connection->client_ip, via);
-        apr_thread_mutex_unlock(e->lock);
+        x509authn_entry_unlock(e);
     }
     else {
         ap_log_rerror(APLOG_MARK, level, 0, r, X509A_LOGNO(0110)
@@ -220,10 +220,10 @@ static int x509authn_check_authn(request_rec *r)
         return refused;
     }
     cert = f->entry->cert;
-    apr_thread_mutex_lock(f->entry->lock);
+    x509authn_entry_lock(f->entry);
     if ((why = x509a_cert_leaf_problem(cert))
         || !x509a_rules_check(dc->rules, cert, &why)) {
-        apr_thread_mutex_unlock(f->entry->lock);
+        x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, why, f->entry);
         return refused;
     }
@@ -238,7 +238,7 @@ static int x509authn_check_authn(request_rec *r)
                           dc->map_file, line);
         }
         else if (dc->map_required) {
-            apr_thread_mutex_unlock(f->entry->lock);
+            x509authn_entry_unlock(f->entry);
             log_refusal(r, APLOG_INFO, "not mapped by X509AuthnUserMap (and "
                         "X509AuthnUserMapRequired is On)", f->entry);
             return refused;
@@ -251,7 +251,7 @@ static int x509authn_check_authn(request_rec *r)
         user = pick_user(r, dc, cert);
     }
     if (!user) {
-        apr_thread_mutex_unlock(f->entry->lock);
+        x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, "no X509AuthnUser field yields a user name",
                     f->entry);
         return refused;
@@ -266,7 +266,7 @@ static int x509authn_check_authn(request_rec *r)
                   "source %s)", x509a_cert_subject(cert),
                   r->connection->client_ip, r->user,
                   x509authn_source_name(f->source));
-    apr_thread_mutex_unlock(f->entry->lock);
+    x509authn_entry_unlock(f->entry);
     mark_login(r);
     if (f->source == X509AUTHN_SOURCE_HEADER) {
         /* RFC 9440 section 4: the response depends on this header */

@@ -234,6 +234,14 @@ void x509authn_entry_release(x509authn_entry *e);
 /** Hand the caller's reference to @a r: released with its pool. */
 x509authn_entry *x509authn_entry_hold(request_rec *r, x509authn_entry *e);
 
+/** Lock an entry for the use of its certificate (x509a_cert is not
+ *  thread-safe); no other lock may be taken while it is held, and nothing
+ *  that may call back into the module (ap_ssl_var_lookup). */
+void x509authn_entry_lock(x509authn_entry *e);
+
+/** Unlock an entry. */
+void x509authn_entry_unlock(x509authn_entry *e);
+
 /** X509_CLIENT_V_REMAIN at @a now (entry locked). */
 const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now);
 

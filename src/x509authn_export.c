@@ -119,9 +119,9 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
 
     put(&w, "X509_PROXY_ADDR", r->connection->client_ip);
     if ((proxy = x509authn_proxy_entry(r, rs)) != NULL) {
-        apr_thread_mutex_lock(proxy->lock);
+        x509authn_entry_lock(proxy);
         put(&w, "X509_PROXY_S_DN", x509a_cert_subject(proxy->cert));
-        apr_thread_mutex_unlock(proxy->lock);
+        x509authn_entry_unlock(proxy);
     }
     if (dc->export_ssl_vars) {
         /* applications written for direct mTLS run unchanged */
@@ -240,9 +240,9 @@ const char *x509authn_ssl_var_lookup(apr_pool_t *p, server_rec *s,
         || apr_table_get(r->notes, OWN_LOOKUP_NOTE)) {
         return NULL;
     }
-    apr_thread_mutex_lock(f->entry->lock);
+    x509authn_entry_lock(f->entry);
     value = apr_pstrdup(p, ssl_var(r, f->entry, name));
-    apr_thread_mutex_unlock(f->entry->lock);
+    x509authn_entry_unlock(f->entry);
     return value;
 }
 
@@ -282,10 +282,10 @@ int x509authn_ssl_vars_fixup(request_rec *r)
         apr_table_unset(r->subprocess_env,
                         APR_ARRAY_IDX(doomed, i, const char *));
     }
-    apr_thread_mutex_lock(f->entry->lock);
+    x509authn_entry_lock(f->entry);
     put_ssl_vars(r, f->entry->cert,
                  x509authn_days_remaining(f->entry, r->request_time));
-    apr_thread_mutex_unlock(f->entry->lock);
+    x509authn_entry_unlock(f->entry);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0500)
                   "SSL_CLIENT_* set again for the forwarded certificate "
                   "(after mod_ssl)");
@@ -328,15 +328,15 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
             || !(proxy = x509authn_proxy_entry(r, rs))) {
             return NULL;
         }
-        apr_thread_mutex_lock(proxy->lock);
+        x509authn_entry_lock(proxy);
         value = x509a_cert_subject(proxy->cert);
-        apr_thread_mutex_unlock(proxy->lock);
+        x509authn_entry_unlock(proxy);
         return value;
     }
-    apr_thread_mutex_lock(f->entry->lock);
+    x509authn_entry_lock(f->entry);
     value = x509a_cert_var(f->entry->cert, r->pool, name,
                            apr_time_sec(r->request_time));
-    apr_thread_mutex_unlock(f->entry->lock);
+    x509authn_entry_unlock(f->entry);
     return value;
 }
 
