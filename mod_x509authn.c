@@ -277,12 +277,20 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         need_cache = 1;
     }
-    if (need_cache && (err = x509authn_cache_post_config(pconf, ptemp, s))) {
+    if (need_cache && ((err = x509authn_cache_post_config(pconf, ptemp, s))
+                       || (err = x509authn_record_post_config(pconf, s)))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",
                      err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
+}
+
+/* Before configtest's "Syntax OK": what directives alone decide. */
+static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                  apr_pool_t *ptemp, server_rec *s)
+{
+    return x509authn_record_check_config(s);
 }
 
 static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
@@ -300,6 +308,7 @@ static void x509authn_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(x509authn_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_socache_* registered their providers and mod_ssl set up */
+    ap_hook_check_config(x509authn_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(x509authn_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(x509authn_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* forwarded-certificate headers leave untrusted requests before any
