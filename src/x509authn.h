@@ -402,4 +402,17 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
 /** ap_expr lookup hook for %{X509_*}. */
 int x509authn_expr_lookup(ap_expr_lookup_parms *parms);
 
+/** ap_ssl_var_lookup() for the module's own questions about the connection
+ *  (the proxy's TLS state): always mod_ssl's answer. */
+const char *x509authn_modssl_var(request_rec *r, const char *name);
+
+/** ssl_var_lookup hook: SSL_CLIENT_* of a forwarded certificate after a
+ *  login under X509AuthnExportSSLVars On. */
+const char *x509authn_ssl_var_lookup(apr_pool_t *p, server_rec *s,
+                                     conn_rec *c, request_rec *r,
+                                     const char *name);
+
+/** fixups after mod_ssl's: the same for the environment. */
+int x509authn_ssl_vars_fixup(request_rec *r);
+
 #endif /* X509AUTHN_H */

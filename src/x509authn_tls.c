@@ -150,8 +150,7 @@ conn_rec *x509authn_master_conn(conn_rec *c)
  * (no pre_handshake): read back from PEM, once per request. */
 static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
 {
-    const char *pem = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
-                                        "SSL_CLIENT_CERT");
+    const char *pem = x509authn_modssl_var(r, "SSL_CLIENT_CERT");
     BIO *bio;
     X509 *x;
     x509authn_entry *e = NULL;
@@ -258,8 +257,7 @@ x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
     }
     /* mod_ssl's verdict, including its per-directory settings; GENEROUS
      * (optional_no_ca) and FAILED:* are refusals */
-    verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
-                               "SSL_CLIENT_VERIFY");
+    verify = x509authn_modssl_var(r, "SSL_CLIENT_VERIFY");
     if (!verify || strcmp(verify, "SUCCESS") != 0) {
         if (!verify || strcmp(verify, "NONE") == 0) {
             *why = "no client certificate";
