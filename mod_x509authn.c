@@ -150,6 +150,23 @@ static void insert_private_filter(request_rec *r)
                                 r->connection);
 }
 
+/* mod_cache decides whether to store a response on its first brigade: a
+ * main request that has already sent some (mod_include passes the text
+ * before an <!--#include virtual-->) is past r->no_cache, so its save
+ * filter goes; without the end of the response it never stores it. */
+static void remove_cache_save(request_rec *m)
+{
+    ap_filter_t *f;
+
+    for (f = m->output_filters; f && f != m->proto_output_filters;
+         f = f->next) {
+        if (!strcasecmp(f->frec->name, "cache_save")
+            || !strcasecmp(f->frec->name, "cache_save_subreq")) {
+            ap_remove_output_filter(f);
+        }
+    }
+}
+
 static void mark_login(request_rec *r)
 {
     request_rec *m;
@@ -159,6 +176,8 @@ static void mark_login(request_rec *r)
      * request's response */
     for (m = r->main; m; m = m->main) {
         apr_table_setn(m->notes, PRIVATE_NOTE, "1");
+        m->no_cache = 1;
+        remove_cache_save(m);
         insert_private_filter(m);
     }
 }
@@ -218,6 +237,11 @@ static int x509authn_check_authn(request_rec *r)
         log_refusal(r, (mandatory || f->presented) ? APLOG_INFO : APLOG_DEBUG,
                     f->why, f->refused);
         return refused;
+    }
+    if (f->source == X509AUTHN_SOURCE_HEADER) {
+        /* X509_PROXY_S_DN asks mod_ssl and locks the proxy's entry: before
+         * this entry is locked */
+        x509authn_proxy_subject(r, rs);
     }
     cert = f->entry->cert;
     x509authn_entry_lock(f->entry);

@@ -278,6 +278,8 @@ typedef struct {
 typedef struct {
     int from_proxy;             /**< The peer is a trusted proxy. */
     x509authn_entry *proxy;     /**< The proxy's own TLS certificate, if any. */
+    int proxy_asked;            /**< mod_ssl was asked for it. */
+    const char *proxy_dn;       /**< Its subject, once asked for. */
     /** The last answer of each source (index: x509authn_source). */
     x509authn_found found[3];
     /** check_authn has run: the variables describe its outcome only. */
@@ -288,6 +290,16 @@ typedef struct {
 
 /** "tls" or "header". */
 const char *x509authn_source_name(x509authn_source source);
+
+/**
+ * The state of the request whose authentication decided for @a r: @a r
+ * itself once check_authn has run for it, or the request httpd handed the
+ * login on from (an internal redirect's r->prev or a subrequest's r->main
+ * with the same configuration: it skips authentication and copies
+ * r->user).  NULL when no authentication has decided yet.
+ * @param by receives that request (may be NULL)
+ */
+x509authn_req *x509authn_decided_by(request_rec *r, request_rec **by);
 
 /** The request's state; the proxy trust decision is made once. */
 x509authn_req *x509authn_req_state(request_rec *r);
@@ -337,6 +349,10 @@ int x509authn_post_read_request(request_rec *r);
 
 /** The proxy's own verified TLS certificate (a trusted proxy's), or NULL. */
 x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs);
+
+/** Its subject DN (X509_PROXY_S_DN), or NULL.  Asks mod_ssl and locks the
+ *  proxy's entry: not to be called with another entry locked. */
+const char *x509authn_proxy_subject(request_rec *r, x509authn_req *rs);
 
 /** Register the input filter that keeps certificate headers out of
  *  merged trailers. */

@@ -105,7 +105,6 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
     x509a_cert *cert = f->entry->cert;
     env_writer w = writer_for(r->subprocess_env, "X509_");
     const char *remain = x509authn_days_remaining(f->entry, r->request_time);
-    x509authn_entry *proxy;
 
     put_vars(&w, r, cert, X509A_VARS_X509);
     put(&w, "X509_AUTHN_SOURCE", x509authn_source_name(f->source));
@@ -118,10 +117,9 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
     }
 
     put(&w, "X509_PROXY_ADDR", r->connection->client_ip);
-    if ((proxy = x509authn_proxy_entry(r, rs)) != NULL) {
-        x509authn_entry_lock(proxy);
-        put(&w, "X509_PROXY_S_DN", x509a_cert_subject(proxy->cert));
-        x509authn_entry_unlock(proxy);
+    /* asked for by check_authn before it locked the entry */
+    if (rs->proxy_dn) {
+        put(&w, "X509_PROXY_S_DN", rs->proxy_dn);
     }
     if (dc->export_ssl_vars) {
         /* applications written for direct mTLS run unchanged */
@@ -156,28 +154,14 @@ const char *x509authn_modssl_var(request_rec *r, const char *name)
  */
 static x509authn_found *ssl_vars_login(request_rec *r, request_rec **by)
 {
-    request_rec *x;
+    x509authn_req *rs = x509authn_decided_by(r, by);
+    const x509authn_dir_conf *dc;
 
-    if (!r->user) {
+    if (!rs || !rs->login || rs->login->source != X509AUTHN_SOURCE_HEADER) {
         return NULL;
     }
-    for (x = r; x; x = x->prev ? x->prev : x->main) {
-        x509authn_req *rs = ap_get_module_config(x->request_config,
-                                                 &x509authn_module);
-        const x509authn_dir_conf *dc;
-
-        if (!rs || !rs->authn_done) {
-            continue;
-        }
-        if (!rs->login || x->user != r->user
-            || rs->login->source != X509AUTHN_SOURCE_HEADER) {
-            return NULL;
-        }
-        dc = ap_get_module_config(x->per_dir_config, &x509authn_module);
-        *by = x;
-        return dc->export_ssl_vars ? rs->login : NULL;
-    }
-    return NULL;
+    dc = ap_get_module_config((*by)->per_dir_config, &x509authn_module);
+    return dc->export_ssl_vars ? rs->login : NULL;
 }
 
 /* One SSL_CLIENT_* name of the forwarded certificate (entry locked); ""
@@ -235,9 +219,11 @@ const char *x509authn_ssl_var_lookup(apr_pool_t *p, server_rec *s,
     request_rec *by;
     const char *value;
 
-    if (!r || strncasecmp(name, "SSL_CLIENT_", 11)
-        || !(f = ssl_vars_login(r, &by))
-        || apr_table_get(r->notes, OWN_LOOKUP_NOTE)) {
+    /* the module's own questions go to mod_ssl first of all: they may be
+     * asked with an entry locked */
+    if (!r || apr_table_get(r->notes, OWN_LOOKUP_NOTE)
+        || strncasecmp(name, "SSL_CLIENT_", 11)
+        || !(f = ssl_vars_login(r, &by))) {
         return NULL;
     }
     x509authn_entry_lock(f->entry);
@@ -299,18 +285,17 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
 {
     const char *name = data, *value;
     request_rec *r = ctx->r;
-    x509authn_req *rs;
+    x509authn_req *rs, *decided;
     x509authn_found *f;
-    x509authn_entry *proxy;
 
     if (!r) {
         return NULL;
     }
     rs = x509authn_req_state(r);
-    f = rs->authn_done ? rs->login
-                       : x509authn_resolve(r, ap_get_module_config(
-                                              r->per_dir_config,
-                                              &x509authn_module));
+    decided = x509authn_decided_by(r, NULL);
+    f = decided ? decided->login
+                : x509authn_resolve(r, ap_get_module_config(r->per_dir_config,
+                                                            &x509authn_module));
     if (!f || !f->entry) {
         return NULL;
     }
@@ -324,14 +309,8 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
         if (!strcmp(name, "X509_PROXY_ADDR")) {
             return r->connection->client_ip;
         }
-        if (strcmp(name, "X509_PROXY_S_DN")
-            || !(proxy = x509authn_proxy_entry(r, rs))) {
-            return NULL;
-        }
-        x509authn_entry_lock(proxy);
-        value = x509a_cert_subject(proxy->cert);
-        x509authn_entry_unlock(proxy);
-        return value;
+        return strcmp(name, "X509_PROXY_S_DN") ? NULL
+                                               : x509authn_proxy_subject(r, rs);
     }
     x509authn_entry_lock(f->entry);
     value = x509a_cert_var(f->entry->cert, r->pool, name,

@@ -232,12 +232,30 @@ void x509authn_register_source_filters(void)
 
 x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs)
 {
-    if (!rs->proxy && rs->from_proxy) {
+    if (!rs->proxy_asked && rs->from_proxy) {
         const char *why;
         int presented = 0;
-        rs->proxy = x509authn_entry_hold(r, x509authn_tls_entry(r, &why,
-                                                                &presented,
-                                                                NULL));
+
+        /* asked once: a proxy without a certificate has none later */
+        rs->proxy_asked = 1;
+        if (!rs->proxy) {
+            rs->proxy = x509authn_entry_hold(r, x509authn_tls_entry(
+                                                    r, &why, &presented,
+                                                    NULL));
+        }
     }
     return rs->proxy;
+}
+
+const char *x509authn_proxy_subject(request_rec *r, x509authn_req *rs)
+{
+    x509authn_entry *proxy;
+
+    if (!rs->proxy_dn && (proxy = x509authn_proxy_entry(r, rs)) != NULL) {
+        /* the string lives in the entry, which the request holds */
+        x509authn_entry_lock(proxy);
+        rs->proxy_dn = x509a_cert_subject(proxy->cert);
+        x509authn_entry_unlock(proxy);
+    }
+    return rs->proxy_dn;
 }

@@ -37,6 +37,25 @@ x509authn_req *x509authn_req_state(request_rec *r)
     return rs;
 }
 
+x509authn_req *x509authn_decided_by(request_rec *r, request_rec **by)
+{
+    request_rec *x = r;
+
+    do {
+        x509authn_req *rs = ap_get_module_config(x->request_config,
+                                                 &x509authn_module);
+        if (rs && rs->authn_done) {
+            if (by) {
+                *by = x;
+            }
+            return rs;
+        }
+        x = x->prev ? x->prev : x->main;
+        /* only as far as httpd handed the login on */
+    } while (x && r->user && x->user == r->user);
+    return NULL;
+}
+
 static void found_reset(x509authn_found *f)
 {
     x509authn_source source = f->source;

@@ -193,7 +193,9 @@ static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
      * X509 object of the handshake, which it references, so the same
      * address is the same object. */
     apr_thread_mutex_lock(cs->lock);
-    if (cs->current && cs->peer == peer) {
+    /* an entry made for a refused verdict lacks the verified chain and
+     * the store: a later success on the same object makes a new one */
+    if (cs->current && cs->peer == peer && (cs->peer_verified || !verified)) {
         e = cs->current;
         cs->peer_verified |= verified;
         apr_atomic_inc32(&e->refs);

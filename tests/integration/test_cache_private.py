@@ -30,7 +30,12 @@ PAGE = "<html>page for %s</html>\n"
 OLD = 946684800            # 2000-01-01: heuristically fresh for a day
 MODULES = [("cache_module", "mod_cache.so"),
            ("cache_socache_module", "mod_cache_socache.so"),
-           ("cache_disk_module", "mod_cache_disk.so")]
+           ("cache_disk_module", "mod_cache_disk.so"),
+           ("include_module", "mod_include.so")]
+# text before the include: mod_include sends it (and mod_cache decides to
+# store) before the subrequest logs in
+SSI = ('<html>before the include\n' + "<p>text</p>\n" * 5000
+       + '<!--#include virtual="/t/x/env" -->\nafter</html>\n')
 PROVIDERS = {"cs": "socache", "cd": "disk"}
 HDR = "X-SSL-Client-Cert"
 
@@ -68,6 +73,14 @@ def h(request, workroot, pki, module_so, loopback_aliases):
                     '    Header set Cache-Control "public, max-age=600"\n</Location>' % top)
         hdr.append("<Location /%s/hdr/>\n    AuthType X509\n    X509AuthnSource header\n"
                    "    Require valid-user\n</Location>" % top)
+        ssi = "htdocs/%s/ssi" % top
+        os.makedirs(srv.path(ssi), exist_ok=True)
+        os.chmod(srv.path(ssi), 0o755)
+        srv.write_file(ssi + "/page.shtml", SSI)
+        conf.append('<Directory "%s">\n    Options +Includes\n'
+                    "    AddOutputFilter INCLUDES .shtml\n"
+                    '    Header set Cache-Control "public, max-age=600"\n'
+                    "</Directory>" % srv.path(ssi))
     conf.append("<Location /cc>\n    AuthType X509\n    Require valid-user\n</Location>")
     conf.append("<Location /t/x/>\n    AuthType X509\n    Require valid-user\n</Location>")
     srv.write_file("cgi/cc.py", CC_CGI, 0o755)
@@ -200,3 +213,18 @@ def test_forwarded_login_is_private_and_not_cached(h, pki, top):
     http_request(h.port("hdr"), "/%s/open/p3.html" % top)
     again = until_hit(lambda: http_request(h.port("hdr"), "/%s/open/p3.html" % top))
     assert "HIT" in again.headers.get("x-cache", ""), again.headers
+
+
+@pytest.mark.parametrize("top", sorted(PROVIDERS))
+def test_ssi_subrequest_login_after_text_is_not_cached(h, pki, top):
+    """An anonymous, cacheable page whose <!--#include virtual--> logs in
+    (AuthType X509) after text was already sent: mod_cache had decided to
+    store it before the login; alice's page must not be served to others."""
+    path = "/%s/ssi/page.shtml" % top
+    r = get(h, path, pki["alice"])
+    assert r.status == 200, r
+    assert "before the include" in r.text and "alice01" in r.text, r.text
+    for _ in range(3):
+        anon = get(h, path)
+        assert "alice01" not in anon.text, (cache_says(anon), anon.text)
+        time.sleep(0.1)

@@ -72,9 +72,19 @@ def _fallback(h):
 """ % (basic, quote(A_DN), basic, quote(A_DN))
 
 
+# a CGI local redirect: httpd redirects internally to /t/fb-a/env, in the
+# same sections, so the new request skips authentication and inherits the
+# login (r->user) from r->prev
+REDIR_CGI = """#!/usr/bin/python3
+import sys
+sys.stdout.write("Location: /t/fb-a/env\\r\\n\\r\\n")
+"""
+
+
 @pytest.fixture(scope="module")
 def h(request, workroot, pki, module_so, loopback_aliases):
     srv = new_httpd(request, workroot, pki, module_so, name="compose-source")
+    redir = srv.write_file("cgi/redir.py", REDIR_CGI, 0o755)
     proxy = pki["proxy"]
     early = 'SetEnvIfExpr "-n %{X509_CLIENT_S_DN_CN}" X509_EARLY_CN=1\n'
     vif = ("<If \"%{X509_CLIENT_S_DN_O} == 'Example Corp'\">\n"
@@ -86,7 +96,8 @@ def h(request, workroot, pki, module_so, loopback_aliases):
                            require=[("subject", proxy.subject),
                                     ("issuer", proxy.issuer)])
         + early + vif + locs,
-        "mixed": F.trust("127.0.0.1", ca=pki.ca_bundle) + locs,
+        "mixed": F.trust("127.0.0.1", ca=pki.ca_bundle)
+        + 'ScriptAlias /t/fb-a/go "%s"\n' % redir + locs,
     }
     srv.start(vhost_extra=vhost_extra)
     return srv
@@ -164,6 +175,29 @@ def test_refused_certificate_then_password_exports_nothing(h, pki, http2):
     env = ok(r, ALICE_DN)
     assert env["HTTP_X_EXPR_DN"] == ALICE_DN
     assert env["HTTP_X_EXPR_SRC"] == "tls"
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "h2"])
+def test_refused_certificate_then_password_after_internal_redirect(h, pki, http2):
+    """The same after an internal redirect, where httpd skips
+    authentication and hands r->user on: the redirected request's
+    %{X509_*} must describe the login of the request it came from."""
+    src = ["--interface", UNTRUSTED]
+    r = curl(h.url("/t/fb-a/go", "mixed"), cert=pki["bob"],
+             user="basicuser:s3cret", http2=http2, extra=src)
+    assert r.status == 200, r
+    env = r.env
+    assert env["REMOTE_USER"] == "basicuser"
+    assert env.get("REDIRECT_URL") == "/t/fb-a/go", env.get("REDIRECT_URL")
+    assert env.get("HTTP_X_EXPR_DN", "") == "", env.get("HTTP_X_EXPR_DN")
+    assert env.get("HTTP_X_EXPR_SRC", "") == "", env.get("HTTP_X_EXPR_SRC")
+    # alice's certificate login is handed on as well
+    r = curl(h.url("/t/fb-a/go", "mixed"), cert=pki["alice"], http2=http2,
+             extra=src)
+    assert r.status == 200, r
+    assert r.env["REMOTE_USER"] == ALICE_DN
+    assert r.env["HTTP_X_EXPR_DN"] == ALICE_DN
+    assert r.env["HTTP_X_EXPR_SRC"] == "tls"
 
 
 def test_certificate_only_require_expr_refuses_password_login(h, pki):
