@@ -442,7 +442,7 @@ def callgrind_run(args, work, pki, name, body, path, extra, n=None):
                              "--callgrind-out-file=" + out,
                              APACHE2, "-X", "-f", h.conf],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    h._wait(tries=600)          # startup under valgrind is slow
+    h._wait(tries=3000)         # startup under valgrind is slow (and a busy machine)
     if os.path.exists(out):
         os.chmod(out, 0o666)    # created as root, written at exit by www-data
     try:
