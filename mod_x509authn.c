@@ -109,25 +109,30 @@ static int x509authn_check_authn(request_rec *r)
     int mandatory = is_x509_auth_type(r);
     int refused = mandatory ? HTTP_FORBIDDEN : DECLINED;
     x509authn_req *rs;
+    x509authn_found *f;
     x509a_cert *cert;
     const char *why = NULL, *user;
 
     if (!mandatory && !dc->enabled) {
         return DECLINED;
     }
-    rs = x509authn_resolve(r, dc);
-    if (!rs->entry) {
+    /* from here on %{X509_*} describes this hook's login, or nothing */
+    rs = x509authn_req_state(r);
+    rs->authn_done = 1;
+    rs->login = NULL;
+    f = x509authn_resolve(r, dc);
+    if (!f->entry) {
         /* without a certificate, falling back to a password is normal */
-        log_refusal(r, (mandatory || rs->presented) ? APLOG_INFO : APLOG_DEBUG,
-                    rs->why, rs->refused);
+        log_refusal(r, (mandatory || f->presented) ? APLOG_INFO : APLOG_DEBUG,
+                    f->why, f->refused);
         return refused;
     }
-    cert = rs->entry->cert;
-    apr_thread_mutex_lock(rs->entry->lock);
+    cert = f->entry->cert;
+    apr_thread_mutex_lock(f->entry->lock);
     if ((why = x509a_cert_leaf_problem(cert))
         || !x509a_rules_check(dc->rules, cert, &why)) {
-        apr_thread_mutex_unlock(rs->entry->lock);
-        log_refusal(r, APLOG_INFO, why, rs->entry);
+        apr_thread_mutex_unlock(f->entry->lock);
+        log_refusal(r, APLOG_INFO, why, f->entry);
         return refused;
     }
     user = NULL;
@@ -141,9 +146,9 @@ static int x509authn_check_authn(request_rec *r)
                           dc->map_file, line);
         }
         else if (dc->map_required) {
-            apr_thread_mutex_unlock(rs->entry->lock);
+            apr_thread_mutex_unlock(f->entry->lock);
             log_refusal(r, APLOG_INFO, "not mapped by X509AuthnUserMap (and "
-                        "X509AuthnUserMapRequired is On)", rs->entry);
+                        "X509AuthnUserMapRequired is On)", f->entry);
             return refused;
         }
         else {
@@ -154,27 +159,27 @@ static int x509authn_check_authn(request_rec *r)
         user = pick_user(r, dc, cert);
     }
     if (!user) {
-        apr_thread_mutex_unlock(rs->entry->lock);
+        apr_thread_mutex_unlock(f->entry->lock);
         log_refusal(r, APLOG_INFO, "no X509AuthnUser field yields a user name",
-                    rs->entry);
+                    f->entry);
         return refused;
     }
     /* the entry (and so a name from it) lives as long as the request */
     r->user = (char *)user;
     r->ap_auth_type = "X509";
-    x509authn_export(r, dc, rs);
+    rs->login = f;
+    x509authn_export(r, dc, rs, f);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0102)
                   "User %s has been preauthenticated from %s (user \"%s\", "
                   "source %s)", x509a_cert_subject(cert),
-                  r->connection->client_ip, r->user, rs->source);
-    apr_thread_mutex_unlock(rs->entry->lock);
-    if (rs->source[0] == 'h') {
+                  r->connection->client_ip, r->user,
+                  x509authn_source_name(f->source));
+    apr_thread_mutex_unlock(f->entry->lock);
+    if (f->source == X509AUTHN_SOURCE_HEADER) {
         /* RFC 9440 section 4: a shared cache must not serve this response
          * to others */
-        const x509authn_srv_conf *sc =
-            ap_get_module_config(r->server->module_config, &x509authn_module);
         r->no_cache = 1;
-        apr_table_mergen(r->headers_out, "Vary", sc->header);
+        apr_table_mergen(r->headers_out, "Vary", x509authn_srv(r)->header);
     }
     return OK;
 }
@@ -283,6 +288,8 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
 {
     x509authn_cache_child_init(pchild, s);
+    x509authn_tls_child_init(pchild);
+    x509authn_header_child_init(pchild, s);
 }
 
 /* ------------------------------------------------------------------------ */

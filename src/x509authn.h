@@ -3,8 +3,10 @@
 /**
  * @file x509authn.h
  * @brief Internal declarations shared by the module's httpd glue:
- * configuration (x509authn_config.c), certificate sources
- * (x509authn_source.c), variables (x509authn_export.c) and the hooks
+ * configuration (x509authn_config.c), entries and the per-process cache
+ * (x509authn_entry.c), the sources (x509authn_resolve.c, x509authn_tls.c,
+ * x509authn_proxy.c, x509authn_header.c), the shared cache
+ * (x509authn_socache.c), variables (x509authn_export.c) and the hooks
  * (mod_x509authn.c).
  */
 
@@ -81,7 +83,7 @@ typedef struct {
                  map_required_set:1;
 } x509authn_dir_conf;
 
-/** Forwarded certificates seen by this process (x509authn_source.c). */
+/** Forwarded certificates seen by this process (x509authn_entry.c). */
 typedef struct x509authn_hcache x509authn_hcache;
 
 /** Server (virtual host) configuration: trusted proxies and headers. */
@@ -169,8 +171,17 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 int x509authn_header_mode(const x509authn_srv_conf *sc);
 
 /* ------------------------------------------------------------------------ */
-/* Certificate entries and sources (x509authn_source.c)                     */
+/* Certificate entries and the per-process cache (x509authn_entry.c)        */
 /* ------------------------------------------------------------------------ */
+
+/*
+ * Invariant of every cache and memo below (per connection, per process,
+ * shared): the decision for a request is a function of the certificate and
+ * chain bytes, the configuration in force for the request (.htaccess
+ * included), the content of the trust files (CA, CRL, IssuingCA, map) and
+ * the clock.  A cached value is keyed by a digest of everything it depends
+ * on, or it is not cached.  docs/architecture.md says what keys each one.
+ */
 
 /** A parsed certificate shared by the requests that present it. */
 typedef struct x509authn_entry x509authn_entry;
@@ -186,8 +197,9 @@ struct x509authn_entry {
     int verified;               /**< Verification passed (or was off). */
     const char *why;            /**< Else why it failed. */
     apr_time_t valid_from;      /**< Latest notBefore of the chain. */
-    apr_time_t valid_until;     /**< Earliest notAfter of the chain. */
-    /* per-process cache bookkeeping (x509authn_source.c) */
+    apr_time_t valid_until;     /**< Earliest notAfter of the chain (and
+                                 *   nextUpdate of the CRLs used). */
+    /* per-process cache bookkeeping (x509authn_entry.c) */
     const char *key;
     apr_size_t key_len;
     apr_uint64_t hash;
@@ -196,28 +208,105 @@ struct x509authn_entry {
     x509authn_entry *next_in_bucket, *lru_prev, *lru_next;
 };
 
-/** What a request presents, resolved once per request. */
-typedef struct {
-    x509authn_entry *entry;     /**< Accepted certificate (referenced). */
-    x509authn_entry *refused;   /**< Or a presented, refused one (referenced). */
-    const char *source;         /**< "tls" or "header". */
-    const char *why;            /**< When no entry: why not. */
-    int presented;              /**< A certificate was offered but refused. */
-    int from_proxy;             /**< The peer is a trusted proxy. */
-    x509authn_entry *proxy;     /**< The proxy's own TLS certificate, if any. */
-} x509authn_req;
+/** A new entry (one reference) for @a leaf; NULL when out of memory. */
+x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
+                                        STACK_OF(X509) *untrusted,
+                                        X509_STORE *store);
+
+/** Drop one reference to an entry (any thread); NULL is ignored. */
+void x509authn_entry_release(x509authn_entry *e);
+
+/** Hand the caller's reference to @a r: released with its pool. */
+x509authn_entry *x509authn_entry_hold(request_rec *r, x509authn_entry *e);
 
 /** X509_CLIENT_V_REMAIN at @a now (entry locked). */
 const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now);
 
-/** Drop one reference to an entry (any thread). */
-void x509authn_entry_release(x509authn_entry *e);
+/** A cache of at most @a max entries, emptied with @a p. */
+x509authn_hcache *x509authn_hcache_create(apr_pool_t *p, int max);
 
-/** Resolve (once) what certificate the request presents. */
-x509authn_req *x509authn_resolve(request_rec *r, const x509authn_dir_conf *dc);
+/** A new reference to the live entry for @a key, or NULL.  An entry past
+ *  its expiry or of another @a generation is dropped. */
+x509authn_entry *x509authn_hcache_get(x509authn_hcache *hc, const char *key,
+                                      apr_size_t len, apr_time_t now,
+                                      unsigned int generation);
+
+/** Keep @a e, which carries its key, expiry and generation; the cache
+ *  takes its own reference. */
+void x509authn_hcache_put(x509authn_hcache *hc, x509authn_entry *e);
+
+/* ------------------------------------------------------------------------ */
+/* Sources                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** What one source presents for a request. */
+typedef struct {
+    x509authn_source source;    /**< TLS or HEADER. */
+    x509authn_entry *entry;     /**< Accepted certificate (held by r). */
+    x509authn_entry *refused;   /**< Or a presented, refused one (held). */
+    const char *why;            /**< When no entry: why not. */
+    int presented;              /**< A certificate was offered but refused. */
+    /* header source: the header values this answer is for */
+    const char *key;
+    apr_size_t key_len;
+} x509authn_found;
+
+/** The request's state (r->request_config). */
+typedef struct {
+    int from_proxy;             /**< The peer is a trusted proxy. */
+    x509authn_entry *proxy;     /**< The proxy's own TLS certificate, if any. */
+    /** The last answer of each source (index: x509authn_source). */
+    x509authn_found found[3];
+    /** check_authn has run: the variables describe its outcome only. */
+    int authn_done;
+    /** What check_authn accepted, or NULL (refused, or not X509). */
+    x509authn_found *login;
+} x509authn_req;
+
+/** "tls" or "header". */
+const char *x509authn_source_name(x509authn_source source);
+
+/** The request's state; the proxy trust decision is made once. */
+x509authn_req *x509authn_req_state(request_rec *r);
+
+/**
+ * What the request presents under the directory's X509AuthnSource (and
+ * the server's trust settings), resolved anew for every caller that may
+ * decide: an answer is reused only for the same source and, for headers,
+ * the same header values.
+ */
+x509authn_found *x509authn_resolve(request_rec *r,
+                                   const x509authn_dir_conf *dc);
+
+/** The server configuration of @a r. */
+#define x509authn_srv(r) ((x509authn_srv_conf *)ap_get_module_config(\
+    (r)->server->module_config, &x509authn_module))
+
+/** The connection that carries @a c (itself, or an HTTP/2 stream's). */
+conn_rec *x509authn_master_conn(conn_rec *c);
+
+/* --- direct TLS (x509authn_tls.c) --- */
 
 /** mod_ssl's pre_handshake: remember the connection's SSL object. */
 int x509authn_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
+
+/** The connection's verified client certificate (a new reference), or NULL
+ *  with *why.  A certificate offered but not verified sets *presented and
+ *  comes back in *refused (when asked for), for the log. */
+x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
+                                     int *presented,
+                                     x509authn_entry **refused);
+
+/** child_init: the per-process cache of verified TLS certificates. */
+void x509authn_tls_child_init(apr_pool_t *pchild);
+
+/* --- trusted proxies (x509authn_proxy.c) --- */
+
+/** Does the request come from a trusted proxy?  The proxy's own verified
+ *  certificate, when X509AuthnProxyRequire needs it, goes to *proxy. */
+int x509authn_peer_is_trusted_proxy(request_rec *r,
+                                    const x509authn_srv_conf *sc,
+                                    x509authn_entry **proxy);
 
 /** post_read_request: strip forwarded-certificate headers from requests
  *  that do not come from a trusted proxy. */
@@ -229,6 +318,36 @@ x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs);
 /** Register the input filter that keeps certificate headers out of
  *  merged trailers. */
 void x509authn_register_source_filters(void);
+
+/* --- forwarded certificates (x509authn_header.c) --- */
+
+/** The header values that name the forwarded certificate, joined (the
+ *  per-process cache key); NULL when the leaf header is absent. */
+const char *x509authn_forwarded_key(request_rec *r,
+                                    const x509authn_srv_conf *sc,
+                                    apr_size_t *len,
+                                    apr_array_header_t **chains);
+
+/** Resolve the certificate a trusted proxy forwards into @a f. */
+void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
+                              x509authn_found *f);
+
+/** child_init: per-server caches of forwarded certificates. */
+void x509authn_header_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* --- shared verification cache (x509authn_socache.c) --- */
+
+/** Length of a shared-cache key: chain digest and settings digest. */
+#define X509AUTHN_SOCACHE_KEY_LEN 64
+
+/** Look up @a key: non-zero with the value in @a val / *len when found. */
+int x509authn_socache_get(request_rec *r, const unsigned char *key,
+                          unsigned char *val, unsigned int *len);
+
+/** Store @a val under @a key until @a expiry. */
+void x509authn_socache_put(request_rec *r, const unsigned char *key,
+                           const unsigned char *val, unsigned int len,
+                           apr_time_t expiry);
 
 /** post_config: the shared cache. */
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
@@ -243,7 +362,7 @@ void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s);
 
 /** Set the request's variables after a login (entry locked by caller). */
 void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
-                      x509authn_req *rs);
+                      x509authn_req *rs, x509authn_found *f);
 
 /** ap_expr lookup hook for %{X509_*}. */
 int x509authn_expr_lookup(ap_expr_lookup_parms *parms);

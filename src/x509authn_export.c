@@ -86,20 +86,20 @@ static void put_pem_vars(const env_writer *w, request_rec *r, x509a_cert *cert,
 /* Values live in the entry, which the request references until its pool
  * is gone: no copies. */
 void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
-                      x509authn_req *rs)
+                      x509authn_req *rs, x509authn_found *f)
 {
-    x509a_cert *cert = rs->entry->cert;
+    x509a_cert *cert = f->entry->cert;
     env_writer w = writer_for(r->subprocess_env, "X509_");
-    const char *remain = x509authn_days_remaining(rs->entry, r->request_time);
+    const char *remain = x509authn_days_remaining(f->entry, r->request_time);
     x509authn_entry *proxy;
 
     put_vars(&w, r, cert, X509A_VARS_X509);
-    put(&w, "X509_AUTHN_SOURCE", rs->source);
+    put(&w, "X509_AUTHN_SOURCE", x509authn_source_name(f->source));
     put(&w, "X509_CLIENT_V_REMAIN", remain);
     if (dc->export_cert) {
         put_pem_vars(&w, r, cert, "X509_CLIENT_");
     }
-    if (rs->source[0] != 'h') {
+    if (f->source != X509AUTHN_SOURCE_HEADER) {
         return;
     }
 
@@ -120,26 +120,33 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
     }
 }
 
+/* Before authentication: the certificate the request presents under the
+ * asking directory's source.  Once authentication has run: the login it
+ * made, or nothing (a refused certificate, a password login). */
 static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
 {
     const char *name = data, *value;
     request_rec *r = ctx->r;
     x509authn_req *rs;
+    x509authn_found *f;
     x509authn_entry *proxy;
 
     if (!r) {
         return NULL;
     }
-    rs = x509authn_resolve(r, ap_get_module_config(r->per_dir_config,
-                                                   &x509authn_module));
-    if (!rs->entry) {
+    rs = x509authn_req_state(r);
+    f = rs->authn_done ? rs->login
+                       : x509authn_resolve(r, ap_get_module_config(
+                                              r->per_dir_config,
+                                              &x509authn_module));
+    if (!f || !f->entry) {
         return NULL;
     }
     if (!strcmp(name, "X509_AUTHN_SOURCE")) {
-        return rs->source;
+        return x509authn_source_name(f->source);
     }
     if (!strncmp(name, "X509_PROXY_", 11)) {
-        if (rs->source[0] != 'h') {
+        if (f->source != X509AUTHN_SOURCE_HEADER) {
             return NULL;
         }
         if (!strcmp(name, "X509_PROXY_ADDR")) {
@@ -154,10 +161,10 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
         apr_thread_mutex_unlock(proxy->lock);
         return value;
     }
-    apr_thread_mutex_lock(rs->entry->lock);
-    value = x509a_cert_var(rs->entry->cert, r->pool, name,
+    apr_thread_mutex_lock(f->entry->lock);
+    value = x509a_cert_var(f->entry->cert, r->pool, name,
                            apr_time_sec(r->request_time));
-    apr_thread_mutex_unlock(rs->entry->lock);
+    apr_thread_mutex_unlock(f->entry->lock);
     return value;
 }
 

@@ -441,6 +441,11 @@ START_TEST(dn_slash_plus)
                  "CN=alice,UID=a1,O=Example Corp,C=US");
     ASSERT_DN_NE("/C=US/O=Example Corp/CN=alice+UID=a1",
                  "/C=US/O=Example Corp/CN=alice+UID=a2");
+    /* RDN grouping counts in the slash form too (docs/directives.md) */
+    ASSERT_DN_NE("/C=US/O=Example Corp/CN=alice/UID=a1",
+                 "UID=a1+CN=alice,O=Example Corp,C=US");
+    ASSERT_DN_NE("/C=US/O=Example Corp/CN=alice/UID=a1",
+                 "/C=US/O=Example Corp/CN=alice+UID=a1");
 }
 END_TEST
 

@@ -167,6 +167,38 @@ START_TEST(map_issuer_subject_captures)
 }
 END_TEST
 
+/* docs/directives.md: an expression that takes [^,]+ for a value is fooled
+ * by an escaped comma; an anchored one with a narrow class is not. */
+START_TEST(map_escaped_separator_in_subject)
+{
+    static const tc_attr subj[] = {
+        { "C", "US" }, { "O", "Example Corp" }, { "OU", "Sales" },
+        { "OU", "Billing" }, { "CN", "mallory,OU=Billing" }, { NULL }
+    };
+    tc_spec spec;
+    x509a_cert *mallory;
+    x509a_map *map;
+
+    memset(&spec, 0, sizeof(spec));
+    spec.subject = subj;
+    spec.issuer = pki.inter;
+    spec.issuer_key = pki.inter_key;
+    mallory = x509a_cert_make(tc_pool, tc_cert(tc_pool, &spec, NULL));
+    ck_assert_str_eq(x509a_cert_subject(mallory),
+                     "CN=mallory\\,OU=Billing,OU=Billing,OU=Sales,"
+                     "O=Example Corp,C=US");
+
+    map = parse_ok("issuer-subject \"" TC_INTER_DN "\" "
+                   "\"^CN=([^,]+),OU=Billing,\" billing-$1\n");
+    ck_assert_str_eq(lookup(map, mallory, NULL), "billing-mallory\\");
+
+    map = parse_ok("issuer-subject \"" TC_INTER_DN "\" "
+                   "\"^CN=([a-z0-9.-]+),OU=Billing,O=Example Corp,C=US$\" "
+                   "billing-$1\n");
+    ck_assert_ptr_null(lookup(map, mallory, NULL));
+}
+END_TEST
+
 START_TEST(map_first_line_wins_across_kinds)
 {
     const char *sha256 = x509a_cert_digest_hex(alice, X509A_DIGEST_SHA256);
@@ -314,6 +346,7 @@ Suite *x509a_map_suite(void)
     tcase_add_test(tc, map_fingerprint_sha256_and_sha1);
     tcase_add_test(tc, map_issuer_serial);
     tcase_add_test(tc, map_issuer_subject_captures);
+    tcase_add_test(tc, map_escaped_separator_in_subject);
     tcase_add_test(tc, map_first_line_wins_across_kinds);
     tcase_add_test(tc, map_quoting_and_comments);
     tcase_add_test(tc, map_malformed_lines);

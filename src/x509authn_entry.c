@@ -1,0 +1,251 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/*
+ * Certificate entries: a parsed certificate with its formatted views,
+ * reference-counted and shared by the connections and requests that present
+ * it; and the per-process cache of entries (a hash table with an LRU list).
+ *
+ * What keys each cache is said where it is used (x509authn_tls.c,
+ * x509authn_header.c) and in docs/architecture.md.
+ */
+
+#include "x509authn.h"
+
+#include "apr_atomic.h"
+#include "apr_strings.h"
+
+#include <openssl/rand.h>
+
+APLOG_USE_MODULE(x509authn);
+
+/* ------------------------------------------------------------------------ */
+/* Entries                                                                  */
+/* ------------------------------------------------------------------------ */
+
+x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
+                                        STACK_OF(X509) *untrusted,
+                                        X509_STORE *store)
+{
+    apr_pool_t *pool;
+    x509authn_entry *e;
+
+    /* HTTP/2 streams create entries from worker threads, where pools of
+     * the connection must not be touched: an entry owns its allocator. */
+    if (apr_pool_create_unmanaged_ex(&pool, NULL, NULL) != APR_SUCCESS) {
+        return NULL;
+    }
+    e = apr_pcalloc(pool, sizeof(*e));
+    e->pool = pool;
+    e->refs = 1;
+    if (apr_thread_mutex_create(&e->lock, APR_THREAD_MUTEX_DEFAULT, pool)
+        != APR_SUCCESS) {
+        apr_pool_destroy(pool);
+        return NULL;
+    }
+    e->cert = x509a_cert_make(pool, leaf);
+    x509a_cert_set_chain(e->cert, verified, untrusted);
+    x509a_cert_set_store(e->cert, store);
+    e->verified = 1;
+    return e;
+}
+
+void x509authn_entry_release(x509authn_entry *e)
+{
+    if (e && apr_atomic_dec32(&e->refs) == 0) {
+        apr_pool_destroy(e->pool);
+    }
+}
+
+const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now)
+{
+    if (!e->remain || now >= e->remain_until) {
+        time_t not_after, secs = (time_t)apr_time_sec(now);
+        long days = x509a_cert_days_remaining(e->cert, secs);
+
+        x509a_cert_validity(e->cert, NULL, &not_after);
+        e->remain = apr_ltoa(e->pool, days);
+        /* the count drops when another whole day has passed */
+        e->remain_until = days > 0
+            ? apr_time_from_sec((apr_time_t)not_after - (apr_time_t)days * 86400 + 1)
+            : APR_INT64_MAX;
+    }
+    return e->remain;
+}
+
+static apr_status_t entry_release_cleanup(void *data)
+{
+    x509authn_entry_release(data);
+    return APR_SUCCESS;
+}
+
+x509authn_entry *x509authn_entry_hold(request_rec *r, x509authn_entry *e)
+{
+    if (e) {
+        apr_pool_cleanup_register(r->pool, e, entry_release_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-process certificate caches                                           */
+/* ------------------------------------------------------------------------ */
+
+struct x509authn_hcache {
+    apr_thread_mutex_t *lock;
+    x509authn_entry **buckets;
+    unsigned int nbuckets;           /* a power of two */
+    x509authn_entry lru;             /* sentinel: lru.lru_next is newest */
+    int count, max;
+};
+
+/* Keys are header values, chosen by whoever sends them: the hash covers the
+ * whole value and is seeded per process, so that nobody can make values
+ * that fall into one bucket.  Keys are compared whole. */
+static apr_uint64_t hash_seed;
+
+static apr_uint64_t key_hash(const char *key, apr_size_t len)
+{
+    const unsigned char *s = (const unsigned char *)key;
+    apr_uint64_t h = hash_seed ^ (len * 0x9e3779b97f4a7c15ULL), w;
+
+    for (; len >= 8; s += 8, len -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, len);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
+}
+
+static void lru_unlink(x509authn_entry *e)
+{
+    e->lru_prev->lru_next = e->lru_next;
+    e->lru_next->lru_prev = e->lru_prev;
+}
+
+static void lru_push_front(x509authn_hcache *hc, x509authn_entry *e)
+{
+    e->lru_next = hc->lru.lru_next;
+    e->lru_prev = &hc->lru;
+    hc->lru.lru_next->lru_prev = e;
+    hc->lru.lru_next = e;
+}
+
+/* Unlink from the bucket and the LRU list (locked); the caller releases
+ * the cache's reference. */
+static void hcache_unlink(x509authn_hcache *hc, x509authn_entry *e)
+{
+    x509authn_entry **pp = &hc->buckets[e->hash & (hc->nbuckets - 1)];
+
+    while (*pp && *pp != e) {
+        pp = &(*pp)->next_in_bucket;
+    }
+    if (*pp) {
+        *pp = e->next_in_bucket;
+    }
+    lru_unlink(e);
+    hc->count--;
+}
+
+static apr_status_t hcache_cleanup(void *data);
+
+x509authn_hcache *x509authn_hcache_create(apr_pool_t *p, int max)
+{
+    x509authn_hcache *hc = apr_pcalloc(p, sizeof(*hc));
+
+    while (!hash_seed) {
+        if (RAND_bytes((unsigned char *)&hash_seed, sizeof(hash_seed)) != 1) {
+            return NULL;
+        }
+    }
+
+    hc->max = max;
+    hc->nbuckets = 16;
+    while (hc->nbuckets < (unsigned int)max * 2) {
+        hc->nbuckets <<= 1;
+    }
+    hc->buckets = apr_pcalloc(p, hc->nbuckets * sizeof(*hc->buckets));
+    hc->lru.lru_next = hc->lru.lru_prev = &hc->lru;
+    if (apr_thread_mutex_create(&hc->lock, APR_THREAD_MUTEX_DEFAULT, p)
+        != APR_SUCCESS) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, hc, hcache_cleanup, apr_pool_cleanup_null);
+    return hc;
+}
+
+static apr_status_t hcache_cleanup(void *data)
+{
+    x509authn_hcache *hc = data;
+
+    while (hc->lru.lru_next != &hc->lru) {
+        x509authn_entry *e = hc->lru.lru_next;
+        hcache_unlink(hc, e);
+        x509authn_entry_release(e);
+    }
+    return APR_SUCCESS;
+}
+
+x509authn_entry *x509authn_hcache_get(x509authn_hcache *hc, const char *key,
+                                      apr_size_t len, apr_time_t now,
+                                      unsigned int generation)
+{
+    apr_uint64_t h = key_hash(key, len);
+    x509authn_entry *e, *stale = NULL;
+
+    apr_thread_mutex_lock(hc->lock);
+    for (e = hc->buckets[h & (hc->nbuckets - 1)]; e; e = e->next_in_bucket) {
+        if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) {
+            break;
+        }
+    }
+    if (e && (now >= e->expires || e->generation != generation)) {
+        /* expired, or obtained with CRLs that have since been replaced */
+        hcache_unlink(hc, e);
+        stale = e;
+        e = NULL;
+    }
+    else if (e) {
+        lru_unlink(e);
+        lru_push_front(hc, e);
+        apr_atomic_inc32(&e->refs);
+    }
+    apr_thread_mutex_unlock(hc->lock);
+    x509authn_entry_release(stale);
+    return e;
+}
+
+void x509authn_hcache_put(x509authn_hcache *hc, x509authn_entry *e)
+{
+    x509authn_entry *old, *evicted = NULL, *dup = NULL;
+    x509authn_entry **bucket;
+
+    e->hash = key_hash(e->key, e->key_len);
+    apr_atomic_inc32(&e->refs);
+    apr_thread_mutex_lock(hc->lock);
+    bucket = &hc->buckets[e->hash & (hc->nbuckets - 1)];
+    for (old = *bucket; old; old = old->next_in_bucket) {
+        if (old->hash == e->hash && old->key_len == e->key_len
+            && !memcmp(old->key, e->key, e->key_len)) {
+            /* another thread got there first */
+            hcache_unlink(hc, old);
+            dup = old;
+            break;
+        }
+    }
+    if (hc->count >= hc->max && hc->lru.lru_prev != &hc->lru) {
+        evicted = hc->lru.lru_prev;
+        hcache_unlink(hc, evicted);
+    }
+    e->next_in_bucket = *bucket;
+    *bucket = e;
+    lru_push_front(hc, e);
+    hc->count++;
+    apr_thread_mutex_unlock(hc->lock);
+    x509authn_entry_release(dup);
+    x509authn_entry_release(evicted);
+}
+

@@ -1,0 +1,268 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/*
+ * Direct TLS: the chain mod_ssl verified.  The SSL object comes from
+ * mod_ssl's pre_handshake hook; the parsed certificate is kept per (master)
+ * connection in an entry for the handshake's X509 object, so keep-alive
+ * requests and HTTP/2 streams (secondary connections served by other
+ * threads) reuse it, and a renegotiation that changes it is noticed.  Per
+ * process, entries of verified certificates are shared by the connections
+ * that present them, keyed by the SSL_CTX that verified them (its trust
+ * store), the certificate and its verified chain.  mod_ssl's verdict is
+ * asked for every handshake: no cache holds a verdict here.
+ */
+
+#include "x509authn.h"
+
+#include "http_ssl.h"
+
+#include "apr_atomic.h"
+#include "apr_strings.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+APLOG_USE_MODULE(x509authn);
+
+/** Per (master) connection state, created when mod_ssl starts TLS. */
+typedef struct {
+    SSL *ssl;                   /**< mod_ssl's SSL object. */
+    apr_thread_mutex_t *lock;   /**< Guards the rest (HTTP/2 streams). */
+    X509 *peer;                 /**< The handshake's peer object (referenced). */
+    int peer_verified;          /**< mod_ssl said SUCCESS for @a peer. */
+    x509authn_entry *current;   /**< The entry for @a peer. */
+} x509authn_conn;
+
+static apr_status_t conn_cleanup(void *data)
+{
+    x509authn_conn *cs = data;
+
+    x509authn_entry_release(cs->current);
+    X509_free(cs->peer);
+    cs->current = NULL;
+    cs->peer = NULL;
+    return APR_SUCCESS;
+}
+
+/* Per process: entries of verified client certificates, shared by the
+ * connections that present them (a client that connects again, or a TLS
+ * session resumed, formats nothing anew).  Keyed by the SSL_CTX that
+ * verified the certificate (its trust store: what a rule that rebuilds the
+ * path uses), the certificate and its verified chain, which are all an
+ * entry's views depend on. */
+static x509authn_hcache *tls_cache;
+
+#define TLS_KEY_CERTS 8
+
+static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
+                                       apr_time_t now, const char **why)
+{
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(cs->ssl);
+    SSL_CTX *ctx = SSL_get_SSL_CTX(cs->ssl);
+    unsigned char key[sizeof(ctx) + 20 * TLS_KEY_CERTS];
+    apr_size_t len = sizeof(ctx);
+    unsigned int n;
+    x509authn_entry *e;
+    int i;
+
+    /* SHA-1 of a certificate is OpenSSL's cached hash: no digest runs */
+    memcpy(key, &ctx, sizeof(ctx));
+    X509_digest(peer, EVP_sha1(), key + len, &n);
+    len += 20;
+    for (i = 1; i < sk_X509_num(chain) && i < TLS_KEY_CERTS; i++) {
+        X509_digest(sk_X509_value(chain, i), EVP_sha1(), key + len, &n);
+        len += 20;
+    }
+    if (tls_cache && (e = x509authn_hcache_get(tls_cache, (const char *)key, len, now,
+                                     0)) != NULL) {
+        return e;
+    }
+    /* on a resumed session the verified chain is empty: rules that need it
+     * rebuild the path from mod_ssl's trust store */
+    e = x509authn_entry_create(peer, chain, SSL_get_peer_cert_chain(cs->ssl),
+                     SSL_CTX_get_cert_store(ctx));
+    if (!e) {
+        *why = "out of memory";
+        return NULL;
+    }
+    if (tls_cache) {
+        e->key = apr_pmemdup(e->pool, key, len);
+        e->key_len = len;
+        e->expires = now + x509authn_global.ttl;
+        x509authn_hcache_put(tls_cache, e);
+    }
+    return e;
+}
+
+int x509authn_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
+{
+    x509authn_conn *cs;
+
+    if (is_proxy || c->master) {
+        return DECLINED;
+    }
+    cs = apr_pcalloc(c->pool, sizeof(*cs));
+    if (apr_thread_mutex_create(&cs->lock, APR_THREAD_MUTEX_DEFAULT, c->pool)
+        != APR_SUCCESS) {
+        return DECLINED;
+    }
+    cs->ssl = ssl;
+    /* registered after the mutex: runs before the mutex is destroyed */
+    apr_pool_cleanup_register(c->pool, cs, conn_cleanup,
+                              apr_pool_cleanup_null);
+    ap_set_module_config(c->conn_config, &x509authn_module, cs);
+    return OK;
+}
+
+conn_rec *x509authn_master_conn(conn_rec *c)
+{
+    while (c->master) {
+        c = c->master;
+    }
+    return c;
+}
+
+/* The peer certificate of a connection where mod_ssl offers no SSL object
+ * (no pre_handshake): read back from PEM, once per request. */
+static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
+{
+    const char *pem = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
+                                        "SSL_CLIENT_CERT");
+    BIO *bio;
+    X509 *x;
+    x509authn_entry *e = NULL;
+
+    if (!pem || !*pem) {
+        *why = "mod_ssl reports a verified client certificate but does not "
+               "provide it";
+        return NULL;
+    }
+    bio = BIO_new_mem_buf(pem, -1);
+    x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (x) {
+        e = x509authn_entry_create(x, NULL, NULL, NULL);
+        X509_free(x);
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (!e) {
+        *why = "cannot parse mod_ssl's SSL_CLIENT_CERT";
+    }
+    return e;
+}
+
+/* The entry for the connection's current peer certificate (a new
+ * reference), kept by the connection.  @a verified: mod_ssl said SUCCESS
+ * for it (only then is an entry shared between connections). */
+static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
+                                   int verified, const char **why)
+{
+    X509 *peer = SSL_get0_peer_certificate(cs->ssl), *old_peer;
+    x509authn_entry *e, *old;
+
+    if (!peer) {
+        *why = "mod_ssl reports a client certificate but the connection has "
+               "none";
+        return NULL;
+    }
+    /* The certificate can change on one connection (renegotiation, TLS 1.3
+     * post-handshake authentication): the connection's entry is for the
+     * X509 object of the handshake, which it references, so the same
+     * address is the same object. */
+    apr_thread_mutex_lock(cs->lock);
+    if (cs->current && cs->peer == peer) {
+        e = cs->current;
+        cs->peer_verified |= verified;
+        apr_atomic_inc32(&e->refs);
+        apr_thread_mutex_unlock(cs->lock);
+        return e;
+    }
+    apr_thread_mutex_unlock(cs->lock);
+
+    e = verified ? verified_entry(cs, peer, r->request_time, why)
+                 : x509authn_entry_create(peer, NULL, SSL_get_peer_cert_chain(cs->ssl),
+                                NULL);
+    if (!e) {
+        *why = "out of memory";
+        return NULL;
+    }
+    apr_atomic_inc32(&e->refs);         /* one for the connection */
+    X509_up_ref(peer);
+    apr_thread_mutex_lock(cs->lock);
+    old = cs->current;
+    old_peer = cs->peer;
+    cs->current = e;
+    cs->peer = peer;
+    cs->peer_verified = verified;
+    apr_thread_mutex_unlock(cs->lock);
+    x509authn_entry_release(old);
+    X509_free(old_peer);
+    return e;
+}
+
+x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
+                                     int *presented,
+                                     x509authn_entry **refused)
+{
+    conn_rec *mc = x509authn_master_conn(r->connection);
+    x509authn_conn *cs = ap_get_module_config(mc->conn_config,
+                                              &x509authn_module);
+    const char *verify;
+    x509authn_entry *e;
+
+    if (cs) {
+        /* Fast path: mod_ssl's verdict belongs to the handshake that
+         * produced this X509 object; a new handshake makes a new object,
+         * and a re-verification without one (OptRenegotiate) changes the
+         * verify result. */
+        X509 *peer = SSL_get0_peer_certificate(cs->ssl);
+
+        if (peer && SSL_get_verify_result(cs->ssl) == X509_V_OK) {
+            apr_thread_mutex_lock(cs->lock);
+            e = cs->current;
+            if (e && cs->peer == peer && cs->peer_verified) {
+                apr_atomic_inc32(&e->refs);
+                apr_thread_mutex_unlock(cs->lock);
+                return e;
+            }
+            apr_thread_mutex_unlock(cs->lock);
+        }
+    }
+    else if (!ap_ssl_conn_is_ssl(r->connection)) {
+        *why = "not a TLS connection";
+        return NULL;
+    }
+    /* mod_ssl's verdict, including its per-directory settings; GENEROUS
+     * (optional_no_ca) and FAILED:* are refusals */
+    verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
+                               "SSL_CLIENT_VERIFY");
+    if (!verify || strcmp(verify, "SUCCESS") != 0) {
+        if (!verify || strcmp(verify, "NONE") == 0) {
+            *why = "no client certificate";
+        }
+        else {
+            const char *ignored = NULL;
+            *why = apr_psprintf(r->pool, "client certificate not verified "
+                                "by mod_ssl (SSL_CLIENT_VERIFY=%s)", verify);
+            *presented = 1;
+            if (refused && cs) {
+                *refused = peer_entry(r, cs, 0, &ignored);
+            }
+        }
+        return NULL;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0100)
+                  "Attempting to extract certificate from the TLS connection");
+    if (!cs) {
+        return tls_entry_from_pem(r, why);
+    }
+    return peer_entry(r, cs, 1, why);
+}
+
+void x509authn_tls_child_init(apr_pool_t *pchild)
+{
+    if (x509authn_global.entries > 0) {
+        tls_cache = x509authn_hcache_create(pchild, x509authn_global.entries);
+    }
+}
