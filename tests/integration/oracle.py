@@ -803,9 +803,7 @@ Header always set X-Early "%{{X509A_EARLY}}e"
         self.stop()
         for h in self.servers():
             shutil.rmtree(h.path("cache"), ignore_errors=True)
-        time.sleep(0.2)
         self.start(phase)
-        time.sleep(1.1)    # no CRL reload check pending from before
 
 
 # -- running ------------------------------------------------------------------------
@@ -903,14 +901,14 @@ class Runner:
         self.replays += 1
         return bool(got) and set(got) >= set(f for f in fields if f != "env")
 
-    def minimize(self, reqs, diff, budget=60, deadline=None):
+    def minimize(self, reqs, diff, budget=40, deadline=None):
         """The shortest subsequence of the requests before the differing one
         that, replayed on fresh servers, still shows the difference (delta
         debugging, ddmin).  Returns (sequence, reproduced?)."""
         kind, target, fields = diff[0], diff[1], diff[2]
         prefix = [r for r in reqs if r.i < target.i]
         self.replays = 0
-        deadline = deadline or time.time() + 300
+        deadline = deadline or time.time() + 150
 
         def test(sub):
             if self.replays >= budget or time.time() > deadline:

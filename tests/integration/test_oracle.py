@@ -55,7 +55,9 @@ def pair(request, workroot, pki, module_so, loopback_aliases):
 # what every run must have exercised (n >= 2000 makes each near certain)
 COVERAGE = ("login tls h1", "login tls h2", "login header h1", "login header h2",
             "login basic h1", "status 403", "status 401", "status 0",
-            "client reused", "client resumed", "client h2 streams reused")
+            "client reused", "client resumed", "client h2 streams reused",
+            "revoked forwarded, refused (CRL lists it)",
+            "revoked forwarded, login (CRL without it)")
 
 
 def summarize(results, stats):
@@ -69,6 +71,16 @@ def summarize(results, stats):
         else:
             c["status %d" % st] += 1
         c["vhost %s" % r.vhost] += 1
+        eff = O.ctx_for(r.path, r.phase).eff
+        if r.hdr == "revoked" and r.vhost != "mixed" and r.peer in O.TRUST[r.vhost] \
+                and o is not None and eff.get("authtype") in ("X509", "fallback") \
+                and eff.get("source", "any") != "tls":
+            # the live CRL file, replaced between phases
+            login = o["status"] == 200 and o["src"] == "header"
+            if O.crl_revoked(r.phase) and not login:
+                c["revoked forwarded, refused (CRL lists it)"] += 1
+            elif not O.crl_revoked(r.phase) and login:
+                c["revoked forwarded, login (CRL without it)"] += 1
         c["kind %s" % O.PATH_KIND[r.path][0]] += 1
     c.update({"client " + k: v for k, v in stats.items()})
     return c
