@@ -926,7 +926,12 @@ class Runner:
             if n >= len(prefix):
                 break
         if start is None:
-            return prefix[-8:] + [target], False
+            # not reproduced (process or memory layout): the requests before
+            # it with the same certificate(s) on the same virtual host
+            same = [r for r in prefix if r.vhost == target.vhost
+                    and (r.tls, r.hdr) == (target.tls, target.hdr)
+                    or r.key() == target.key()]
+            return same[-12:] + [target], False
         cur, n = start, 2
         while len(cur) >= 2:
             chunk = max(1, len(cur) // n)
