@@ -30,14 +30,14 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
 import time
 
-from httpd import Httpd, ENV_CGI, quote
+from httpd import Httpd, quote
 import forwarded as F
 
 HDR = "X-SSL-Client-Cert"
@@ -56,12 +56,15 @@ MODEL_FIELDS = ("status", "user", "src", "esrc")
 
 # -- the certificates ------------------------------------------------------------
 
+# ("escaped" is left out: its RFC 4514 escapes are test_user's business)
 TLS_CERTS = [None, "alice", "bob", "multiou", "root-direct", "lookalike",
-             "revoked", "selfsigned", "proxy", "expired"]
-TLS_WEIGHTS = [14, 20, 14, 6, 5, 9, 8, 4, 4, 2]
+             "revoked", "selfsigned", "proxy", "expired", "utf8", "smime",
+             "proxy-other"]
+TLS_WEIGHTS = [14, 20, 14, 6, 5, 9, 8, 4, 4, 2, 2, 2, 1]
 HDR_CERTS = [None, "alice", "bob", "multiou", "root-direct", "lookalike",
-             "revoked", "selfsigned", "expired", "notyet", "serveronly", "proxy"]
-HDR_WEIGHTS = [8, 20, 16, 6, 5, 8, 14, 4, 3, 2, 3, 3]
+             "revoked", "selfsigned", "expired", "notyet", "serveronly", "proxy",
+             "utf8", "smime", "proxy-other"]
+HDR_WEIGHTS = [8, 20, 16, 6, 5, 8, 14, 4, 3, 2, 3, 3, 2, 2, 1]
 
 EMAIL = {"alice": "alice@example.com", "bob": "bob@example.com"}
 
@@ -330,7 +333,6 @@ class Model:
         return True
 
     def user(self, eff, n):
-        import re
         users = eff.get("users")
         if not users:
             return self.certs[n]["subject"]
@@ -901,14 +903,14 @@ class Runner:
         self.replays += 1
         return bool(got) and set(got) >= set(f for f in fields if f != "env")
 
-    def minimize(self, reqs, diff, budget=40, deadline=None):
+    def minimize(self, reqs, diff, budget=30, deadline=None):
         """The shortest subsequence of the requests before the differing one
         that, replayed on fresh servers, still shows the difference (delta
         debugging, ddmin).  Returns (sequence, reproduced?)."""
         kind, target, fields = diff[0], diff[1], diff[2]
         prefix = [r for r in reqs if r.i < target.i]
         self.replays = 0
-        deadline = deadline or time.time() + 150
+        deadline = deadline or time.time() + 90
 
         def test(sub):
             if self.replays >= budget or time.time() > deadline:
