@@ -15,6 +15,8 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_ssl.h"
+#include "util_filter.h"
 #include "mod_ssl.h"
 #include "util_mutex.h"
 
@@ -82,12 +84,12 @@ static void log_refusal(request_rec *r, int level, const char *why,
         via = apr_pstrcat(r->pool, " (for ", r->useragent_ip, ")", NULL);
     }
     if (e) {
-        apr_thread_mutex_lock(e->lock);
+        x509authn_entry_lock(e);
         ap_log_rerror(APLOG_MARK, level, 0, r, X509A_LOGNO(0111)
                       "certificate rejected: %s; %s, client %s%s",
                       why, x509a_cert_describe(e->cert),
                       r->connection->client_ip, via);
-        apr_thread_mutex_unlock(e->lock);
+        x509authn_entry_unlock(e);
     }
     else {
         ap_log_rerror(APLOG_MARK, level, 0, r, X509A_LOGNO(0110)
@@ -95,6 +97,96 @@ static void log_refusal(request_rec *r, int level, const char *why,
                       why, r->connection->client_ip, via);
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Responses to logins are private                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A certificate login leaves no trace in the request that caches know
+ * (mod_cache skips requests with Authorization, not these), so every
+ * response to one is marked: r->no_cache keeps mod_cache from storing it,
+ * and "Cache-Control: private" (unless the response has a Cache-Control of
+ * its own) keeps shared caches in front from doing so.  The mark is the
+ * login itself (rs->login), and a note on the main requests of a
+ * subrequest that logged in, which ap_internal_fast_redirect (DirectoryIndex,
+ * negotiation) carries over; internal redirects are followed through
+ * r->prev.  The header is added by an output filter, which
+ * sees the final headers (a handler or CGI sets its own after
+ * authentication), inserted for the handler and again for error responses
+ * (which drop request filters).
+ */
+
+#define PRIVATE_NOTE "x509authn-login"
+#define PRIVATE_FILTER "X509AUTHN_PRIVATE"
+
+static ap_filter_rec_t *private_filter_handle;
+
+static int after_login(request_rec *r)
+{
+    for (; r; r = r->prev ? r->prev : r->main) {
+        x509authn_req *rs = ap_get_module_config(r->request_config,
+                                                 &x509authn_module);
+
+        if ((rs && rs->login) || apr_table_get(r->notes, PRIVATE_NOTE)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void insert_private_filter(request_rec *r)
+{
+    ap_filter_t *f;
+
+    r->no_cache = 1;
+    for (f = r->output_filters; f && f != r->proto_output_filters;
+         f = f->next) {
+        if (f->frec == private_filter_handle) {
+            return;
+        }
+    }
+    ap_add_output_filter_handle(private_filter_handle, NULL, r,
+                                r->connection);
+}
+
+static void mark_login(request_rec *r)
+{
+    request_rec *m;
+
+    r->no_cache = 1;
+    /* r itself has rs->login; a subrequest's content goes into its main
+     * request's response */
+    for (m = r->main; m; m = m->main) {
+        apr_table_setn(m->notes, PRIVATE_NOTE, "1");
+        insert_private_filter(m);
+    }
+}
+
+static apr_status_t private_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+
+    if (!apr_table_get(r->headers_out, "Cache-Control")
+        && !apr_table_get(r->err_headers_out, "Cache-Control")) {
+        apr_table_addn(r->headers_out, "Cache-Control", "private");
+    }
+    r->no_cache = 1;
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* insert_filter and insert_error_filter */
+static void x509authn_insert_filter(request_rec *r)
+{
+    if (after_login(r)) {
+        insert_private_filter(r);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Authentication (check_authn)                                             */
+/* ------------------------------------------------------------------------ */
 
 /*
  * check_authn, registered APR_HOOK_FIRST: under another AuthType with
@@ -128,10 +220,10 @@ static int x509authn_check_authn(request_rec *r)
         return refused;
     }
     cert = f->entry->cert;
-    apr_thread_mutex_lock(f->entry->lock);
+    x509authn_entry_lock(f->entry);
     if ((why = x509a_cert_leaf_problem(cert))
         || !x509a_rules_check(dc->rules, cert, &why)) {
-        apr_thread_mutex_unlock(f->entry->lock);
+        x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, why, f->entry);
         return refused;
     }
@@ -146,7 +238,7 @@ static int x509authn_check_authn(request_rec *r)
                           dc->map_file, line);
         }
         else if (dc->map_required) {
-            apr_thread_mutex_unlock(f->entry->lock);
+            x509authn_entry_unlock(f->entry);
             log_refusal(r, APLOG_INFO, "not mapped by X509AuthnUserMap (and "
                         "X509AuthnUserMapRequired is On)", f->entry);
             return refused;
@@ -159,7 +251,7 @@ static int x509authn_check_authn(request_rec *r)
         user = pick_user(r, dc, cert);
     }
     if (!user) {
-        apr_thread_mutex_unlock(f->entry->lock);
+        x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, "no X509AuthnUser field yields a user name",
                     f->entry);
         return refused;
@@ -174,11 +266,10 @@ static int x509authn_check_authn(request_rec *r)
                   "source %s)", x509a_cert_subject(cert),
                   r->connection->client_ip, r->user,
                   x509authn_source_name(f->source));
-    apr_thread_mutex_unlock(f->entry->lock);
+    x509authn_entry_unlock(f->entry);
+    mark_login(r);
     if (f->source == X509AUTHN_SOURCE_HEADER) {
-        /* RFC 9440 section 4: a shared cache must not serve this response
-         * to others */
-        r->no_cache = 1;
+        /* RFC 9440 section 4: the response depends on this header */
         apr_table_mergen(r->headers_out, "Vary", x509authn_srv(r)->header);
     }
     return OK;
@@ -277,12 +368,20 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         need_cache = 1;
     }
-    if (need_cache && (err = x509authn_cache_post_config(pconf, ptemp, s))) {
+    if (need_cache && ((err = x509authn_cache_post_config(pconf, ptemp, s))
+                       || (err = x509authn_record_post_config(pconf, s)))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",
                      err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
+}
+
+/* Before configtest's "Syntax OK": what directives alone decide. */
+static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                  apr_pool_t *ptemp, server_rec *s)
+{
+    return x509authn_record_check_config(s);
 }
 
 static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
@@ -298,8 +397,11 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
 
 static void x509authn_register_hooks(apr_pool_t *p)
 {
+    static const char *const modssl[] = { "mod_ssl.c", NULL };
+
     ap_hook_pre_config(x509authn_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_socache_* registered their providers and mod_ssl set up */
+    ap_hook_check_config(x509authn_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(x509authn_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(x509authn_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* forwarded-certificate headers leave untrusted requests before any
@@ -312,6 +414,21 @@ static void x509authn_register_hooks(apr_pool_t *p)
     ap_hook_note_auth_failure(x509authn_note_auth_failure, NULL, NULL,
                               APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(x509authn_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_filter(x509authn_insert_filter, NULL, NULL,
+                          APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(x509authn_insert_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
+    /* after every content filter (mod_headers' Header set, the handler's
+     * own headers), before the protocol filters that write the header
+     * block (HTTP/1.1, HTTP/2) */
+    private_filter_handle = ap_register_output_filter(
+        PRIVATE_FILTER, private_filter, NULL, AP_FTYPE_PROTOCOL - 1);
+    /* X509AuthnExportSSLVars: before mod_ssl answers ap_ssl_var_lookup(),
+     * and after its fixup has set SSL_CLIENT_* for the proxy's own
+     * certificate */
+    ap_hook_ssl_var_lookup(x509authn_ssl_var_lookup, NULL, modssl,
+                           APR_HOOK_FIRST);
+    ap_hook_fixups(x509authn_ssl_vars_fixup, modssl, NULL, APR_HOOK_LAST);
     APR_OPTIONAL_HOOK(ssl, pre_handshake, x509authn_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);
     x509authn_register_source_filters();

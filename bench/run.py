@@ -491,8 +491,11 @@ def scenario_callgrind(args, work, pki):
     runs += [("tls-newconn", v, tls_body, p, client_args(pki) + ["--new-conn"], nc)
              for v, p, _ in DIRECT_VARIANTS[:2]]
     hdr_nocache = "X509AuthnCache none\nX509AuthnCacheEntries 0\n" + hdr_body
+    # no per-process cache: every request is a shared-cache (shmcb) hit
+    hdr_shared = "X509AuthnCacheEntries 0\n" + hdr_body
     runs += [("header", "noauth", hdr_body, "/noauth/hello.txt", hdr_extra, n),
              ("header", "cache_on", hdr_body, "/x509/hello.txt", hdr_extra, n),
+             ("header", "shared_hit", hdr_shared, "/x509/hello.txt", hdr_extra, nc),
              ("header", "cache_off", hdr_nocache, "/x509/hello.txt", hdr_extra, nc)]
     results = {}
     for group, variant, body, path, extra, count in runs:

@@ -53,11 +53,19 @@ struct x509a_cert {
     apr_array_header_t *vars[X509A_VARS_STYLES];
     apr_table_t *vars_table[X509A_VARS_STYLES];
     struct {
-        const void *key;
+        unsigned char key[X509A_MEMO_KEY_LEN];
         int value;
-    } memo[MEMO_SLOTS];
+    } memo[MEMO_SLOTS];                  /* see x509a_cert_memo_set() */
     int memo_used, memo_next;
 };
+
+/* The remembered results depend on the chain, store and verified digests:
+ * forget them when one changes. */
+static void memo_clear(x509a_cert *c)
+{
+    c->memo_used = 0;
+    c->memo_next = 0;
+}
 
 static apr_status_t cert_cleanup(void *data)
 {
@@ -92,6 +100,7 @@ void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
     c->untrusted = (untrusted && sk_X509_num(untrusted) > 0)
                    ? X509_chain_up_ref(untrusted) : NULL;
     c->chain_pem = NULL;
+    memo_clear(c);
 }
 
 void x509a_cert_set_store(x509a_cert *c, X509_STORE *store)
@@ -101,6 +110,7 @@ void x509a_cert_set_store(x509a_cert *c, X509_STORE *store)
     }
     X509_STORE_free(c->store);
     c->store = store;
+    memo_clear(c);
 }
 
 void x509a_cert_set_verified_digests(x509a_cert *c,
@@ -109,6 +119,7 @@ void x509a_cert_set_verified_digests(x509a_cert *c,
     c->verified_digests = n > 0 ? apr_pmemdup(c->pool, digests,
                                               (apr_size_t)n * 32) : NULL;
     c->verified_digests_n = n > 0 ? n : 0;
+    memo_clear(c);
 }
 
 const unsigned char *x509a_cert_verified_digests(const x509a_cert *c, int *n)
@@ -873,28 +884,32 @@ const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,
 /* Memo                                                                   */
 /* --------------------------------------------------------------------- */
 
-void x509a_cert_memo_set(x509a_cert *c, const void *key, int value)
+void x509a_cert_memo_set(x509a_cert *c,
+                         const unsigned char key[X509A_MEMO_KEY_LEN],
+                         int value)
 {
     int i;
 
     for (i = 0; i < c->memo_used; i++) {
-        if (c->memo[i].key == key) {
+        if (memcmp(c->memo[i].key, key, X509A_MEMO_KEY_LEN) == 0) {
             c->memo[i].value = value;
             return;
         }
     }
     i = c->memo_used < MEMO_SLOTS ? c->memo_used++ : c->memo_next;
     c->memo_next = (i + 1) % MEMO_SLOTS;
-    c->memo[i].key = key;
+    memcpy(c->memo[i].key, key, X509A_MEMO_KEY_LEN);
     c->memo[i].value = value;
 }
 
-int x509a_cert_memo_get(const x509a_cert *c, const void *key, int *value)
+int x509a_cert_memo_get(const x509a_cert *c,
+                        const unsigned char key[X509A_MEMO_KEY_LEN],
+                        int *value)
 {
     int i;
 
     for (i = 0; i < c->memo_used; i++) {
-        if (c->memo[i].key == key) {
+        if (memcmp(c->memo[i].key, key, X509A_MEMO_KEY_LEN) == 0) {
             *value = c->memo[i].value;
             return 1;
         }

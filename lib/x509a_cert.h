@@ -234,14 +234,36 @@ const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,
 /* Small per-object memo                                                    */
 /* ------------------------------------------------------------------------ */
 
-/**
- * Remember an int result under an opaque key (e.g. the address of a
- * configuration object) for the lifetime of the object.  A few entries
- * are kept; older ones are forgotten.
- */
-void x509a_cert_memo_set(x509a_cert *c, const void *key, int value);
+/** Length of a memo key: a SHA-256 digest. */
+#define X509A_MEMO_KEY_LEN 32
 
-/** Fetch a remembered result: non-zero when found. */
-int x509a_cert_memo_get(const x509a_cert *c, const void *key, int *value);
+/**
+ * Remember an int result computed for this object under @a key, a
+ * SHA-256 digest of everything else the result depends on (e.g. the DER of
+ * every CA of an X509AuthnRequireIssuingCA set, see
+ * x509a_rules_issuing_ca_digest()).  Keys compare by value, never by
+ * address: objects are shared between requests, connections and
+ * directories (.htaccess rules are rebuilt in each request's pool, so
+ * another rule can sit at the address of one seen before), and the same
+ * content in another object finds the same answer.
+ *
+ * What the object contributes (leaf, chain, store, verified digests) is
+ * not in the key: x509a_cert_set_chain(), x509a_cert_set_store() and
+ * x509a_cert_set_verified_digests() forget every remembered result.
+ * A few entries are kept (bounded); the oldest is forgotten first.
+ * Not thread-safe: callers serialise, as for every other use.
+ */
+void x509a_cert_memo_set(x509a_cert *c,
+                         const unsigned char key[X509A_MEMO_KEY_LEN],
+                         int value);
+
+/**
+ * Fetch a result remembered by x509a_cert_memo_set() under the same key
+ * (compared byte for byte).
+ * @return non-zero when found (then *value is set)
+ */
+int x509a_cert_memo_get(const x509a_cert *c,
+                        const unsigned char key[X509A_MEMO_KEY_LEN],
+                        int *value);
 
 #endif /* X509A_CERT_H */

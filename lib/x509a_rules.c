@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -17,8 +18,12 @@ struct x509a_rules {
      *  FINGERPRINT: x509a_fingerprint; SPKI: unsigned char[32];
      *  EKU/POLICY: ASN1_OBJECT *; ISSUING_CA: const char * (file names). */
     apr_array_header_t *vals[X509A_RULE_KINDS];
-    /** The certificates of the ISSUING_CA files. */
+    /** The certificates of the ISSUING_CA files, in the order read. */
     STACK_OF(X509) *issuing_cas;
+    /** SHA-256 over the DER of every certificate of @a issuing_cas (see
+     *  digest_cas()): the memo key of the ISSUING_CA answer.  Set with
+     *  @a issuing_cas, and taken with it by x509a_rules_merge(). */
+    unsigned char issuing_ca_digest[X509A_MEMO_KEY_LEN];
     /** Bit k set when vals[k] is. */
     unsigned int kinds;
 };
@@ -61,42 +66,98 @@ static apr_status_t free_stack(void *data)
     return APR_SUCCESS;
 }
 
+/* The IssuingCA answer depends on the set's content, and on the
+ * certificate object (whose memo forgets it when the chain or store
+ * changes): key it by a digest of every CA's DER, in order, so that rules
+ * at another address with the same content share the answer, and rules
+ * with other content (another .htaccess, an edited file) never do.  Each
+ * certificate's SHA-256 is a fixed-size element: the encoding is
+ * unambiguous. */
+static const char *digest_cas(x509a_rules *rules)
+{
+    static const char label[] = "x509a IssuingCA set 1";
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len;
+    int i, ok;
+
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+         && EVP_DigestUpdate(ctx, label, sizeof(label));
+    for (i = 0; ok && i < sk_X509_num(rules->issuing_cas); i++) {
+        ok = X509_digest(sk_X509_value(rules->issuing_cas, i), EVP_sha256(),
+                         md, &len)
+             && EVP_DigestUpdate(ctx, md, len);
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, rules->issuing_ca_digest, &len)
+         && len == X509A_MEMO_KEY_LEN;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        return "cannot compute the SHA-256 digest of the CA certificates";
+    }
+    return NULL;
+}
+
+/* Read the CAs of @a file and add them to the set, then digest the set.
+ * A file that fails leaves the set as it was. */
 static const char *load_cas(x509a_rules *rules, apr_pool_t *p,
                             const char *file)
 {
     BIO *bio = BIO_new_file(file, "r");
+    STACK_OF(X509) *cas = sk_X509_new_null();
+    const char *err = NULL;
     X509 *x;
-    int n = 0;
 
-    if (!bio) {
+    if (!bio || !cas) {
+        err = apr_psprintf(p, "cannot read '%s': %s", file,
+                           bio ? "out of memory" : strerror(errno));
+        BIO_free(bio);
+        sk_X509_free(cas);
         ERR_clear_error();
-        return apr_psprintf(p, "cannot read '%s': %s", file, strerror(errno));
+        return err;
     }
-    if (!rules->issuing_cas) {
-        rules->issuing_cas = sk_X509_new_null();
-        apr_pool_cleanup_register(p, rules->issuing_cas, free_stack,
-                                  apr_pool_cleanup_null);
-    }
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    while (!err && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
         if (X509_check_ca(x) == 0) {
             char *subject = X509_NAME_oneline(X509_get_subject_name(x),
                                               NULL, 0);
-            const char *err = apr_psprintf(p, "'%s' holds a certificate that "
-                                           "is not a CA: %s", file, subject);
+            err = apr_psprintf(p, "'%s' holds a certificate that is not a "
+                               "CA: %s", file, subject);
             OPENSSL_free(subject);
             X509_free(x);
-            BIO_free(bio);
-            return err;
         }
-        sk_X509_push(rules->issuing_cas, x);
-        n++;
+        else if (!sk_X509_push(cas, x)) {
+            X509_free(x);
+            err = "out of memory";
+        }
     }
     ERR_clear_error();  /* the end of the file ends the loop with an error */
     BIO_free(bio);
-    if (n == 0) {
-        return apr_psprintf(p, "'%s' holds no PEM certificate", file);
+    if (!err && sk_X509_num(cas) == 0) {
+        err = apr_psprintf(p, "'%s' holds no PEM certificate", file);
     }
-    return NULL;
+    if (!err && !rules->issuing_cas) {
+        if ((rules->issuing_cas = sk_X509_new_null()) == NULL) {
+            err = "out of memory";
+        }
+        else {
+            apr_pool_cleanup_register(p, rules->issuing_cas, free_stack,
+                                      apr_pool_cleanup_null);
+        }
+    }
+    while (!err && sk_X509_num(cas) > 0) {
+        x = sk_X509_shift(cas);
+        if (!sk_X509_push(rules->issuing_cas, x)) {
+            X509_free(x);
+            err = "out of memory";
+        }
+    }
+    sk_X509_pop_free(cas, X509_free);
+    /* the digest follows the set, even one left incomplete by an error */
+    if (rules->issuing_cas) {
+        const char *derr = digest_cas(rules);
+        err = err ? err : derr;
+    }
+    return err;
 }
 
 static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
@@ -211,6 +272,12 @@ static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
     }
 }
 
+const unsigned char *x509a_rules_issuing_ca_digest(const x509a_rules *rules)
+{
+    return x509a_rules_has(rules, X509A_RULE_ISSUING_CA)
+           ? rules->issuing_ca_digest : NULL;
+}
+
 int x509a_rules_has(const x509a_rules *rules, x509a_rule_kind kind)
 {
     return rules && rules->vals[kind] != NULL;
@@ -224,6 +291,7 @@ int x509a_rules_empty(const x509a_rules *rules)
 x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
                                const x509a_rules *add)
 {
+    const x509a_rules *src;
     x509a_rules *m;
     int k;
 
@@ -239,8 +307,11 @@ x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
     for (k = 0; k < X509A_RULE_KINDS; k++) {
         m->vals[k] = add->vals[k] ? add->vals[k] : base->vals[k];
     }
-    m->issuing_cas = add->vals[X509A_RULE_ISSUING_CA] ? add->issuing_cas
-                                                      : base->issuing_cas;
+    /* the CA set and its digest come from the same side */
+    src = add->vals[X509A_RULE_ISSUING_CA] ? add : base;
+    m->issuing_cas = src->issuing_cas;
+    memcpy(m->issuing_ca_digest, src->issuing_ca_digest,
+           sizeof(m->issuing_ca_digest));
     m->kinds = add->kinds | base->kinds;
     return m;
 }
@@ -490,10 +561,12 @@ int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
             ok = match_policy(vals, c);
             break;
         case X509A_RULE_ISSUING_CA:
-            /* may verify signatures: remember the answer per object */
-            if (!x509a_cert_memo_get(c, vals, &ok)) {
+            /* may verify signatures: the object remembers the answer,
+             * keyed by the CA set's content (never by the rules' address:
+             * .htaccess rules are rebuilt in every request's pool) */
+            if (!x509a_cert_memo_get(c, rules->issuing_ca_digest, &ok)) {
                 ok = x509a_chain_passes_through(c, rules->issuing_cas);
-                x509a_cert_memo_set(c, vals, ok);
+                x509a_cert_memo_set(c, rules->issuing_ca_digest, ok);
             }
             break;
         default:

@@ -38,8 +38,9 @@ x509a_rules *x509a_rules_make(apr_pool_t *p);
 
 /**
  * Add one accepted value to a rule kind.  For X509A_RULE_ISSUING_CA the
- * value is a file of PEM CA certificates; every certificate in it is
- * accepted.
+ * value is a file of PEM CA certificates, read now; every certificate in it
+ * is accepted, and the digest of the whole set
+ * (x509a_rules_issuing_ca_digest()) is computed anew.
  * @param p pool the rule set lives in (config pool)
  * @param warning receives a non-fatal remark for the administrator (e.g. a
  *        DN that looks reversed), or NULL; may itself be NULL
@@ -57,8 +58,9 @@ int x509a_rules_empty(const x509a_rules *rules);
 
 /**
  * Merge for nested configuration sections: each kind configured in @a add
- * replaces that kind of @a base; the others are inherited.  Returns @a base
- * or @a add itself when the other has no rules (merges run per request).
+ * replaces that kind of @a base; the others are inherited (the IssuingCA
+ * certificates with their digest).  Returns @a base or @a add itself when
+ * the other has no rules (merges run per request).
  */
 x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
                                const x509a_rules *add);
@@ -67,7 +69,23 @@ x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
 const char *x509a_rule_name(x509a_rule_kind kind);
 
 /**
+ * The memo key of the IssuingCA rule: SHA-256 over the SHA-256 of the DER
+ * of every certificate of the set, in the order read (and a fixed label).
+ * The same content gives the same digest whatever the rule set's address
+ * or pool; other content (another .htaccess, an edited file) another one.
+ * @return X509A_MEMO_KEY_LEN bytes, or NULL when the kind is not configured
+ */
+const unsigned char *x509a_rules_issuing_ca_digest(const x509a_rules *rules);
+
+/**
  * Check a certificate against every configured rule kind.
+ *
+ * The IssuingCA answer (which may verify signatures) is remembered on @a c
+ * with x509a_cert_memo_set(), keyed by x509a_rules_issuing_ca_digest(): it
+ * depends only on that set's content and on what @a c holds (leaf, chain,
+ * trust store, verified digests), so it is valid for any rule set with the
+ * same CAs, for as long as @a c lives.  @a c is written: callers that share
+ * it between threads serialise.
  * @param why receives, on failure, which rule failed and why
  * @return non-zero when every configured kind matches
  */

@@ -9,6 +9,7 @@
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <stdlib.h>
+#include <time.h>
 #include <apr_thread_mutex.h>
 #include <apr_atomic.h>
 #include <openssl/evp.h>
@@ -323,27 +324,27 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
     if ((apr_uint64_t)now < apr_atomic_read64(&v->next_check)) {
         return NULL;
     }
+    /* One thread looks, and the threads that come meanwhile wait for its
+     * answer instead of deciding with the store it may be replacing: a
+     * decision made after a check has passed uses what the check found. */
     apr_thread_mutex_lock(v->lock);
     if ((apr_uint64_t)now < v->next_check) {
         apr_thread_mutex_unlock(v->lock);
         return NULL;
     }
-    /* one thread looks; the others go on with the current store */
-    apr_atomic_set64(&v->next_check, (apr_uint64_t)(now + apr_time_from_sec(1)));
     was_broken = v->broken != NULL;
-    apr_thread_mutex_unlock(v->lock);
-
+    err = NULL;
     if (apr_stat(&fi, v->conf.crl_file, APR_FINFO_MTIME | APR_FINFO_SIZE
                                         | APR_FINFO_INODE, v->pool)
             != APR_SUCCESS
         || fi.mtime != v->crl_mtime || fi.size != v->crl_size
         || fi.inode != v->crl_inode || was_broken) {
         if (apr_pool_create_unmanaged_ex(&tmp, NULL, NULL) != APR_SUCCESS) {
+            apr_thread_mutex_unlock(v->lock);
             return "out of memory";
         }
         memset(&fi, 0, sizeof(fi));
         err = build_store(v, tmp, &store, digest, &fi);
-        apr_thread_mutex_lock(v->lock);
         if (err) {
             /* fail closed until the file is repaired */
             int first = v->broken == NULL;
@@ -353,26 +354,31 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
             v->broken = v->broken_buf;
             apr_atomic_set32(&v->is_broken, 1);
             err = first ? apr_pstrdup(v->pool, v->broken) : NULL;
-            apr_thread_mutex_unlock(v->lock);
-            apr_pool_destroy(tmp);
-            return err;
+            old = NULL;
         }
-        old = v->store;
-        v->store = store;
-        v->broken = NULL;
-        apr_atomic_set32(&v->is_broken, 0);
-        memcpy(v->digest, digest, sizeof(digest));
-        v->crl_mtime = fi.mtime;
-        v->crl_size = fi.size;
-        v->crl_inode = fi.inode;
-        apr_atomic_inc32(&v->generation);
+        else {
+            old = v->store;
+            v->store = store;
+            v->broken = NULL;
+            apr_atomic_set32(&v->is_broken, 0);
+            memcpy(v->digest, digest, sizeof(digest));
+            v->crl_mtime = fi.mtime;
+            v->crl_size = fi.size;
+            v->crl_inode = fi.inode;
+            apr_atomic_inc32(&v->generation);
+            if (reloaded) {
+                *reloaded = 1;
+            }
+        }
+        apr_atomic_set64(&v->next_check,
+                         (apr_uint64_t)(now + apr_time_from_sec(1)));
         apr_thread_mutex_unlock(v->lock);
         X509_STORE_free(old);
         apr_pool_destroy(tmp);
-        if (reloaded) {
-            *reloaded = 1;
-        }
+        return err;
     }
+    apr_atomic_set64(&v->next_check, (apr_uint64_t)(now + apr_time_from_sec(1)));
+    apr_thread_mutex_unlock(v->lock);
     return NULL;
 }
 
@@ -390,17 +396,61 @@ const char *x509a_verifier_broken(x509a_verifier *v, apr_pool_t *p)
     return why;
 }
 
-int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
-                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
-                          const char **why)
+/* The earliest nextUpdate of the CRLs of the issuers of @a chain's
+ * certificates: those X509_verify_cert() looked at (CRL_CHECK_ALL), or
+ * would have, as far as it got. */
+static apr_time_t crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain)
+{
+    apr_time_t bound = APR_INT64_MAX;
+    int i, j;
+
+    for (i = 0; chain && i < sk_X509_num(chain); i++) {
+        STACK_OF(X509_CRL) *crls = X509_STORE_CTX_get1_crls(
+            ctx, X509_get_issuer_name(sk_X509_value(chain, i)));
+
+        for (j = 0; crls && j < sk_X509_CRL_num(crls); j++) {
+            const ASN1_TIME *next = X509_CRL_get0_nextUpdate(
+                sk_X509_CRL_value(crls, j));
+            struct tm tm;
+
+            /* no nextUpdate: no bound from this CRL */
+            if (!next) {
+                continue;
+            }
+            memset(&tm, 0, sizeof(tm));
+            if (!ASN1_TIME_to_tm(next, &tm)) {
+                /* unreadable: bound the verdict to now (not cached) */
+                bound = 0;
+                continue;
+            }
+            if (apr_time_from_sec(timegm(&tm)) < bound) {
+                bound = apr_time_from_sec(timegm(&tm));
+            }
+        }
+        sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    }
+    return bound;
+}
+
+int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
+                         STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
+                         const char **why, x509a_verify_info *info)
 {
     X509_STORE *store;
     X509_STORE_CTX *ctx;
+    x509a_verify_info dummy;
     int ok = 0;
 
+    if (!info) {
+        info = &dummy;
+    }
+    info->crl_next_update = APR_INT64_MAX;
+    info->transient = 0;
     apr_thread_mutex_lock(v->lock);
+    memcpy(info->settings_digest, v->digest, sizeof(info->settings_digest));
     if (v->broken) {
         *why = apr_pstrdup(p, v->broken);
+        info->transient = 1;
         apr_thread_mutex_unlock(v->lock);
         return 0;
     }
@@ -411,9 +461,14 @@ int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
     ctx = X509_STORE_CTX_new();
     if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
         *why = "out of memory";
+        info->transient = 1;
     }
     else if (X509_verify_cert(ctx) > 0) {
         ok = 1;
+        if (v->conf.crl_file) {
+            info->crl_next_update = crl_bound(ctx, X509_STORE_CTX_get0_chain(
+                                                       ctx));
+        }
         if (verified) {
             *verified = X509_STORE_CTX_get1_chain(ctx);
             apr_pool_cleanup_register(p, *verified, free_chain,
@@ -425,11 +480,26 @@ int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
         *why = apr_psprintf(p, "verification failed at depth %d: %s",
                             X509_STORE_CTX_get_error_depth(ctx),
                             X509_verify_cert_error_string(e));
+        /* not a property of the certificate: a retry may succeed */
+        info->transient = e == X509_V_ERR_OUT_OF_MEM
+                          || e == X509_V_ERR_UNSPECIFIED
+                          || e == X509_V_ERR_STORE_LOOKUP;
+        if (v->conf.crl_file) {
+            info->crl_next_update = crl_bound(ctx, X509_STORE_CTX_get0_chain(
+                                                       ctx));
+        }
     }
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
     return ok;
+}
+
+int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
+                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
+                          const char **why)
+{
+    return x509a_verifier_check(v, p, leaf, untrusted, verified, why, NULL);
 }
 
 void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32])

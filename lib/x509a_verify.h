@@ -66,6 +66,33 @@ int x509a_verifier_verify(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
                           STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
                           const char **why);
 
+/** What a verification found besides its verdict. */
+typedef struct {
+    /**
+     * The earliest nextUpdate of the CRLs the verification looked at (the
+     * CRLs of the issuers of the chain's certificates, when a CRL file is
+     * configured), or APR_INT64_MAX when none bounds the verdict (no CRL
+     * file, CRLs without nextUpdate).  A cached verdict must not outlive
+     * it: past it, the same verification fails ("CRL has expired").
+     */
+    apr_time_t crl_next_update;
+    /**
+     * Non-zero when the failure says nothing about the certificate (trust
+     * store unusable, out of memory, a look-up error): never cache it.
+     */
+    int transient;
+    /** x509a_verifier_settings_digest() of the trust store that decided. */
+    unsigned char settings_digest[32];
+} x509a_verify_info;
+
+/**
+ * x509a_verifier_verify(), also saying what bounds the verdict.
+ * @param info receives what the verification found (may be NULL)
+ */
+int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
+                         STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
+                         const char **why, x509a_verify_info *info);
+
 /**
  * SHA-256 over everything that decides a verification: the CA
  * certificates, the CA directory, the CRLs currently loaded, the depth and

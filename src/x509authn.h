@@ -30,6 +30,7 @@
 #include "x509a_rules.h"
 #include "x509a_decode.h"
 #include "x509a_verify.h"
+#include "x509a_record.h"
 #include "x509a_map.h"
 
 /** Stable tag and number at the start of every log message. */
@@ -139,12 +140,21 @@ typedef struct {
     int disabled;
     /** How long results are kept, shared and per process. */
     apr_interval_time_t ttl;
+    /** X509AuthnCacheTimeout: longest wait for a networked shared cache's
+     *  answer; 0 for the default. */
+    apr_interval_time_t cache_timeout;
     /** Per-process cache size in certificates. */
     int entries;
     /** The cache instance (after post_config). */
     ap_socache_instance_t *instance;
     /** Mutex for providers that are not multi-process safe. */
     apr_global_mutex_t *mutex;
+    /** X509AuthnCacheSecret: records are written under this key (or, for
+     *  shmcb without a secret, a random one made at first start). */
+    x509a_record_key *record_key;
+    /** X509AuthnCacheSecret's PREVIOUS-FILE: records under it are still
+     *  accepted, or NULL. */
+    x509a_record_key *record_key_prev;
 } x509authn_global_conf;
 
 /** The module-wide settings. */
@@ -154,6 +164,11 @@ extern x509authn_global_conf x509authn_global;
 #define X509AUTHN_DEFAULT_MAX_LEN 16384
 /** Default for X509AuthnCache's lifetime. */
 #define X509AUTHN_DEFAULT_TTL apr_time_from_sec(300)
+/** Longest a refusal is cached, shared and per process (when
+ *  X509AuthnCache says less, that). */
+#define X509AUTHN_MAX_FAILURE_TTL apr_time_from_sec(300)
+/** Default for X509AuthnCacheTimeout. */
+#define X509AUTHN_DEFAULT_CACHE_TIMEOUT apr_time_from_msec(50)
 /** Default for X509AuthnCacheEntries. */
 #define X509AUTHN_DEFAULT_ENTRIES 2048
 /** Name of the global mutex (Mutex directive). */
@@ -218,6 +233,14 @@ void x509authn_entry_release(x509authn_entry *e);
 
 /** Hand the caller's reference to @a r: released with its pool. */
 x509authn_entry *x509authn_entry_hold(request_rec *r, x509authn_entry *e);
+
+/** Lock an entry for the use of its certificate (x509a_cert is not
+ *  thread-safe); no other lock may be taken while it is held, and nothing
+ *  that may call back into the module (ap_ssl_var_lookup). */
+void x509authn_entry_lock(x509authn_entry *e);
+
+/** Unlock an entry. */
+void x509authn_entry_unlock(x509authn_entry *e);
 
 /** X509_CLIENT_V_REMAIN at @a now (entry locked). */
 const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now);
@@ -356,6 +379,26 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
 /** child_init: per-process caches and the mutex. */
 void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* --- shared-cache records (x509authn_record.c) --- */
+
+/** check_config: refuse a networked shared cache without
+ *  X509AuthnCacheSecret (OK, or an error status). */
+int x509authn_record_check_config(server_rec *s);
+
+/** post_config, after the shared cache: the key of its records. */
+const char *x509authn_record_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** The authentic, current record for @a key in the shared cache: non-zero
+ *  with it in @a rec; a record that does not authenticate is a miss (and a
+ *  warning at most once a minute). */
+int x509authn_record_get(request_rec *r, const unsigned char *key,
+                         apr_time_t now, x509a_record *rec);
+
+/** Write @a rec under @a key until rec->expires (nothing when it is
+ *  past). */
+void x509authn_record_put(request_rec *r, const unsigned char *key,
+                          const x509a_record *rec);
+
 /* ------------------------------------------------------------------------ */
 /* Variables (x509authn_export.c)                                           */
 /* ------------------------------------------------------------------------ */
@@ -366,5 +409,18 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
 
 /** ap_expr lookup hook for %{X509_*}. */
 int x509authn_expr_lookup(ap_expr_lookup_parms *parms);
+
+/** ap_ssl_var_lookup() for the module's own questions about the connection
+ *  (the proxy's TLS state): always mod_ssl's answer. */
+const char *x509authn_modssl_var(request_rec *r, const char *name);
+
+/** ssl_var_lookup hook: SSL_CLIENT_* of a forwarded certificate after a
+ *  login under X509AuthnExportSSLVars On. */
+const char *x509authn_ssl_var_lookup(apr_pool_t *p, server_rec *s,
+                                     conn_rec *c, request_rec *r,
+                                     const char *name);
+
+/** fixups after mod_ssl's: the same for the environment. */
+int x509authn_ssl_vars_fixup(request_rec *r);
 
 #endif /* X509AUTHN_H */

@@ -569,6 +569,49 @@ static const char *set_cache_entries(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *set_cache_secret(cmd_parms *cmd, void *dconf,
+                                    const char *file, const char *previous)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *names[2];
+    x509a_record_key *keys[2] = { NULL, NULL };
+    int i;
+
+    if (err) {
+        return err;
+    }
+    names[0] = file;
+    names[1] = previous;
+    /* read and checked here, so that configtest says what is wrong */
+    for (i = 0; i < 2 && names[i]; i++) {
+        const char *path = ap_server_root_relative(cmd->pool, names[i]);
+
+        if (!path) {
+            return directive_error(cmd, apr_psprintf(cmd->pool,
+                                   "invalid file name '%s'", names[i]));
+        }
+        if ((err = x509a_record_key_load(cmd->pool, path, &keys[i]))) {
+            return directive_error(cmd, err);
+        }
+    }
+    x509authn_global.record_key = keys[0];
+    x509authn_global.record_key_prev = keys[1];
+    return NULL;
+}
+
+static const char *set_cache_timeout(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err || (err = parse_int(cmd, arg, 1, 10000, &v))) {
+        return err;
+    }
+    x509authn_global.cache_timeout = apr_time_from_msec(v);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Directive table                                                          */
 /* ------------------------------------------------------------------------ */
@@ -675,5 +718,15 @@ const command_rec x509authn_cmds[] = {
     AP_INIT_TAKE1("X509AuthnCacheEntries", set_cache_entries, NULL, RSRC_CONF,
                   "How many forwarded certificates each server process keeps "
                   "decoded and verified (default 2048, 0 for none)."),
+    AP_INIT_TAKE12("X509AuthnCacheSecret", set_cache_secret, NULL, RSRC_CONF,
+                   "File of the secret (at least 32 random bytes, or 64 hex "
+                   "digits) that authenticates shared-cache records, and "
+                   "optionally the previous one, still accepted while a "
+                   "fleet rotates; required for caches other than shmcb."),
+    AP_INIT_TAKE1("X509AuthnCacheTimeout", set_cache_timeout, NULL, RSRC_CONF,
+                  "Milliseconds a request waits for a networked shared cache "
+                  "(redis, memcache, ...) before verifying locally; a server "
+                  "that fails or hangs is left alone for a while (default "
+                  "50)."),
     {NULL}
 };

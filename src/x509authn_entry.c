@@ -72,6 +72,17 @@ const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now)
     return e->remain;
 }
 
+/* The one place that takes an entry's lock. */
+void x509authn_entry_lock(x509authn_entry *e)
+{
+    apr_thread_mutex_lock(e->lock);
+}
+
+void x509authn_entry_unlock(x509authn_entry *e)
+{
+    apr_thread_mutex_unlock(e->lock);
+}
+
 static apr_status_t entry_release_cleanup(void *data)
 {
     x509authn_entry_release(data);

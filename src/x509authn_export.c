@@ -6,6 +6,9 @@
 
 #include "x509authn.h"
 
+#include "http_ssl.h"
+
+#include "apr_lib.h"
 #include "apr_strings.h"
 
 APLOG_USE_MODULE(x509authn);
@@ -83,6 +86,17 @@ static void put_pem_vars(const env_writer *w, request_rec *r, x509a_cert *cert,
     }
 }
 
+/* mod_ssl's names (entry locked). */
+static void put_ssl_vars(request_rec *r, x509a_cert *cert, const char *remain)
+{
+    env_writer ssl = writer_for(r->subprocess_env, "SSL_CLIENT_");
+
+    put_vars(&ssl, r, cert, X509A_VARS_MODSSL);
+    put(&ssl, "SSL_CLIENT_VERIFY", "SUCCESS");
+    put(&ssl, "SSL_CLIENT_V_REMAIN", remain);
+    put_pem_vars(&ssl, r, cert, "SSL_CLIENT_");
+}
+
 /* Values live in the entry, which the request references until its pool
  * is gone: no copies. */
 void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
@@ -105,19 +119,177 @@ void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
 
     put(&w, "X509_PROXY_ADDR", r->connection->client_ip);
     if ((proxy = x509authn_proxy_entry(r, rs)) != NULL) {
-        apr_thread_mutex_lock(proxy->lock);
+        x509authn_entry_lock(proxy);
         put(&w, "X509_PROXY_S_DN", x509a_cert_subject(proxy->cert));
-        apr_thread_mutex_unlock(proxy->lock);
+        x509authn_entry_unlock(proxy);
     }
     if (dc->export_ssl_vars) {
         /* applications written for direct mTLS run unchanged */
-        env_writer ssl = writer_for(r->subprocess_env, "SSL_CLIENT_");
-
-        put_vars(&ssl, r, cert, X509A_VARS_MODSSL);
-        put(&ssl, "SSL_CLIENT_VERIFY", "SUCCESS");
-        put(&ssl, "SSL_CLIENT_V_REMAIN", remain);
-        put_pem_vars(&ssl, r, cert, "SSL_CLIENT_");
+        put_ssl_vars(r, cert, remain);
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* mod_ssl's names for a forwarded certificate (X509AuthnExportSSLVars)     */
+/* ------------------------------------------------------------------------ */
+
+/* Set while the module asks mod_ssl about the connection itself (the
+ * proxy's TLS state): the look-up hook below must not answer those. */
+#define OWN_LOOKUP_NOTE "x509authn-asks-mod_ssl"
+
+const char *x509authn_modssl_var(request_rec *r, const char *name)
+{
+    const char *value;
+
+    apr_table_setn(r->notes, OWN_LOOKUP_NOTE, "1");
+    value = ap_ssl_var_lookup(r->pool, r->server, r->connection, r, name);
+    apr_table_unset(r->notes, OWN_LOOKUP_NOTE);
+    return value;
+}
+
+/*
+ * The forwarded-certificate login whose certificate SSL_CLIENT_* describes
+ * for @a r, or NULL: a login from a header under X509AuthnExportSSLVars On,
+ * made by @a r itself or by the request it was redirected from or is a
+ * subrequest of, when httpd handed that login on (the same r->user).  Never
+ * a direct TLS login: mod_ssl's own values describe it.
+ */
+static x509authn_found *ssl_vars_login(request_rec *r, request_rec **by)
+{
+    request_rec *x;
+
+    if (!r->user) {
+        return NULL;
+    }
+    for (x = r; x; x = x->prev ? x->prev : x->main) {
+        x509authn_req *rs = ap_get_module_config(x->request_config,
+                                                 &x509authn_module);
+        const x509authn_dir_conf *dc;
+
+        if (!rs || !rs->authn_done) {
+            continue;
+        }
+        if (!rs->login || x->user != r->user
+            || rs->login->source != X509AUTHN_SOURCE_HEADER) {
+            return NULL;
+        }
+        dc = ap_get_module_config(x->per_dir_config, &x509authn_module);
+        *by = x;
+        return dc->export_ssl_vars ? rs->login : NULL;
+    }
+    return NULL;
+}
+
+/* One SSL_CLIENT_* name of the forwarded certificate (entry locked); ""
+ * for a name it has no value for, so that mod_ssl's value for the proxy's
+ * own certificate never shows through. */
+static const char *ssl_var(request_rec *r, x509authn_entry *e,
+                           const char *name)
+{
+    const char *rest = name + sizeof("SSL_CLIENT_") - 1, *value;
+    apr_size_t len;
+
+    if (!strcasecmp(rest, "VERIFY")) {
+        return "SUCCESS";
+    }
+    if (!strcasecmp(rest, "V_REMAIN")) {
+        return x509authn_days_remaining(e, r->request_time);
+    }
+    if (!strcasecmp(rest, "CERT")) {
+        return x509a_cert_pem(e->cert);
+    }
+    if (!strncasecmp(rest, "CERT_CHAIN_", 11)) {
+        const apr_array_header_t *chain = x509a_cert_chain_pem(e->cert);
+        const char *digits = rest + 11;
+        char *end;
+        long n = strtol(digits, &end, 10);
+
+        if (apr_isdigit(*digits) && !*end && n >= 0 && n < chain->nelts) {
+            return APR_ARRAY_IDX(chain, n, const char *);
+        }
+        return "";
+    }
+    value = apr_table_get(x509a_cert_vars_table(e->cert, X509A_VARS_MODSSL),
+                          name);
+    len = strlen(name);
+    if (!value && len > 2 && !strcmp(name + len - 2, "_0")) {
+        /* mod_ssl also answers _0 for the first value of an attribute */
+        value = apr_table_get(x509a_cert_vars_table(e->cert,
+                                                    X509A_VARS_MODSSL),
+                              apr_pstrmemdup(r->pool, name, len - 2));
+    }
+    return value ? value : "";
+}
+
+/*
+ * ap_ssl_var_lookup (mod_headers %{...}s, mod_rewrite %{SSL:...}):
+ * SSL_CLIENT_* of the forwarded certificate after such a login.  Other
+ * names (the protocol, the cipher, SSL_SERVER_*) and the module's own
+ * questions about the proxy's connection go to mod_ssl.
+ */
+const char *x509authn_ssl_var_lookup(apr_pool_t *p, server_rec *s,
+                                     conn_rec *c, request_rec *r,
+                                     const char *name)
+{
+    x509authn_found *f;
+    request_rec *by;
+    const char *value;
+
+    if (!r || strncasecmp(name, "SSL_CLIENT_", 11)
+        || !(f = ssl_vars_login(r, &by))
+        || apr_table_get(r->notes, OWN_LOOKUP_NOTE)) {
+        return NULL;
+    }
+    x509authn_entry_lock(f->entry);
+    value = apr_pstrdup(p, ssl_var(r, f->entry, name));
+    x509authn_entry_unlock(f->entry);
+    return value;
+}
+
+/*
+ * fixups, after mod_ssl's (SSLOptions +StdEnvVars / +ExportCertData put
+ * the proxy's own certificate under these names): SSL_CLIENT_* in the
+ * environment describe the forwarded certificate again, and nothing of the
+ * proxy's certificate stays (an attribute or chain element the forwarded
+ * one lacks).
+ */
+int x509authn_ssl_vars_fixup(request_rec *r)
+{
+    const apr_array_header_t *arr;
+    const apr_table_entry_t *elts;
+    apr_array_header_t *doomed = NULL;
+    x509authn_found *f;
+    request_rec *by;
+    int i;
+
+    if (!(f = ssl_vars_login(r, &by))
+        || (by == r
+            && !ap_ssl_conn_is_ssl(x509authn_master_conn(r->connection)))) {
+        /* without mod_ssl on the connection, the login's values stand */
+        return DECLINED;
+    }
+    arr = apr_table_elts(r->subprocess_env);
+    elts = (const apr_table_entry_t *)arr->elts;
+    for (i = 0; i < arr->nelts; i++) {
+        if (elts[i].key && !strncasecmp(elts[i].key, "SSL_CLIENT_", 11)) {
+            if (!doomed) {
+                doomed = apr_array_make(r->pool, 32, sizeof(const char *));
+            }
+            APR_ARRAY_PUSH(doomed, const char *) = elts[i].key;
+        }
+    }
+    for (i = 0; doomed && i < doomed->nelts; i++) {
+        apr_table_unset(r->subprocess_env,
+                        APR_ARRAY_IDX(doomed, i, const char *));
+    }
+    x509authn_entry_lock(f->entry);
+    put_ssl_vars(r, f->entry->cert,
+                 x509authn_days_remaining(f->entry, r->request_time));
+    x509authn_entry_unlock(f->entry);
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0500)
+                  "SSL_CLIENT_* set again for the forwarded certificate "
+                  "(after mod_ssl)");
+    return DECLINED;
 }
 
 /* Before authentication: the certificate the request presents under the
@@ -156,15 +328,15 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
             || !(proxy = x509authn_proxy_entry(r, rs))) {
             return NULL;
         }
-        apr_thread_mutex_lock(proxy->lock);
+        x509authn_entry_lock(proxy);
         value = x509a_cert_subject(proxy->cert);
-        apr_thread_mutex_unlock(proxy->lock);
+        x509authn_entry_unlock(proxy);
         return value;
     }
-    apr_thread_mutex_lock(f->entry->lock);
+    x509authn_entry_lock(f->entry);
     value = x509a_cert_var(f->entry->cert, r->pool, name,
                            apr_time_sec(r->request_time));
-    apr_thread_mutex_unlock(f->entry->lock);
+    x509authn_entry_unlock(f->entry);
     return value;
 }
 

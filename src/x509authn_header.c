@@ -5,7 +5,8 @@
  * decoded, verified locally (or taken from the shared cache) and kept per
  * process, keyed by the exact header values (and per server, whose
  * settings decide decoding and verification), dropped when the CRLs are
- * reloaded.
+ * reloaded or reach their nextUpdate.  Refusals are kept for minutes at
+ * most, transient failures not at all.
  */
 
 #include "x509authn.h"
@@ -18,9 +19,6 @@
 
 APLOG_USE_MODULE(x509authn);
 
-/** Longest verified chain a shared-cache record holds. */
-#define SOCACHE_MAX_CHAIN 16
-
 static apr_status_t free_x509(void *data)
 {
     X509_free(data);
@@ -31,31 +29,6 @@ static apr_status_t free_stack_only(void *data)
 {
     sk_X509_free(data);
     return APR_SUCCESS;
-}
-
-/* Shared-cache value: 'V', the count n, n SHA-256 fingerprints of the
- * verified chain 'V', the count n, n SHA-256 fingerprints of the verified chain
- * (leaf first), then valid_from and valid_until (seconds, 8 bytes each,
- * big-endian); or 'F' and the reason of the failure. */
-static void put_u64(unsigned char *d, apr_uint64_t v)
-{
-    int i;
-
-    for (i = 7; i >= 0; i--) {
-        d[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static apr_uint64_t get_u64(const unsigned char *d)
-{
-    apr_uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < 8; i++) {
-        v = (v << 8) | d[i];
-    }
-    return v;
 }
 
 static apr_time_t asn1_time(const ASN1_TIME *t)
@@ -132,6 +105,124 @@ const char *x509authn_forwarded_key(request_rec *r,
     return apr_pstrcatv(r->pool, parts, n, len);
 }
 
+/* The entry for a forwarded chain from an authentic shared-cache record;
+ * NULL when out of memory. */
+static x509authn_entry *record_entry(X509 *leaf, STACK_OF(X509) *untrusted,
+                                     const x509a_record *rec, apr_time_t now)
+{
+    x509authn_entry *e = x509authn_entry_create(leaf, NULL, untrusted, NULL);
+
+    if (!e) {
+        return NULL;
+    }
+    if (rec->verified) {
+        x509a_cert_set_verified_digests(e->cert, rec->chain, rec->nchain);
+        e->valid_from = rec->valid_from;
+        e->valid_until = rec->valid_until;
+    }
+    else {
+        e->verified = 0;
+        e->why = apr_pstrdup(e->pool, rec->why);
+    }
+    /* kept here no longer than the record (CRL nextUpdate included) */
+    e->expires = now + x509authn_global.ttl;
+    if (rec->expires < e->expires) {
+        e->expires = rec->expires;
+    }
+    return e;
+}
+
+/* Verify a forwarded chain locally, or take the shared cache's
+ * (authenticated) word for it.  Only definite verdicts are cached: a
+ * success until the TTL, a refusal for at most X509AUTHN_MAX_FAILURE_TTL,
+ * neither past the nextUpdate of the CRLs it was decided with; transient
+ * failures not at all (e->expires <= now). */
+static x509authn_entry *verified_entry(request_rec *r,
+                                       const x509authn_srv_conf *sc,
+                                       X509 *leaf, STACK_OF(X509) *untrusted,
+                                       apr_time_t now, const char **why)
+{
+    unsigned char key[X509A_RECORD_KEY_LEN], settings[32];
+    STACK_OF(X509) *verified = NULL;
+    x509a_verify_info info;
+    x509a_record rec;
+    x509authn_entry *e;
+    const char *err = NULL;
+    int ok, shared, i;
+
+    x509a_verifier_settings_digest(sc->verifier, settings);
+    shared = x509a_record_cache_key(leaf, untrusted, settings, key);
+    if (shared && x509authn_record_get(r, key, now, &rec)) {
+        if (!(e = record_entry(leaf, untrusted, &rec, now))) {
+            *why = "out of memory";
+            return NULL;
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0303)
+                      "verification result taken from the shared cache "
+                      "(%s)", x509authn_global.provider_name);
+        return e;
+    }
+
+    ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
+                              &verified, &err, &info);
+    e = x509authn_entry_create(leaf, ok ? verified : NULL, untrusted, NULL);
+    if (!e) {
+        *why = "out of memory";
+        return NULL;
+    }
+    memset(&rec, 0, sizeof(rec));
+    if (ok) {
+        unsigned char *digests;
+        unsigned int mdlen;
+
+        chain_window(verified, &e->valid_from, &e->valid_until);
+        rec.verified = 1;
+        rec.valid_from = e->valid_from;
+        rec.valid_until = e->valid_until;
+        rec.expires = now + x509authn_global.ttl;
+        rec.nchain = sk_X509_num(verified);
+        if (rec.nchain > X509A_RECORD_MAX_CHAIN) {
+            shared = 0;
+        }
+        else {
+            rec.chain = digests = apr_palloc(r->pool, 32 * rec.nchain);
+            for (i = 0; i < rec.nchain; i++) {
+                if (!X509_digest(sk_X509_value(verified, i), EVP_sha256(),
+                                 digests + 32 * i, &mdlen)) {
+                    shared = 0;
+                }
+            }
+        }
+    }
+    else {
+        e->verified = 0;
+        e->why = apr_pstrdup(e->pool, err);
+        rec.why = err;
+        rec.expires = now + (x509authn_global.ttl < X509AUTHN_MAX_FAILURE_TTL
+                             ? x509authn_global.ttl
+                             : X509AUTHN_MAX_FAILURE_TTL);
+        if (info.transient) {
+            rec.expires = 0;
+        }
+    }
+    if (info.crl_next_update < rec.expires) {
+        rec.expires = info.crl_next_update;
+    }
+    e->expires = rec.expires;
+    if (shared && rec.expires > now) {
+        /* under the digest of the trust store that decided, which a CRL
+         * reload may have changed since the look-up */
+        if (memcmp(settings, info.settings_digest, sizeof(settings))) {
+            shared = x509a_record_cache_key(leaf, untrusted,
+                                            info.settings_digest, key);
+        }
+        if (shared) {
+            x509authn_record_put(r, key, &rec);
+        }
+    }
+    return e;
+}
+
 /* Decode, verify (or take the shared cache's word) and wrap a forwarded
  * certificate.  NULL with *why when the value itself is unusable. */
 static x509authn_entry *forwarded_entry(request_rec *r,
@@ -141,8 +232,9 @@ static x509authn_entry *forwarded_entry(request_rec *r,
                                         const char **why)
 {
     x509a_forwarded fwd;
-    STACK_OF(X509) *untrusted, *verified = NULL;
+    STACK_OF(X509) *untrusted;
     x509authn_entry *e;
+    apr_time_t now = apr_time_now();
     const char *err;
     int i;
 
@@ -190,97 +282,11 @@ static x509authn_entry *forwarded_entry(request_rec *r,
         if (e) {
             e->valid_from = 0;
             e->valid_until = APR_INT64_MAX;
+            e->expires = now + x509authn_global.ttl;
         }
         return e;
     }
-    else {
-        unsigned char key[X509AUTHN_SOCACHE_KEY_LEN], md[32], val[2 + 32 * SOCACHE_MAX_CHAIN
-                                                        + 16 + 256];
-        unsigned int vlen = sizeof(val), mdlen;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-        /* key: the chain as forwarded, and what verification depends on */
-        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-        X509_digest(fwd.leaf, EVP_sha256(), md, &mdlen);
-        EVP_DigestUpdate(ctx, md, 32);
-        for (i = 0; i < sk_X509_num(untrusted); i++) {
-            X509_digest(sk_X509_value(untrusted, i), EVP_sha256(), md, &mdlen);
-            EVP_DigestUpdate(ctx, md, 32);
-        }
-        EVP_DigestFinal_ex(ctx, key, &mdlen);
-        EVP_MD_CTX_free(ctx);
-        x509a_verifier_settings_digest(sc->verifier, key + 32);
-
-        if (x509authn_socache_get(r, key, val, &vlen) && vlen >= 1
-            && ((val[0] == 'V' && vlen >= 2
-                 && vlen == 2 + 32u * val[1] + 16 && val[1] >= 1)
-                || val[0] == 'F')) {
-            e = x509authn_entry_create(fwd.leaf, NULL, untrusted, NULL);
-            if (!e) {
-                *why = "out of memory";
-                return NULL;
-            }
-            if (val[0] == 'V') {
-                x509a_cert_set_verified_digests(e->cert, val + 2, val[1]);
-                e->valid_from = apr_time_from_sec(
-                    (apr_time_t)get_u64(val + 2 + 32 * val[1]));
-                e->valid_until = apr_time_from_sec(
-                    (apr_time_t)get_u64(val + 2 + 32 * val[1] + 8));
-            }
-            else {
-                e->verified = 0;
-                e->why = apr_pstrmemdup(e->pool, (const char *)val + 1,
-                                        vlen - 1);
-            }
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0303)
-                          "verification result taken from the shared cache "
-                          "(%s)", x509authn_global.provider_name);
-            return e;
-        }
-
-        if (x509a_verifier_verify(sc->verifier, r->pool, fwd.leaf, untrusted,
-                                  &verified, &err)) {
-            int n = sk_X509_num(verified);
-            e = x509authn_entry_create(fwd.leaf, verified, untrusted, NULL);
-            if (!e) {
-                *why = "out of memory";
-                return NULL;
-            }
-            chain_window(verified, &e->valid_from, &e->valid_until);
-            if (n <= SOCACHE_MAX_CHAIN) {
-                val[0] = 'V';
-                val[1] = (unsigned char)n;
-                for (i = 0; i < n; i++) {
-                    X509_digest(sk_X509_value(verified, i), EVP_sha256(),
-                                val + 2 + 32 * i, &mdlen);
-                }
-                put_u64(val + 2 + 32 * n,
-                        (apr_uint64_t)apr_time_sec(e->valid_from));
-                put_u64(val + 2 + 32 * n + 8,
-                        (apr_uint64_t)apr_time_sec(e->valid_until));
-                x509authn_socache_put(r, key, val, 2 + 32 * n + 16,
-                                      apr_time_now() + x509authn_global.ttl);
-            }
-        }
-        else {
-            apr_size_t wl = strlen(err);
-            e = x509authn_entry_create(fwd.leaf, NULL, untrusted, NULL);
-            if (!e) {
-                *why = "out of memory";
-                return NULL;
-            }
-            e->verified = 0;
-            e->why = apr_pstrdup(e->pool, err);
-            val[0] = 'F';
-            if (wl > sizeof(val) - 1) {
-                wl = sizeof(val) - 1;
-            }
-            memcpy(val + 1, err, wl);
-            x509authn_socache_put(r, key, val, (unsigned int)(1 + wl),
-                                  apr_time_now() + x509authn_global.ttl);
-        }
-        return e;
-    }
+    return verified_entry(r, sc, fwd.leaf, untrusted, now, why);
 }
 
 void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
@@ -345,10 +351,10 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
             f->presented = 1;
             return;
         }
-        if (sc->hcache) {
+        /* e->expires says how long the verdict may be kept, if at all */
+        if (sc->hcache && e->expires > now) {
             e->key = apr_pmemdup(e->pool, f->key, f->key_len);
             e->key_len = f->key_len;
-            e->expires = now + x509authn_global.ttl;
             e->generation = generation;
             x509authn_hcache_put(sc->hcache, e);
         }

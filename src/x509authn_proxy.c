@@ -49,7 +49,7 @@ int x509authn_peer_is_trusted_proxy(request_rec *r,
         if (!*proxy) {
             return 0;
         }
-        apr_thread_mutex_lock((*proxy)->lock);
+        x509authn_entry_lock(*proxy);
         for (i = 0; ok && i < sc->proxy_rules->nelts; i++) {
             ok = x509a_rules_check(APR_ARRAY_IDX(sc->proxy_rules, i,
                                                  x509a_rules *),
@@ -62,7 +62,7 @@ int x509authn_peer_is_trusted_proxy(request_rec *r,
                           why, x509a_cert_describe((*proxy)->cert),
                           c->client_ip);
         }
-        apr_thread_mutex_unlock((*proxy)->lock);
+        x509authn_entry_unlock(*proxy);
         return ok;
     }
     return 1;

@@ -13,6 +13,8 @@
 #include "util_mutex.h"
 
 #include "apr_strings.h"
+#include "apr_thread_cond.h"
+#include "apr_thread_proc.h"
 
 APLOG_USE_MODULE(x509authn);
 
@@ -29,12 +31,480 @@ static void socache_unlock(void)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Bounded calls to networked providers                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * mod_socache has no per-call timeout, and the networked providers wait for
+ * a hung server far too long (apr_memcache reads without a timeout; see
+ * docs/directives.md for apr_redis).  So, except for shmcb (local shared
+ * memory, called directly), each child runs the provider's calls on one
+ * thread of its own: a look-up waits for its answer at most
+ * X509AuthnCacheTimeout, a store is queued and forgotten.
+ *
+ * A circuit breaker stops asking a server that timed out or failed: for a
+ * pause of 1 s, doubled on every further failure up to 30 s; then one
+ * look-up (the probe) asks again and closes the breaker when it is answered
+ * in time.  While the worker is stuck in a call longer than the timeout,
+ * nobody queues behind it: requests skip the shared cache at once.
+ *
+ * Jobs live in pools of their own, children of the worker's pool: a late
+ * answer must not be written to a request that has gone.  The worker's pool
+ * is never a child of the process pool: a worker stuck in a call outlives
+ * the child's pools, and child exit does not wait for it.
+ */
+
+#define SC_QUEUE_MAX 64
+#define SC_PAUSE_MIN apr_time_from_sec(1)
+#define SC_PAUSE_MAX apr_time_from_sec(30)
+
+typedef struct sc_job sc_job;
+struct sc_job {
+    sc_job *next;
+    apr_pool_t *pool;           /* the job and the provider's allocations */
+    int refs;                   /* the queue/worker, and a waiting request */
+    int store;                  /* a store, else a look-up */
+    int done;
+    apr_status_t rv;
+    unsigned char key[X509AUTHN_SOCACHE_KEY_LEN];
+    unsigned char *val;
+    unsigned int len;           /* look-up: the room, then the length */
+    apr_time_t expiry;
+};
+
+typedef struct {
+    apr_pool_t *pool;           /* unmanaged, thread-safe allocator */
+    apr_thread_t *thread;
+    apr_thread_mutex_t *mutex;  /* guards everything below */
+    apr_thread_cond_t *wake;    /* the worker: a job, or stop */
+    apr_thread_cond_t *done;    /* requests: a job finished; stop: exited */
+    server_rec *s;
+    apr_interval_time_t timeout;
+    sc_job *gets, *gets_tail;   /* look-ups go first */
+    sc_job *puts, *puts_tail;
+    int queued;
+    int stopping, exited;
+    apr_time_t busy_since;      /* the call in progress started; 0: idle */
+    int failures;               /* in a row */
+    apr_time_t open_until;      /* breaker open until; 0: closed */
+    int probing;                /* the probe is out */
+} sc_worker;
+
+/* This child's worker; NULL: calls are made directly (shmcb). */
+static sc_worker *sc_async;
+
+static void sc_push(sc_job **head, sc_job **tail, sc_job *job)
+{
+    job->next = NULL;
+    if (*tail) {
+        (*tail)->next = job;
+    }
+    else {
+        *head = job;
+    }
+    *tail = job;
+}
+
+static sc_job *sc_pop(sc_job **head, sc_job **tail)
+{
+    sc_job *job = *head;
+
+    if (job) {
+        *head = job->next;
+        if (!*head) {
+            *tail = NULL;
+        }
+    }
+    return job;
+}
+
+/* A failure (timeout, error, stuck call): open the breaker, unless it is
+ * already open and its pause not over.  Returns the pause, 0 when nothing
+ * changed.  Mutex held. */
+static apr_interval_time_t sc_trip(sc_worker *w, apr_time_t now)
+{
+    apr_interval_time_t pause = SC_PAUSE_MIN;
+    int i;
+
+    if (w->open_until && now < w->open_until) {
+        return 0;
+    }
+    for (i = 0; i < w->failures && pause < SC_PAUSE_MAX; i++) {
+        pause *= 2;
+    }
+    if (pause > SC_PAUSE_MAX) {
+        pause = SC_PAUSE_MAX;
+    }
+    w->failures++;
+    w->open_until = now + pause;
+    return pause;
+}
+
+static void sc_log_trip(request_rec *r, int failures,
+                        apr_interval_time_t pause, apr_status_t rv,
+                        const char *why)
+{
+    if (failures == 1) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, X509A_LOGNO(0331)
+                      "shared cache (%s) %s: not asked for %" APR_TIME_T_FMT
+                      " ms, certificates are verified locally",
+                      x509authn_global.provider_name, why,
+                      apr_time_as_msec(pause));
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, X509A_LOGNO(0332)
+                      "shared cache (%s) %s again (%d times): not asked for "
+                      "%" APR_TIME_T_FMT " ms", x509authn_global.provider_name,
+                      why, failures, apr_time_as_msec(pause));
+    }
+}
+
+/* May a look-up be sent?  Sets *probe when it is the breaker's probe.
+ * Mutex held. */
+static const char *sc_admit(sc_worker *w, apr_time_t now, int *probe,
+                            apr_interval_time_t *pause)
+{
+    *probe = 0;
+    *pause = 0;
+    if (w->stopping) {
+        return "is closed (the process is stopping)";
+    }
+    if (w->busy_since && now - w->busy_since > w->timeout) {
+        /* a hung server: do not queue behind the call that waits for it */
+        *pause = sc_trip(w, now);
+        return "is stuck in a call";
+    }
+    if (w->queued >= SC_QUEUE_MAX) {
+        return "has too many calls waiting";
+    }
+    if (w->open_until) {
+        if (now < w->open_until || w->probing) {
+            return "failed recently";
+        }
+        w->probing = 1;
+        *probe = 1;
+    }
+    return NULL;
+}
+
+static int sc_get(request_rec *r, const unsigned char *key,
+                  unsigned char *val, unsigned int *len)
+{
+    sc_worker *w = sc_async;
+    apr_interval_time_t pause = 0;
+    apr_time_t now, deadline;
+    apr_status_t rv = APR_SUCCESS;
+    const char *why = NULL;
+    apr_pool_t *p = NULL;
+    sc_job *job = NULL;
+    int found = 0, probe, failures = 0, closed = 0, drop;
+
+    apr_thread_mutex_lock(w->mutex);
+    now = apr_time_now();
+    why = sc_admit(w, now, &probe, &pause);
+    if (!why) {
+        if (apr_pool_create(&p, w->pool) != APR_SUCCESS) {
+            why = "cannot be asked (out of memory)";
+            if (probe) {
+                w->probing = 0;
+            }
+        }
+    }
+    if (why) {
+        failures = w->failures;
+        apr_thread_mutex_unlock(w->mutex);
+        if (pause) {
+            sc_log_trip(r, failures, pause, APR_SUCCESS, why);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0330)
+                      "shared cache (%s) not asked: it %s",
+                      x509authn_global.provider_name, why);
+        return 0;
+    }
+    job = apr_pcalloc(p, sizeof(*job));
+    job->pool = p;
+    job->refs = 2;
+    memcpy(job->key, key, sizeof(job->key));
+    job->len = *len;
+    job->val = apr_palloc(p, *len ? *len : 1);
+    sc_push(&w->gets, &w->gets_tail, job);
+    w->queued++;
+    apr_thread_cond_signal(w->wake);
+
+    deadline = now + w->timeout;
+    while (!job->done) {
+        apr_interval_time_t left = deadline - apr_time_now();
+        if (left <= 0) {
+            break;
+        }
+        apr_thread_cond_timedwait(w->done, w->mutex, left);
+    }
+    now = apr_time_now();
+    if (probe) {
+        w->probing = 0;
+    }
+    if (!job->done) {
+        why = apr_psprintf(r->pool, "did not answer within %" APR_TIME_T_FMT
+                           " ms", apr_time_as_msec(w->timeout));
+        pause = sc_trip(w, now);
+    }
+    else if (job->rv == APR_SUCCESS || job->rv == APR_NOTFOUND) {
+        rv = job->rv;
+        if (rv == APR_SUCCESS && job->len <= *len) {
+            memcpy(val, job->val, job->len);
+            *len = job->len;
+            found = 1;
+        }
+        if (probe) {
+            closed = w->failures;
+            w->failures = 0;
+            w->open_until = 0;
+        }
+    }
+    else {
+        rv = job->rv;
+        why = "failed";
+        pause = sc_trip(w, now);
+    }
+    failures = w->failures;
+    drop = --job->refs == 0;
+    apr_thread_mutex_unlock(w->mutex);
+    if (drop) {
+        apr_pool_destroy(p);
+    }
+
+    if (pause) {
+        sc_log_trip(r, failures, pause, rv, why);
+    }
+    else if (why) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, X509A_LOGNO(0334)
+                      "shared cache (%s) %s; verifying locally",
+                      x509authn_global.provider_name, why);
+    }
+    if (closed) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, X509A_LOGNO(0333)
+                      "shared cache (%s) answers again (after %d failures)",
+                      x509authn_global.provider_name, closed);
+    }
+    return found;
+}
+
+static void sc_put(request_rec *r, const unsigned char *key,
+                   const unsigned char *val, unsigned int len,
+                   apr_time_t expiry)
+{
+    sc_worker *w = sc_async;
+    const char *why = NULL;
+    apr_pool_t *p;
+    sc_job *job;
+    apr_time_t now;
+
+    apr_thread_mutex_lock(w->mutex);
+    now = apr_time_now();
+    if (w->stopping) {
+        why = "the process is stopping";
+    }
+    else if (w->open_until || (w->busy_since
+                               && now - w->busy_since > w->timeout)) {
+        why = "the server failed recently";
+    }
+    else if (w->queued >= SC_QUEUE_MAX) {
+        why = "too many calls are waiting";
+    }
+    else if (apr_pool_create(&p, w->pool) != APR_SUCCESS) {
+        why = "out of memory";
+    }
+    if (!why) {
+        job = apr_pcalloc(p, sizeof(*job));
+        job->pool = p;
+        job->refs = 1;
+        job->store = 1;
+        memcpy(job->key, key, sizeof(job->key));
+        job->val = apr_pmemdup(p, val, len);
+        job->len = len;
+        job->expiry = expiry;
+        sc_push(&w->puts, &w->puts_tail, job);
+        w->queued++;
+        apr_thread_cond_signal(w->wake);
+    }
+    apr_thread_mutex_unlock(w->mutex);
+    if (why) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0335)
+                      "shared cache (%s): result not stored: %s",
+                      x509authn_global.provider_name, why);
+    }
+}
+
+static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
+{
+    sc_worker *w = data;
+    const ap_socache_provider_t *provider = x509authn_global.provider;
+    ap_socache_instance_t *instance = x509authn_global.instance;
+    sc_job *job;
+
+    apr_thread_mutex_lock(w->mutex);
+    while (!w->stopping) {
+        job = sc_pop(&w->gets, &w->gets_tail);
+        if (!job) {
+            job = sc_pop(&w->puts, &w->puts_tail);
+        }
+        if (!job) {
+            apr_thread_cond_wait(w->wake, w->mutex);
+            continue;
+        }
+        w->queued--;
+        if (!job->store && job->refs == 1) {
+            /* its request gave up waiting */
+            apr_thread_mutex_unlock(w->mutex);
+            apr_pool_destroy(job->pool);
+            apr_thread_mutex_lock(w->mutex);
+            continue;
+        }
+        w->busy_since = apr_time_now();
+        apr_thread_mutex_unlock(w->mutex);
+
+        if (!socache_lock()) {
+            job->rv = APR_EGENERAL;
+        }
+        else {
+            if (job->store) {
+                job->rv = job->expiry > apr_time_now()
+                          ? provider->store(instance, w->s, job->key,
+                                            X509AUTHN_SOCACHE_KEY_LEN,
+                                            job->expiry, job->val, job->len,
+                                            job->pool)
+                          : APR_SUCCESS;
+            }
+            else {
+                job->rv = provider->retrieve(instance, w->s, job->key,
+                                             X509AUTHN_SOCACHE_KEY_LEN,
+                                             job->val, &job->len, job->pool);
+            }
+            socache_unlock();
+        }
+        if (job->store && job->rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, job->rv, w->s,
+                         X509A_LOGNO(0302) "shared cache (%s) store failed",
+                         x509authn_global.provider_name);
+        }
+
+        apr_thread_mutex_lock(w->mutex);
+        w->busy_since = 0;
+        job->done = 1;
+        if (--job->refs == 0) {
+            apr_thread_mutex_unlock(w->mutex);
+            apr_pool_destroy(job->pool);
+            apr_thread_mutex_lock(w->mutex);
+        }
+        else {
+            apr_thread_cond_broadcast(w->done);
+        }
+    }
+    /* nobody waits for what is left (child exit comes after the requests) */
+    while ((job = sc_pop(&w->gets, &w->gets_tail))
+           || (job = sc_pop(&w->puts, &w->puts_tail))) {
+        if (--job->refs == 0) {
+            apr_pool_destroy(job->pool);
+        }
+    }
+    w->queued = 0;
+    w->exited = 1;
+    apr_thread_cond_broadcast(w->done);
+    apr_thread_mutex_unlock(w->mutex);
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* Child exit: stop the worker, but never wait for a call to a hung server
+ * (a stuck worker is left behind, its pool with it; the process ends). */
+static apr_status_t sc_worker_stop(void *data)
+{
+    sc_worker *w = data;
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(1);
+    apr_status_t rv;
+    int exited;
+
+    sc_async = NULL;
+    apr_thread_mutex_lock(w->mutex);
+    w->stopping = 1;
+    apr_thread_cond_signal(w->wake);
+    while (!w->exited && !w->busy_since && apr_time_now() < deadline) {
+        apr_thread_cond_timedwait(w->done, w->mutex,
+                                  deadline - apr_time_now());
+    }
+    exited = w->exited;
+    apr_thread_mutex_unlock(w->mutex);
+    if (exited) {
+        apr_thread_join(&rv, w->thread);
+        apr_pool_destroy(w->pool);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t sc_worker_start(apr_pool_t *pchild, server_rec *s)
+{
+    apr_allocator_t *allocator;
+    apr_thread_mutex_t *amutex;
+    apr_pool_t *pool;
+    sc_worker *w;
+    apr_status_t rv;
+
+    if ((rv = apr_allocator_create(&allocator)) != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = apr_pool_create_unmanaged_ex(&pool, NULL, allocator))
+        != APR_SUCCESS) {
+        apr_allocator_destroy(allocator);
+        return rv;
+    }
+    apr_allocator_owner_set(allocator, pool);
+    /* requests create and destroy job pools in it as well as the worker */
+    if ((rv = apr_thread_mutex_create(&amutex, APR_THREAD_MUTEX_DEFAULT,
+                                      pool)) != APR_SUCCESS) {
+        apr_pool_destroy(pool);
+        return rv;
+    }
+    apr_allocator_mutex_set(allocator, amutex);
+    apr_allocator_max_free_set(allocator, 256 * 1024);
+
+    w = apr_pcalloc(pool, sizeof(*w));
+    w->pool = pool;
+    w->s = s;
+    w->timeout = x509authn_global.cache_timeout
+                 ? x509authn_global.cache_timeout
+                 : X509AUTHN_DEFAULT_CACHE_TIMEOUT;
+    if ((rv = apr_thread_mutex_create(&w->mutex, APR_THREAD_MUTEX_DEFAULT,
+                                      pool)) != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&w->wake, pool)) != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&w->done, pool)) != APR_SUCCESS
+        || (rv = apr_thread_create(&w->thread, NULL, sc_worker_main, w,
+                                   pool)) != APR_SUCCESS) {
+        apr_pool_destroy(pool);
+        return rv;
+    }
+    sc_async = w;
+    apr_pool_cleanup_register(pchild, w, sc_worker_stop,
+                              apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The API                                                                  */
+/* ------------------------------------------------------------------------ */
+
 int x509authn_socache_get(request_rec *r, const unsigned char *key,
                           unsigned char *val, unsigned int *len)
 {
     apr_status_t rv;
 
-    if (!x509authn_global.instance || !socache_lock()) {
+    if (!x509authn_global.instance) {
+        return 0;
+    }
+    if (sc_async) {
+        return sc_get(r, key, val, len);
+    }
+    if (!socache_lock()) {
         return 0;
     }
     rv = x509authn_global.provider->retrieve(x509authn_global.instance,
@@ -56,7 +526,14 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
 {
     apr_status_t rv;
 
-    if (!x509authn_global.instance || !socache_lock()) {
+    if (!x509authn_global.instance) {
+        return;
+    }
+    if (sc_async) {
+        sc_put(r, key, val, len, expiry);
+        return;
+    }
+    if (!socache_lock()) {
         return;
     }
     rv = x509authn_global.provider->store(x509authn_global.instance,
@@ -142,6 +619,19 @@ void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s)
             != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, X509A_LOGNO(0307)
                          "cannot reopen the cache mutex: shared cache off");
+            g->instance = NULL;
+            return;
+        }
+    }
+    sc_async = NULL;
+    if (g->instance && strcmp(g->provider_name, "shmcb") != 0) {
+        apr_status_t rv = sc_worker_start(pchild, s);
+        if (rv != APR_SUCCESS) {
+            /* calling a hung server directly could stall every request */
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, X509A_LOGNO(0336)
+                         "cannot start the shared cache's thread: shared "
+                         "cache (%s) off in this process",
+                         g->provider_name);
             g->instance = NULL;
         }
     }

@@ -53,40 +53,63 @@ static apr_status_t conn_cleanup(void *data)
  * entry's views depend on. */
 static x509authn_hcache *tls_cache;
 
+/* Longest chain (each of the verified and the peer's) an entry is cached
+ * for: a longer one is not cached, never keyed by a part of it. */
 #define TLS_KEY_CERTS 8
+
+/* Append the SHA-1 of @a chain's certificates from index @a from, after a
+ * count; zero when the chain is too long for the key.  SHA-1 of a
+ * certificate is OpenSSL's cached hash: no digest runs. */
+static int key_add_chain(unsigned char *key, apr_size_t *len,
+                         STACK_OF(X509) *chain, int from)
+{
+    int i, n = sk_X509_num(chain);
+    unsigned int dlen;
+
+    if (n - from > TLS_KEY_CERTS) {
+        return 0;
+    }
+    key[(*len)++] = (unsigned char)(n > from ? n - from : 0);
+    for (i = from; i < n; i++) {
+        X509_digest(sk_X509_value(chain, i), EVP_sha1(), key + *len, &dlen);
+        *len += 20;
+    }
+    return 1;
+}
 
 static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
                                        apr_time_t now, const char **why)
 {
     STACK_OF(X509) *chain = SSL_get0_verified_chain(cs->ssl);
+    STACK_OF(X509) *sent = SSL_get_peer_cert_chain(cs->ssl);
     SSL_CTX *ctx = SSL_get_SSL_CTX(cs->ssl);
-    unsigned char key[sizeof(ctx) + 20 * TLS_KEY_CERTS];
+    unsigned char key[sizeof(ctx) + 20 + 2 * (1 + 20 * TLS_KEY_CERTS)];
     apr_size_t len = sizeof(ctx);
     unsigned int n;
     x509authn_entry *e;
-    int i;
+    int cacheable;
 
-    /* SHA-1 of a certificate is OpenSSL's cached hash: no digest runs */
+    /* everything the entry's views and path rules use: the trust store
+     * (the SSL_CTX lives as long as this child's configuration), the
+     * certificate, the verified chain and the certificates the client
+     * sent (on a resumed session the verified chain is empty and rules
+     * that need a path build it from these and the store) */
     memcpy(key, &ctx, sizeof(ctx));
     X509_digest(peer, EVP_sha1(), key + len, &n);
     len += 20;
-    for (i = 1; i < sk_X509_num(chain) && i < TLS_KEY_CERTS; i++) {
-        X509_digest(sk_X509_value(chain, i), EVP_sha1(), key + len, &n);
-        len += 20;
-    }
-    if (tls_cache && (e = x509authn_hcache_get(tls_cache, (const char *)key, len, now,
-                                     0)) != NULL) {
+    cacheable = tls_cache && key_add_chain(key, &len, chain, 1)
+                && key_add_chain(key, &len, sent, 0);
+    if (cacheable && (e = x509authn_hcache_get(tls_cache, (const char *)key,
+                                               len, now, 0)) != NULL) {
         return e;
     }
-    /* on a resumed session the verified chain is empty: rules that need it
-     * rebuild the path from mod_ssl's trust store */
-    e = x509authn_entry_create(peer, chain, SSL_get_peer_cert_chain(cs->ssl),
-                     SSL_CTX_get_cert_store(ctx));
+    e = x509authn_entry_create(peer, chain, sent,
+                               SSL_CTX_get_cert_store(ctx));
     if (!e) {
         *why = "out of memory";
         return NULL;
     }
-    if (tls_cache) {
+    if (cacheable) {
         e->key = apr_pmemdup(e->pool, key, len);
         e->key_len = len;
         e->expires = now + x509authn_global.ttl;
@@ -127,8 +150,7 @@ conn_rec *x509authn_master_conn(conn_rec *c)
  * (no pre_handshake): read back from PEM, once per request. */
 static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
 {
-    const char *pem = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
-                                        "SSL_CLIENT_CERT");
+    const char *pem = x509authn_modssl_var(r, "SSL_CLIENT_CERT");
     BIO *bio;
     X509 *x;
     x509authn_entry *e = NULL;
@@ -235,8 +257,7 @@ x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
     }
     /* mod_ssl's verdict, including its per-directory settings; GENEROUS
      * (optional_no_ca) and FAILED:* are refusals */
-    verify = ap_ssl_var_lookup(r->pool, r->server, r->connection, r,
-                               "SSL_CLIENT_VERIFY");
+    verify = x509authn_modssl_var(r, "SSL_CLIENT_VERIFY");
     if (!verify || strcmp(verify, "SUCCESS") != 0) {
         if (!verify || strcmp(verify, "NONE") == 0) {
             *why = "no client certificate";

@@ -24,7 +24,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 TARGETS = ["fuzz_decode_leaf", "fuzz_decode_chain", "fuzz_dn", "fuzz_numbers",
-           "fuzz_map", "fuzz_cert", "fuzz_verify", "fuzz_files"]
+           "fuzz_map", "fuzz_cert", "fuzz_verify", "fuzz_files", "fuzz_record"]
 
 # x509a_format values (first byte of a fuzz_decode_leaf input)
 FMT = {"auto": 0, "pem": 1, "der-base64": 2, "list": 3, "rfc9440": 4,
@@ -677,6 +677,27 @@ def files_seeds(certs, crls):
                  bytes([mode]) + text.encode())
 
 
+def record_seeds():
+    """fuzz_record: secret files (mode 0), records as read from a cache
+    (mode 1) and record bodies the target signs (mode 2), laid out as
+    lib/x509a_record.h says."""
+    import struct
+    seed("fuzz_record", "0_hex", b"\0" + b"00112233445566778899aabbccddeeff" * 2 + b"\n")
+    seed("fuzz_record", "0_raw", b"\0" + bytes(range(200, 240)))
+    seed("fuzz_record", "0_text", b"\0correct horse battery staple and more\n")
+    head = bytes([1]) + b"\xaa" * 8
+    v = (head + b"V" + struct.pack(">qqq", 2000000000, 1704067200, 2524607999)
+         + bytes([2, 0, 0]) + bytes(range(64)))
+    why = b"verification failed at depth 0: certificate revoked"
+    f = (head + b"F" + struct.pack(">qqq", 2000000000, 0, 0)
+         + bytes([0]) + struct.pack(">H", len(why)) + why)
+    seed("fuzz_record", "1_verified", b"\1" + v + b"\0" * 16)
+    seed("fuzz_record", "1_refused", b"\1" + f + b"\0" * 16)
+    seed("fuzz_record", "1_old_format", b"\1V\1" + bytes(32) + bytes(16))
+    seed("fuzz_record", "2_verified", b"\2" + v)
+    seed("fuzz_record", "2_refused", b"\2" + f)
+
+
 def c_string(text):
     out = []
     for line in text.splitlines(True):
@@ -716,6 +737,7 @@ def main():
         map_seeds(certs)
         cert_seeds(certs, crafted_certs)
         files_seeds(certs, crls)
+        record_seeds()
         write_fixtures(certs, crls)
     finally:
         shutil.rmtree(W, ignore_errors=True)

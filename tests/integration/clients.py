@@ -117,9 +117,11 @@ def curl(url, cert=None, key=None, cacert=None, http2=False, headers=None,
     return r
 
 
-def curl_multi(urls, cert=None, key=None, cacert=None, http2=False, timeout=20):
+def curl_multi(urls, cert=None, key=None, cacert=None, http2=False, timeout=20,
+               headers=None):
     """Several URLs in one curl run (one connection, keep-alive or HTTP/2
-    streams).  Returns a list of (status, http_version, user)."""
+    streams), each sent with the request header fields `headers`.  Returns
+    a list of (status, http_version, num_connects, user)."""
     if cert is not None and not isinstance(cert, str):
         key = key or cert.key
         cert = cert.bundle
@@ -132,6 +134,8 @@ def curl_multi(urls, cert=None, key=None, cacert=None, http2=False, timeout=20):
                   "[%header{x-user}]\\n"]
     if cert:
         args += ["--cert", cert, "--key", key]
+    for h in headers or ():
+        args += ["-H", h]
     for u in urls:
         args += ["-o", "/dev/null", u]
     p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -273,3 +277,52 @@ def http_request(port, path, headers=(), method="GET", body=None, trailers=None,
     r = raw_http(port, data, source=source, timeout=timeout)
     r.tag = tag
     return r
+
+
+def http_keepalive(port, requests, host="127.0.0.1", timeout=20):
+    """Several HTTP/1.1 GET requests, one after the other, on ONE plain TCP
+    connection (as a proxy's pooled connection carries several users).
+    requests: (path, headers) pairs, headers as for http_request(), or
+    callables, called at that point (e.g. to edit a file between two
+    requests of the connection).
+    Returns a list of (status, user) where user is the X-User answer; the
+    connection must stay open to the end (asserted)."""
+    import socket
+    out = []
+    s = socket.create_connection((host, port), timeout=timeout)
+    f = s.makefile("rb")
+    try:
+        for req in requests:
+            if callable(req):
+                req()
+                continue
+            path, headers = req
+            lines = ["GET %s HTTP/1.1" % path, "Host: localhost:%d" % port,
+                     "X-Test-Tag: " + uuid.uuid4().hex[:12]]
+            for h in headers:
+                lines.append(h if isinstance(h, str) else "%s: %s" % h)
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            head = b""
+            while True:
+                line = f.readline()
+                assert line, "the server closed the connection after %d " \
+                    "answers" % len(out)
+                if line in (b"\r\n", b"\n"):
+                    break
+                head += line
+            status, _, hs = _parse_headers(head.decode("latin-1"))
+            if hs.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    n = int(f.readline().split(b";")[0], 16)
+                    f.read(n + 2)
+                    if n == 0:
+                        break
+            else:
+                f.read(int(hs.get("content-length", "0")))
+            assert hs.get("connection", "").lower() != "close", \
+                "the server closes the connection after answer %d" % (len(out) + 1)
+            out.append((status, hs.get("x-user", "")))
+    finally:
+        f.close()
+        s.close()
+    return out

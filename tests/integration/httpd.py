@@ -96,12 +96,23 @@ ACCESS_FORMAT = (
     'tag="%{X-Test-Tag}i"')
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(taken=()):
+    """A port free now, other than those in `taken` (the kernel can hand
+    out a port again once its socket is closed)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in taken:
+            return port
+
+
+def free_ports(names):
+    ports = {}
+    for name in names:
+        ports[name] = free_port(set(ports.values()))
+    return ports
 
 
 def htpasswd_line(user, password):
@@ -129,7 +140,7 @@ class Httpd:
         self.module_so = module_so
         self.loglevel = loglevel if module_so else re.sub(r"\s*x509authn:\S+", "", loglevel)
         self.proc = None
-        self.ports = {name: free_port() for name in self.VHOSTS}
+        self.ports = free_ports(self.VHOSTS)
         for sub in ("", "logs", "run", "cgi", "htdocs", "conf"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
             os.chmod(os.path.join(self.dir, sub), 0o755)
@@ -184,7 +195,7 @@ class Httpd:
                 del self.ports[name]
         for name in extra_vhosts:
             if name not in self.ports:
-                self.ports[name] = free_port()
+                self.ports[name] = free_port(set(self.ports.values()))
         self.plain_vhosts = {"plain"} | {
             n for n, v in extra_vhosts.items()
             if isinstance(v, str) or not v.get("verify")}
@@ -305,7 +316,7 @@ SSLRandomSeed connect builtin
             except HttpdError as e:
                 if "Address already in use" not in str(e) or attempt == 2:
                     raise
-                self.ports = {name: free_port() for name in self.ports}
+                self.ports = free_ports(self.ports)
 
     def _start(self, timeout=20, **kw):
         if self.proc is not None:

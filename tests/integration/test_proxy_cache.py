@@ -38,11 +38,17 @@ def vhosts(h, pki):
     }
 
 
+# The fleet's X509AuthnCacheSecret (required for networked caches).
+SECRET = os.urandom(32).hex() + "\n"
+
+
 def start_instance(request, workroot, pki, module_so, name, provider, port, extra=""):
     h = new_httpd(request, workroot, pki, module_so, name=name)
     module = PROVIDERS[provider][1]
+    secret = h.write_file("conf/cache-secret", SECRET, 0o600)
     h.start(extra_vhosts=vhosts(h, pki), extra_modules=[module],
-            server_extra="X509AuthnCache %s:127.0.0.1:%d 300\n%s" % (provider, port, extra))
+            server_extra="X509AuthnCache %s:127.0.0.1:%d 300\nX509AuthnCacheSecret %s\n%s"
+                         % (provider, port, secret, extra))
     return h
 
 

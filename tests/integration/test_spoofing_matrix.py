@@ -47,15 +47,33 @@ Virtual hosts (all trust 127.0.0.1 only; CA root+A+B, CRLs of root, A, B):
     h2a     TLS (SSLVerifyClient optional), h2, trusted by address only
     mtls    TLS (SSLVerifyClient optional), h2, TrustedProxy 127.0.0.1 AND
             X509AuthnProxyRequire subject+issuer of pki "proxy", MergeTrailers On
+    early   as h2a, plus an early %{X509_*} look-up at virtual-host scope
+            (SetEnvIfExpr on %{X509_CLIENT_S_DN_CN} and an <If> on
+            %{X509_CLIENT_S_DN_O}; X-Early-CN answers whether it saw one)
+    mtlse   as mtls (conf-examples/proxy-mtls-lb.conf), plus the early look-up
+    hta     as fwd, plus two .htaccess directories (AllowOverride AuthConfig):
+            /t/hta-a/ and /p/hta-a/ require Issuing CA A, /t/hta-b/ and
+            /p/hta-b/ Issuing CA B (the backend behind a handler, so that the
+            directory's .htaccess applies)
     plain   (control) nothing configured: proves the leak detectors detect
 Locations in each: /t/hdr, /t/ica (X509AuthnRequireIssuingCA = Issuing CA B),
-/t/open (CGI), /p/ -> recording backend, /p/hdr/ and /p/ica/ protected.
+/t/tls (X509AuthnSource tls), /t/open (CGI), /p/ -> recording backend,
+/p/hdr/, /p/ica/ and /p/tls/ protected.
 Untrusted requests come from 127.0.0.2.
+
+Composition rows (issue 11): a value computed in one context must not
+decide in another.  An early %{X509_*} look-up (made before the directory's
+X509AuthnSource is known) never decides for authentication ("early-lookup-"
+rows); an .htaccess IssuingCA rule answers for its own directory on the
+proxy's keep-alive connection, after requests the other directory accepted
+("htaccess-" rows).  The matrix's virtual hosts have no mod_cache: logins
+served from a cache have tests of their own.
 """
 
 import hashlib
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -63,10 +81,10 @@ import uuid
 
 import pytest
 
-from clients import curl, http_request, Response
-from expect import ALICE_DN, ok, check_rejection_line
+from clients import curl, http_request, Response, _parse_headers
+from expect import ALICE_DN, BOB_DN, ok, check_rejection_line
 import forwarded as F
-from httpd import new_httpd, quote
+from httpd import ENV_CGI, new_httpd, quote
 from pki import PKI, pem_to_der
 from services import Backend
 
@@ -176,12 +194,56 @@ def locations(ica_file, backend_port):
         "hdr": "AuthType X509\nX509AuthnSource header\nRequire valid-user",
         "ica": "AuthType X509\nX509AuthnSource header\n"
                "X509AuthnRequireIssuingCA %s\nRequire valid-user" % quote(ica_file),
+        "tls": "AuthType X509\nX509AuthnSource tls\nRequire valid-user",
         "open": "Require all granted",
     }
     out = "".join("<Location /t/%s>\n%s\n</Location>\n" % kv for kv in loc.items())
     out += "<Location /p/>\n    ProxyPass http://127.0.0.1:%d/\n</Location>\n" % backend_port
-    for name in ("hdr", "ica"):
+    for name in ("hdr", "ica", "tls"):
         out += "<Location /p/%s/>\n%s\n</Location>\n" % (name, loc[name])
+    return out
+
+
+# An early %{X509_*} look-up at virtual-host scope: SetEnvIfExpr runs in
+# post_read_request and the <If> before authentication, both under the
+# virtual host's settings (source "any"), before any directory's
+# X509AuthnSource is known.  X-Early-CN (also on error answers) shows that
+# the look-up ran in the request and saw a certificate.
+EARLY = ('SetEnvIfExpr "-n %{X509_CLIENT_S_DN_CN}" X509_EARLY_CN=1\n'
+         "<If \"%{X509_CLIENT_S_DN_O} == 'Example Corp'\">\n"
+         "    Header always set X-Early-O yes\n</If>\n"
+         'Header always set X-Early-CN "%{X509_EARLY_CN}e"\n')
+
+# .htaccess directories (vhost "hta"): hta-a asks for Issuing CA A, hta-b for
+# Issuing CA B, with .htaccess files of the same length (httpd rebuilds them
+# in each request's pool: one directory's rules can land where the other's
+# were a request before)
+HTA_DIRS = {"hta-a": "issuing-a", "hta-b": "issuing-b"}
+HTACCESS = ("AuthType X509\nX509AuthnSource header\nX509AuthnRequireIssuingCA %s\n"
+            "Require valid-user\n")
+
+
+def htaccess_dirs(srv, pki, backend_port):
+    """The files of the .htaccess directories, and the virtual-host lines
+    that map /t/hta-X/ (the CGI) and /p/hta-X/ (the backend, proxied by a
+    handler once the directory's .htaccess has authenticated) to them."""
+    root = srv.path("hta")
+    os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o755)
+    for d, ca in HTA_DIRS.items():
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+        os.chmod(os.path.join(root, d), 0o755)
+        ca_file = srv.write_file("conf/%s.pem" % d, pki[ca].pem)
+        srv.write_file("hta/%s/.htaccess" % d, HTACCESS % quote(ca_file))
+        srv.write_file("hta/%s/env.py" % d, ENV_CGI, 0o755)
+        srv.write_file("hta/%s/px" % d, "")
+    out = 'ScriptAliasMatch "^/t/(hta-[ab])/" "%s/$1/env.py"\n' % root
+    out += 'AliasMatch "^/p/(hta-[ab])/" "%s/$1/px"\n' % root
+    for d in HTA_DIRS:
+        out += '<Location /p/%s/>\n    ProxyPass "!"\n</Location>\n' % d
+    out += ('<Directory "%s">\n    AllowOverride AuthConfig\n'
+            '    <Files "px">\n        SetHandler "proxy:http://127.0.0.1:%d"\n'
+            '    </Files>\n</Directory>\n' % (root, backend_port))
     return out
 
 
@@ -225,6 +287,17 @@ def ctx(request, workroot, pki, module_so, backend, loopback_aliases):
                                   require=[("subject", proxy.subject),
                                            ("issuer", proxy.issuer)])
                      + "MergeTrailers On\n" + trailer_logs + locs),
+        # compositions (issue 11): h2a and mtls with an early look-up
+        "early": dict(verify="optional", crl=True,
+                      conf=F.trust("127.0.0.1", ca=pki.ca_bundle, crl=pki.crl_bundle)
+                      + EARLY + locs),
+        "mtlse": dict(verify="optional", crl=True,
+                      conf=F.trust("127.0.0.1", ca=pki.ca_bundle, crl=pki.crl_bundle,
+                                   require=[("subject", proxy.subject),
+                                            ("issuer", proxy.issuer)])
+                      + EARLY + locs),
+        # fwd with two .htaccess directories of other IssuingCA rules
+        "hta": base + locs + htaccess_dirs(srv, pki, backend.port),
     }
     # control: no forwarded certificates configured at all
     control = "<Location /p/>\n    ProxyPass http://127.0.0.1:%d/\n</Location>\n" % (
@@ -328,6 +401,11 @@ def L_proxy_cert(subject):
             r"certificate fails X509AuthnProxyRequire \(.+\); subject=\"%s\", .*"
             r"client 127\.0\.0\.1" % re.escape(subject))
 
+
+LB2_DN = "CN=lb2.proxy.test,OU=Proxies,O=X509Authn Test,C=US"
+ICA_REFUSED = r"chain does not pass through a CA of X509AuthnRequireIssuingCA"
+# X509AuthnSource tls, from a trusted proxy (with or without its own certificate)
+TLS_FROM_PROXY = r"the peer is a trusted proxy, whose TLS certificate is not a user's"
 
 ANY_MODULE_LINE = r"X509A0\d{3}:"
 VF0 = "verification failed at depth 0: "
@@ -453,6 +531,100 @@ def via_nghttp(fields, trailers, cert=None, content_length=True):
                       cert=ctx.cert(cert) if cert else None, tag=tag,
                       content_length=content_length)
     return send
+
+
+def read_answer(f):
+    """One HTTP/1.1 answer read from a connection's file (keep-alive)."""
+    head = b""
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        head += line
+    status, version, hs = _parse_headers(head.decode("latin-1"))
+    body = b""
+    if hs.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            n = int(f.readline().split(b";")[0], 16)
+            body += f.read(n)
+            if n == 0:
+                while f.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            f.readline()
+    elif "content-length" in hs:
+        body = f.read(int(hs["content-length"]))
+    elif status:
+        body = f.read()
+    return Response(status, hs, body, version, 0, "", head.decode("latin-1"))
+
+
+def after_on_one_connection(first_loc, fields, firsts=4):
+    """HTTP/1.1 requests on ONE keep-alive connection from the trusted proxy,
+    as its pooled connection carries them: first `firsts` requests to the
+    same kind of URL in directory `first_loc` (answers in r.first, each with
+    its own tag), then the row's URL (r).  Each answer's .connects counts
+    the new connections its request made.
+
+    httpd rebuilds .htaccess rules in each request's pool, whose memory the
+    next requests of the connection reuse: with requests that allocate alike
+    (same lengths everywhere), the other directory's rules were at this
+    one's address a few requests before, and a result remembered by the
+    rules' address answered for the wrong directory (with 4 first requests
+    the module before the fix let 3 of the rows' 4 URLs through)."""
+    def send(ctx, vhost, path, tag):
+        first_path = re.sub(r"^/([tp])/[^/]+/", r"/\1/%s/" % first_loc, path)
+        assert first_path != path, path
+        # tags of one length: the requests allocate alike up to the rules
+        todo = [(first_path, "first%d" % i + tag[6:]) for i in range(firsts)]
+        todo.append((path, tag))
+        out = _several_keepalive(ctx, vhost, todo, fields)
+        r = out[-1]
+        r.first = out[:-1]
+        r.tag = tag
+        return r
+    return send
+
+
+def _several_keepalive(ctx, vhost, todo, fields):
+    port = ctx.h.port(vhost)
+    out = []
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    f = s.makefile("rb")
+    try:
+        # every request alike (no "Connection: close" on the last one: the
+        # client closes), so that they allocate alike up to the rules
+        for i, (p, t) in enumerate(todo):
+            lines = ["GET %s HTTP/1.1" % p, "Host: localhost:%d" % port,
+                     "X-Test-Tag: " + t] + ["%s: %s" % kv for kv in fields(ctx.cert)]
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            r = read_answer(f)
+            r.connects = 0 if i else 1
+            out.append(r)
+    finally:
+        f.close()
+        s.close()
+    return out
+
+
+def first_accepted(dn):
+    """The first requests of after_on_one_connection() logged `dn` in (their
+    directory's rule accepts the certificate), and all came on one
+    connection."""
+    def check(ctx, kind, r, tag):
+        for i, f in enumerate(r.first):
+            assert f.status == 200 and f.user == dn, \
+                "%s: first request %d was not accepted: %r" % (kind, i + 1, f)
+        connects = [f.connects for f in r.first] + [r.connects]
+        assert connects == [1] + [0] * len(r.first), \
+            "%s: not one connection: %r" % (kind, connects)
+    return check
+
+
+def early_ran(ctx, kind, r, tag):
+    """The early look-up ran in this very request and saw a certificate."""
+    assert r.headers.get("x-early-cn") == "1", \
+        "%s: the early look-up saw no certificate: %r" % (kind, r.headers)
 
 
 def both(*checks):
@@ -882,6 +1054,63 @@ CASES = [
                lambda C: [(XFCC, xfcc_pad(C, KIB64))],
                [L_refused(r"malformed X-Forwarded-Client-Cert header: value of 65536 "
                           r"bytes exceeds the limit of 16384")]),
+
+    # -- compositions (issue 11): an early %{X509_*} look-up never decides --------------
+    Case("early-lookup-untrusted-tls-client-at-header-location", "early",
+         via_curl(lambda C: [], source=UNTRUSTED, cert="alice"),
+         authn_logs=[L_untrusted()], spoofed=(), check=early_ran,
+         why="SetEnvIfExpr and <If> looked alice's own TLS certificate up under the "
+             "virtual host's source (any) before /t/hdr's source (header) was known"),
+    Case("early-lookup-untrusted-tls-client-with-header-h2", "early",
+         via_curl(one(HDR), source=UNTRUSTED, cert="bob", http2=True),
+         logs=[L_strip(HDR)], authn_logs=[L_untrusted()], check=both(is_h2, early_ran),
+         why="neither the header nor bob's own certificate, looked up early"),
+    Case("early-lookup-trusted-proxy-header-at-tls-location", "early",
+         via_curl(one(HDR)), open=False, loc="tls",
+         authn_logs=[L_refused(TLS_FROM_PROXY, "127.0.0.1")], absent=[r"X509A0201:"],
+         check=early_ran,
+         why="the early look-up took the proxy's header; /t/tls takes TLS only"),
+    Case("early-lookup-trusted-proxy-with-certificate-at-tls-location-h2", "early",
+         via_curl(one(HDR), cert="bob", http2=True), open=False, loc="tls",
+         authn_logs=[L_refused(TLS_FROM_PROXY, "127.0.0.1")], absent=[r"X509A0201:"],
+         check=both(is_h2, early_ran),
+         why="nor the trusted proxy's own certificate"),
+    Case("early-lookup-mtls-second-lb", "mtlse",
+         via_curl(one(HDR), cert="proxy-other"),
+         logs=[L_proxy_cert(LB2_DN), L_strip(HDR, "127.0.0.1")],
+         authn_logs=[L_untrusted("127.0.0.1")], check=early_ran,
+         why="conf-examples/proxy-mtls-lb.conf with an early look-up: a second LB "
+             "failing X509AuthnProxyRequire must not log in as itself"),
+    Case("early-lookup-mtls-second-lb-h2", "mtlse",
+         via_curl(one(HDR), cert="proxy-other", http2=True),
+         logs=[L_proxy_cert(LB2_DN), L_strip(HDR, "127.0.0.1")],
+         authn_logs=[L_untrusted("127.0.0.1")], check=both(is_h2, early_ran)),
+    Case("early-lookup-mtls-direct-client", "mtlse",
+         via_curl(lambda C: [], cert="alice"),
+         authn_logs=[L_untrusted("127.0.0.1")], spoofed=(), check=early_ran,
+         why="a client connecting directly, past the LB, with its own certificate"),
+    Case("early-lookup-mtls-direct-client-with-header", "mtlse",
+         via_curl(one(HDR, cert="bob"), cert="alice"),
+         logs=[L_proxy_cert(ALICE_DN), L_strip(HDR, "127.0.0.1")],
+         authn_logs=[L_untrusted("127.0.0.1")], spoofed=("bob",), check=early_ran),
+    Case("early-lookup-mtls-lb-header-at-tls-location", "mtlse",
+         via_curl(one(HDR), cert="proxy"), open=False, loc="tls",
+         authn_logs=[L_refused(TLS_FROM_PROXY, "127.0.0.1")], absent=[r"X509A0201:"],
+         check=early_ran,
+         why="the real LB's header (or the LB itself) at X509AuthnSource tls"),
+
+    # -- compositions (issue 11): .htaccess IssuingCA rules on one connection -----------
+    Case("htaccess-issuing-ca-b-after-a-keepalive", "hta",
+         after_on_one_connection("hta-a", one(HDR)), open=False, loc="hta-b",
+         authn_logs=[L_rejected(ICA_REFUSED)], cert="alice", absent=[r"X509A0201:"],
+         check=first_accepted(ALICE_DN),
+         why="alice (Issuing CA A) accepted by hta-a/.htaccess, then refused by "
+             "hta-b/.htaccess on the proxy's same keep-alive connection"),
+    Case("htaccess-issuing-ca-a-after-b-keepalive", "hta",
+         after_on_one_connection("hta-b", one(HDR, cert="bob")), open=False,
+         loc="hta-a", authn_logs=[L_rejected(ICA_REFUSED)], cert="bob",
+         absent=[r"X509A0201:"], spoofed=("bob",), check=first_accepted(BOB_DN),
+         why="bob (Issuing CA B): hta-b then hta-a"),
 ]
 
 
@@ -892,15 +1121,18 @@ def good(ctx, vhost):
     C = ctx.cert
     if vhost == "xf":
         r = http_request(ctx.h.port(vhost), "/t/hdr/env", [(XFCC, xfcc_el(C, "alice"))])
-    elif vhost == "h2a":
+    elif vhost in ("h2a", "early"):
         r = curl(ctx.h.url("/t/hdr/env", vhost), headers=["%s: %s" % (HDR, alice_der(C))],
                  http2=True)
-    elif vhost == "mtls":
+    elif vhost in ("mtls", "mtlse"):
         r = curl(ctx.h.url("/t/hdr/env", vhost), cert=C("proxy"),
                  headers=["%s: %s" % (HDR, alice_der(C))], http2=True)
     elif vhost == "trlh2":
         r = http_request(ctx.h.port(vhost), "/t/hdr/env", [(HDR, alice_der(C))],
                          source=TRLH2_PROXY)
+    elif vhost == "hta":
+        # through the .htaccess of Issuing CA A
+        r = http_request(ctx.h.port(vhost), "/t/hta-a/env", [(HDR, alice_der(C))])
     else:
         r = http_request(ctx.h.port(vhost), "/t/hdr/env", [(HDR, alice_der(C))])
     env = ok(r, ALICE_DN)
@@ -1062,7 +1294,8 @@ def test_no_crash_over_the_whole_matrix(ctx):
     parent a moment later, hence the pause)."""
     h = ctx.h
     time.sleep(1.5)
-    for vhost in ("fwd", "big", "strict", "trl", "trlh2", "xf", "h2a", "mtls"):
+    for vhost in ("fwd", "big", "strict", "trl", "trlh2", "xf", "h2a", "mtls", "early",
+                  "mtlse", "hta"):
         good(ctx, vhost)
     assert h.running()
     with open(h.error_log, "rb") as f:

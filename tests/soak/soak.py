@@ -51,6 +51,7 @@ EXPECTED = [
     r"\[x509authn:info\].* X509A0305: ",          # CRLs reloaded
     r"\[mpm_event:notice\]", r"\[core:notice\]",
     r"\[socache_redis:",                           # while redis is down
+    r"\[x509authn:(warn|info)\].* X509A033[13]: ",  # redis not asked, then again
     r"AH01882: Init: this version of mod_ssl",     # Debian's build notice
 ]
 
@@ -84,6 +85,8 @@ class Server:
         self.tls = free_port()
         self.error_log = os.path.join(self.dir, "error.log")
         self.conf = os.path.join(self.dir, "httpd.conf")
+        # records in redis are authenticated under this secret
+        write(os.path.join(self.dir, "cache-secret"), os.urandom(32).hex() + "\n", 0o600)
         mods = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m) for m in (
             "mpm_event", "authn_core", "authz_core", "authz_user", "ssl", "headers",
             "socache_shmcb", "socache_redis", "mime"))
@@ -116,6 +119,7 @@ DocumentRoot "{d}/htdocs"
 TypesConfig /dev/null
 SSLSessionCache "shmcb:{d}/ssl_scache(512000)"
 X509AuthnCache redis:127.0.0.1:{redis} 300
+X509AuthnCacheSecret "{d}/cache-secret"
 Header always set X-User "expr=%{{REMOTE_USER}}"
 
 Listen 127.0.0.1:{plain}
@@ -297,7 +301,7 @@ def main():
                 rss_last[pid] = kb
             for name, r in out.items():
                 t = totals.setdefault(name, {"requests": 0, "wrong": 0, "errors": 0})
-                for k in t:
+                for k in ("requests", "wrong", "errors"):
                     t[k] += r.get(k, 0)
                 if r.get("stderr"):
                     t.setdefault("stderr", []).append(r["stderr"])

@@ -1087,41 +1087,87 @@ START_TEST(memo)
 {
     static const tc_attr subj[] = { { "CN", "m" }, { NULL } };
     x509a_cert *c = simple_cert(subj, NULL, NULL);
-    static int keys[6];
+    unsigned char keys[6][X509A_MEMO_KEY_LEN], copy[X509A_MEMO_KEY_LEN];
     int v = -1, i;
 
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[0], &v), 0);
-    x509a_cert_memo_set(c, &keys[0], 0);
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[0], &v), 1);
+    /* keys differing in their last byte only */
+    for (i = 0; i < 6; i++) {
+        memset(keys[i], 0xA5, X509A_MEMO_KEY_LEN);
+        keys[i][X509A_MEMO_KEY_LEN - 1] = (unsigned char)i;
+    }
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[0], &v), 0);
+    x509a_cert_memo_set(c, keys[0], 0);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[0], &v), 1);
     ck_assert_int_eq(v, 0);
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[1], &v), 0);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[1], &v), 0);
     for (i = 1; i < 4; i++) {
-        x509a_cert_memo_set(c, &keys[i], 10 + i);
+        x509a_cert_memo_set(c, keys[i], 10 + i);
     }
     for (i = 0; i < 4; i++) {
-        ck_assert_int_eq(x509a_cert_memo_get(c, &keys[i], &v), 1);
+        ck_assert_int_eq(x509a_cert_memo_get(c, keys[i], &v), 1);
         ck_assert_int_eq(v, i ? 10 + i : 0);
     }
+    /* keys compare by value: a copy elsewhere finds the entry, and a key
+     * reused (same buffer, new content) does not find the old one */
+    memcpy(copy, keys[3], sizeof(copy));
+    v = -1;
+    ck_assert_int_eq(x509a_cert_memo_get(c, copy, &v), 1);
+    ck_assert_int_eq(v, 13);
+    copy[0] ^= 1;
+    ck_assert_int_eq(x509a_cert_memo_get(c, copy, &v), 0);
     /* updating a key does not use a slot */
-    x509a_cert_memo_set(c, &keys[2], 99);
+    x509a_cert_memo_set(c, keys[2], 99);
     for (i = 0; i < 4; i++) {
-        ck_assert_int_eq(x509a_cert_memo_get(c, &keys[i], &v), 1);
+        ck_assert_int_eq(x509a_cert_memo_get(c, keys[i], &v), 1);
         ck_assert_int_eq(v, i == 2 ? 99 : (i ? 10 + i : 0));
     }
     /* a fifth key forgets the oldest */
-    x509a_cert_memo_set(c, &keys[4], 44);
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[0], &v), 0);
+    x509a_cert_memo_set(c, keys[4], 44);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[0], &v), 0);
     for (i = 1; i < 5; i++) {
-        ck_assert_msg(x509a_cert_memo_get(c, &keys[i], &v), "key %d lost", i);
+        ck_assert_msg(x509a_cert_memo_get(c, keys[i], &v), "key %d lost", i);
     }
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[4], &v), 1);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[4], &v), 1);
     ck_assert_int_eq(v, 44);
-    x509a_cert_memo_set(c, &keys[5], 55);
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[1], &v), 0);
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[5], &v), 1);
+    x509a_cert_memo_set(c, keys[5], 55);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[1], &v), 0);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[5], &v), 1);
     ck_assert_int_eq(v, 55);
-    ck_assert_int_eq(x509a_cert_memo_get(c, &keys[2], &v), 1);
+    ck_assert_int_eq(x509a_cert_memo_get(c, keys[2], &v), 1);
     ck_assert_int_eq(v, 99);
+}
+END_TEST
+
+/* The remembered results depend on the chain, the store and the verified
+ * digests: setting any of them forgets every result. */
+START_TEST(memo_forgotten_on_new_inputs)
+{
+    static const tc_attr subj[] = { { "CN", "m" }, { NULL } };
+    unsigned char key[X509A_MEMO_KEY_LEN], digests[64];
+    x509a_cert *c = simple_cert(subj, NULL, NULL);
+    X509_STORE *store = X509_STORE_new();
+    int v, step;
+
+    memset(key, 7, sizeof(key));
+    memset(digests, 1, sizeof(digests));
+    for (step = 0; step < 3; step++) {
+        x509a_cert_memo_set(c, key, 1);
+        ck_assert_int_eq(x509a_cert_memo_get(c, key, &v), 1);
+        switch (step) {
+        case 0:
+            x509a_cert_set_chain(c, NULL, NULL);
+            break;
+        case 1:
+            x509a_cert_set_store(c, store);
+            break;
+        default:
+            x509a_cert_set_verified_digests(c, digests, 2);
+            break;
+        }
+        ck_assert_msg(!x509a_cert_memo_get(c, key, &v),
+                      "result kept across a new input (step %d)", step);
+    }
+    X509_STORE_free(store);
 }
 END_TEST
 
@@ -1166,6 +1212,7 @@ Suite *x509a_cert_suite(void)
     tcase_add_test(tc, vars_modssl);
     tcase_add_test(tc, var_lookup);
     tcase_add_test(tc, memo);
+    tcase_add_test(tc, memo_forgotten_on_new_inputs);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -758,44 +758,182 @@ START_TEST(issuing_ca_store)
 }
 END_TEST
 
+/* An IssuingCA rule set built in its own pool @a p. */
+static x509a_rules *ca_rules_in(apr_pool_t *p, const char *file)
+{
+    x509a_rules *r = x509a_rules_make(p);
+    const char *err = x509a_rules_add(r, p, X509A_RULE_ISSUING_CA, file, NULL);
+
+    ck_assert_msg(err == NULL, "%s", err);
+    return r;
+}
+
+START_TEST(issuing_ca_digest)
+{
+    tc_pki pki;
+    const char *root_file, *inter_file, *both_file;
+    x509a_rules *r1, *r2, *r3, *empty, *subj, *m;
+    unsigned char d1[X509A_MEMO_KEY_LEN];
+
+    tc_pki_make(tc_pool, &pki, 0);
+    root_file = tc_pem_file(tc_pool, pki.root, NULL);
+    inter_file = tc_pem_file(tc_pool, pki.inter, NULL);
+    both_file = tc_pem_file(tc_pool, pki.root, pki.inter, NULL);
+    empty = x509a_rules_make(tc_pool);
+    ck_assert_ptr_null(x509a_rules_issuing_ca_digest(empty));
+    subj = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
+    ck_assert_ptr_null(x509a_rules_issuing_ca_digest(subj));
+
+    /* the same content, another file and object: the same digest */
+    r1 = rules_add(NULL, X509A_RULE_ISSUING_CA, root_file, NULL);
+    ck_assert_ptr_nonnull(x509a_rules_issuing_ca_digest(r1));
+    memcpy(d1, x509a_rules_issuing_ca_digest(r1), sizeof(d1));
+    r2 = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                   tc_pem_file(tc_pool, pki.root, NULL), NULL);
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(r2), d1, sizeof(d1));
+    /* other content: another digest */
+    r2 = rules_add(NULL, X509A_RULE_ISSUING_CA, inter_file, NULL);
+    ck_assert_mem_ne(x509a_rules_issuing_ca_digest(r2), d1, sizeof(d1));
+    r2 = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                   tc_pem_file(tc_pool, pki.fake_root, NULL), NULL);
+    ck_assert_mem_ne(x509a_rules_issuing_ca_digest(r2), d1, sizeof(d1));
+    /* a second line extends the set: the digest follows; one file with
+     * both certificates is the same set as two lines */
+    r2 = rules_add(NULL, X509A_RULE_ISSUING_CA, root_file, inter_file, NULL);
+    ck_assert_mem_ne(x509a_rules_issuing_ca_digest(r2), d1, sizeof(d1));
+    r3 = rules_add(NULL, X509A_RULE_ISSUING_CA, both_file, NULL);
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(r3),
+                     x509a_rules_issuing_ca_digest(r2), sizeof(d1));
+    /* a rejected file leaves the set and its digest as they were */
+    ck_assert_ptr_nonnull(x509a_rules_add(r1, tc_pool, X509A_RULE_ISSUING_CA,
+                                          tc_pem_file(tc_pool, pki.root,
+                                                      pki.leaf, NULL),
+                                          NULL));
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(r1), d1, sizeof(d1));
+
+    /* merging: the digest comes with the certificates */
+    r3 = rules_add(NULL, X509A_RULE_ISSUING_CA, inter_file, NULL);
+    m = x509a_rules_merge(tc_pool, r1, subj);
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(m), d1, sizeof(d1));
+    m = x509a_rules_merge(tc_pool, subj, r3);
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(m),
+                     x509a_rules_issuing_ca_digest(r3), sizeof(d1));
+    m = x509a_rules_merge(tc_pool, r1, r3);
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(m),
+                     x509a_rules_issuing_ca_digest(r3), sizeof(d1));
+    m = x509a_rules_merge(tc_pool, r3, x509a_rules_merge(tc_pool, subj, r1));
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(m), d1, sizeof(d1));
+    m = x509a_rules_merge(tc_pool, x509a_rules_merge(tc_pool, r1, subj), r3);
+    ck_assert_mem_eq(x509a_rules_issuing_ca_digest(m),
+                     x509a_rules_issuing_ca_digest(r3), sizeof(d1));
+}
+END_TEST
+
 START_TEST(issuing_ca_memo)
 {
     tc_pki pki;
     x509a_cert *c;
-    x509a_rules *r;
-    STACK_OF(X509) *cas;
-    static int other_keys[4];
-    int i;
+    x509a_rules *r, *same;
+    const char *root_file;
 
     tc_pki_make(tc_pool, &pki, 0);
-    r = rules_add(NULL, X509A_RULE_ISSUING_CA,
-                  tc_pem_file(tc_pool, pki.root, NULL), NULL);
-    cas = tc_stack(tc_pool, pki.root, NULL);
+    root_file = tc_pem_file(tc_pool, pki.root, NULL);
+    r = rules_add(NULL, X509A_RULE_ISSUING_CA, root_file, NULL);
     c = x509a_cert_make(tc_pool, pki.leaf);
     x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
     ASSERT_PASS(r, c);
 
-    /* without the store no path is found ... */
+    /* the answer is remembered under the CA set's digest: a rule set with
+     * the same content, in another object and file, finds it (the memo is
+     * made to say "no" to prove that it is the memo answering) */
+    x509a_cert_memo_set(c, x509a_rules_issuing_ca_digest(r), 0);
+    same = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                     tc_pem_file(tc_pool, pki.root, NULL), NULL);
+    ck_assert_ptr_ne(same, r);
+    ASSERT_FAIL(same, c, X509A_RULE_ISSUING_CA);
+    ASSERT_FAIL(x509a_rules_merge(tc_pool, x509a_rules_make(tc_pool), r), c,
+                X509A_RULE_ISSUING_CA);
+    x509a_cert_memo_set(c, x509a_rules_issuing_ca_digest(r), 1);
+    ASSERT_PASS(same, c);
+
+    /* other content is never answered from it */
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_ISSUING_CA,
+                          tc_pem_file(tc_pool, pki.fake_root, NULL), NULL),
+                c, X509A_RULE_ISSUING_CA);
+    ASSERT_PASS(r, c);
+
+    /* a new store: the object forgets, and answers anew */
     x509a_cert_set_store(c, NULL);
-    ck_assert(!x509a_chain_passes_through(c, cas));
-    /* ... but the rule set remembers its answer for this object */
+    ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
+    ASSERT_FAIL(same, c, X509A_RULE_ISSUING_CA);
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
     ASSERT_PASS(r, c);
-    ASSERT_PASS(x509a_rules_merge(tc_pool, x509a_rules_make(tc_pool), r), c);
 
-    /* until the memo forgets it */
-    for (i = 0; i < 4; i++) {
-        x509a_cert_memo_set(c, &other_keys[i], 1);
+    /* more rule sets than memo slots: each still gets its own answer */
+    {
+        const char *files[6];
+        int i, round;
+
+        files[0] = root_file;
+        files[1] = tc_pem_file(tc_pool, pki.fake_root, NULL);
+        files[2] = tc_pem_file(tc_pool, pki.inter, NULL);
+        files[3] = tc_pem_file(tc_pool, pki.fake_inter, NULL);
+        files[4] = tc_pem_file(tc_pool, pki.fake_root, pki.inter, NULL);
+        files[5] = tc_pem_file(tc_pool, pki.fake_root, pki.fake_inter, NULL);
+        for (round = 0; round < 3; round++) {
+            for (i = 0; i < 6; i++) {
+                x509a_rules *ri = rules_add(NULL, X509A_RULE_ISSUING_CA,
+                                            files[i], NULL);
+                ck_assert_msg(passes(ri, c, X509A_RULE_ISSUING_CA)
+                              == !(i & 1), "round %d, file %d", round, i);
+            }
+        }
     }
-    ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
-    /* and then the negative answer is remembered */
-    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
-    ck_assert(x509a_chain_passes_through(c, cas));
-    ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
+}
+END_TEST
 
-    /* another object computes its own answer */
-    c = x509a_cert_make(tc_pool, pki.leaf);
-    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
-    ASSERT_PASS(r, c);
+/* .htaccess rules are built in each request's pool: the next request's
+ * rules, for another directory, are often at the same address.  The
+ * certificate object outlives both and must answer each with its own
+ * rule.  Both orders: a remembered "yes" must not pass the other
+ * directory, a remembered "no" must not refuse it. */
+START_TEST(issuing_ca_memo_address_reused)
+{
+    tc_pki pki;
+    const char *files[2];
+    int order, reused = 0;
+
+    tc_pki_make(tc_pool, &pki, 0);
+    files[0] = tc_pem_file(tc_pool, pki.inter, NULL);       /* passes */
+    files[1] = tc_pem_file(tc_pool, pki.fake_inter, NULL);  /* fails */
+    for (order = 0; order < 2; order++) {
+        x509a_cert *c = x509a_cert_make(tc_pool, pki.leaf);
+        apr_uintptr_t first_addr = 0;
+        int step;
+
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        for (step = 0; step < 4; step++) {
+            int which = (step + order) & 1;
+            apr_pool_t *rp;
+            x509a_rules *r;
+
+            ck_assert_int_eq(apr_pool_create(&rp, tc_pool), APR_SUCCESS);
+            r = ca_rules_in(rp, files[which]);
+            if (step == 0) {
+                first_addr = (apr_uintptr_t)r;
+            }
+            else if ((apr_uintptr_t)r == first_addr) {
+                reused++;
+            }
+            ck_assert_msg(passes(r, c, X509A_RULE_ISSUING_CA) == !which,
+                          "order %d step %d: the rule for %s answered %s",
+                          order, step, which ? "another CA" : "its CA",
+                          which ? "yes" : "no");
+            apr_pool_destroy(rp);
+        }
+    }
+    /* the case this test is about did happen */
+    ck_assert_msg(reused > 0, "APR never reused the rules' address");
 }
 END_TEST
 
@@ -827,7 +965,9 @@ Suite *x509a_rules_suite(void)
     tcase_add_test(tc, issuing_ca_verified_chain);
     tcase_add_test(tc, issuing_ca_untrusted_helpers);
     tcase_add_test(tc, issuing_ca_store);
+    tcase_add_test(tc, issuing_ca_digest);
     tcase_add_test(tc, issuing_ca_memo);
+    tcase_add_test(tc, issuing_ca_memo_address_reused);
     suite_add_tcase(s, tc);
     return s;
 }

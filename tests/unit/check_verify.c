@@ -606,6 +606,137 @@ START_TEST(verify_crl)
 }
 END_TEST
 
+static apr_status_t free_crl(void *data)
+{
+    X509_CRL_free(data);
+    return APR_SUCCESS;
+}
+
+/* A CRL of @a issuer without nextUpdate (RFC 5280 makes it mandatory;
+ * OpenSSL accepts its absence). */
+static X509_CRL *crl_without_next_update(X509 *issuer, EVP_PKEY *key)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *t = ASN1_TIME_new();
+
+    ck_assert(crl && t && X509_CRL_set_version(crl, X509_CRL_VERSION_2)
+              && X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer))
+              && ASN1_TIME_set(t, time(NULL) - 3600)
+              && X509_CRL_set1_lastUpdate(crl, t)
+              && X509_CRL_sign(crl, key, EVP_sha256()));
+    ASN1_TIME_free(t);
+    apr_pool_cleanup_register(tc_pool, crl, free_crl, apr_pool_cleanup_null);
+    return crl;
+}
+
+static apr_time_t check_bound(const char *what, x509a_verifier *v, X509 *leaf,
+                              STACK_OF(X509) *untrusted, int expect_ok,
+                              int expect_transient)
+{
+    x509a_verify_info info;
+    const char *why = NULL;
+    unsigned char d[32];
+    int ok;
+
+    memset(&info, 0xee, sizeof(info));
+    ok = x509a_verifier_check(v, tc_pool, leaf, untrusted, NULL, &why, &info);
+    ck_assert_msg(ok == expect_ok, "%s: verified %d (%s)", what, ok,
+                  why ? why : "");
+    ck_assert_msg(info.transient == expect_transient, "%s: transient %d", what,
+                  info.transient);
+    x509a_verifier_settings_digest(v, d);
+    ck_assert_msg(memcmp(d, info.settings_digest, 32) == 0,
+                  "%s: another settings digest", what);
+    return info.crl_next_update;
+}
+
+/* The earliest nextUpdate of the CRLs a verification used bounds it. */
+START_TEST(verify_crl_next_update)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    time_t now = time(NULL);
+    tc_attr other_dn[] = { { "CN", "Other CA" }, { NULL } };
+    tc_spec other_spec = { 0 };
+    EVP_PKEY *other_key;
+    X509 *other;
+    x509a_verifier *v;
+    const char *root_soon, *root_late, *inter_soon, *inter_late, *inter_rev;
+    apr_time_t b;
+
+    other_spec.subject = other_dn;
+    other_spec.ca = 1;
+    other = tc_cert(tc_pool, &other_spec, &other_key);
+    root_soon = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.root, pki.root_key, 0,
+                                           now + 1000, (char *)NULL));
+    root_late = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.root, pki.root_key, 0,
+                                           now + 5000, (char *)NULL));
+    inter_soon = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter, pki.inter_key,
+                                            0, now + 2000, (char *)NULL));
+    inter_late = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter, pki.inter_key,
+                                            0, now + 9000, (char *)NULL));
+    inter_rev = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter, pki.inter_key,
+                                           0, now + 3000, "1001",
+                                           (char *)NULL));
+
+    /* no CRL file: no bound */
+    v = verifier(ca, NULL, NULL, -1);
+    ck_assert(check_bound("no CRLs", v, pki.leaf, inter, 1, 0)
+              == APR_INT64_MAX);
+
+    /* the earlier of the two, whichever CA's it is */
+    v = verifier(ca, NULL, put_file("c1.pem", apr_pstrcat(tc_pool, root_soon,
+                                                          inter_late, NULL)),
+                 -1);
+    b = check_bound("root's sooner", v, pki.leaf, inter, 1, 0);
+    ck_assert_int_eq(apr_time_sec(b), now + 1000);
+    v = verifier(ca, NULL, put_file("c2.pem", apr_pstrcat(tc_pool, root_late,
+                                                          inter_soon, NULL)),
+                 -1);
+    b = check_bound("intermediate's sooner", v, pki.leaf, inter, 1, 0);
+    ck_assert_int_eq(apr_time_sec(b), now + 2000);
+
+    /* a CRL of a CA outside the chain does not bound it */
+    v = verifier(ca, NULL,
+                 put_file("c3.pem",
+                          apr_pstrcat(tc_pool, root_late, inter_late,
+                                      tc_crl_pem(tc_pool,
+                                                 tc_crl(tc_pool, other,
+                                                        other_key, 0, now + 10,
+                                                        (char *)NULL)),
+                                      NULL)), -1);
+    b = check_bound("other CA's CRL", v, pki.leaf, inter, 1, 0);
+    ck_assert_int_eq(apr_time_sec(b), now + 5000);
+
+    /* a CRL without nextUpdate: no bound from it */
+    v = verifier(ca, NULL,
+                 put_file("c4.pem",
+                          apr_pstrcat(tc_pool, root_late,
+                                      tc_crl_pem(tc_pool,
+                                                 crl_without_next_update(
+                                                     pki.inter,
+                                                     pki.inter_key)),
+                                      NULL)), -1);
+    b = check_bound("no nextUpdate", v, pki.leaf, inter, 1, 0);
+    ck_assert_int_eq(apr_time_sec(b), now + 5000);
+
+    /* a refusal is bounded too, and definite */
+    v = verifier(ca, NULL, put_file("c5.pem", apr_pstrcat(tc_pool, root_late,
+                                                          inter_rev, NULL)),
+                 -1);
+    b = check_bound("revoked", v, pki.leaf, inter, 0, 0);
+    ck_assert_int_eq(apr_time_sec(b), now + 3000);
+    /* so is an untrusted chain */
+    check_bound("lookalike", v, pki.fake_leaf, NULL, 0, 0);
+
+    /* an unusable CRL file: transient, never cached */
+    put_file("c5.pem", "garbage\n");
+    ck_assert_ptr_nonnull(x509a_verifier_refresh(
+        v, apr_time_now() + apr_time_from_sec(5), NULL));
+    check_bound("broken", v, pki.leaf, inter, 0, 1);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Settings digest                                                         */
 /* ---------------------------------------------------------------------- */
@@ -959,6 +1090,7 @@ Suite *x509a_verify_suite(void)
     tcase_add_test(tc, verify_purpose);
     tcase_add_test(tc, verify_depth);
     tcase_add_test(tc, verify_crl);
+    tcase_add_test(tc, verify_crl_next_update);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("digest and reloads");

@@ -27,6 +27,9 @@ Suite *x509a_decode_suite(void);
 
 /** x509a_verify: local chain verification, CRLs and their reloads. */
 Suite *x509a_verify_suite(void);
+
+/** x509a_record: shared-cache keys and authenticated records. */
+Suite *x509a_record_suite(void);
 Suite *x509a_print_suite(void);
 Suite *x509a_map_suite(void);
 
