@@ -109,19 +109,6 @@ const char *x509a_record_key_make(apr_pool_t *p, const unsigned char *secret,
     return NULL;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 const char *x509a_record_key_parse(apr_pool_t *p, const unsigned char *data,
                                    apr_size_t len, x509a_record_key **out)
@@ -137,7 +124,7 @@ const char *x509a_record_key_parse(apr_pool_t *p, const unsigned char *data,
         e--;
     }
     for (i = b; i < e; i++) {
-        if (hex_value(data[i]) < 0) {
+        if (OPENSSL_hexchar2int(data[i]) < 0) {
             hex = 0;
         }
         if (apr_isprint(data[i]) || apr_isspace(data[i])) {
@@ -160,8 +147,10 @@ const char *x509a_record_key_parse(apr_pool_t *p, const unsigned char *data,
         }
         secret = apr_palloc(p, (e - b) / 2);
         for (i = 0; i < (e - b) / 2; i++) {
-            secret[i] = (unsigned char)(hex_value(data[b + 2 * i]) << 4
-                                        | hex_value(data[b + 2 * i + 1]));
+            const unsigned char *d = data + b + 2 * i;
+
+            secret[i] = (unsigned char)(OPENSSL_hexchar2int(d[0]) << 4
+                                        | OPENSSL_hexchar2int(d[1]));
         }
         err = x509a_record_key_make(p, secret, (e - b) / 2, out);
         OPENSSL_cleanse(secret, (e - b) / 2);
