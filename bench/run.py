@@ -546,6 +546,9 @@ def main():
     ap.add_argument("--work", default=os.path.join(TOP, "build", "bench"))
     ap.add_argument("--out", default=None, help="JSON results file")
     args = ap.parse_args()
+    # httpd resolves a relative LoadModule path against its ServerRoot
+    args.module = os.path.abspath(args.module)
+    args.load = os.path.abspath(args.load)
 
     os.makedirs(args.work, exist_ok=True)
     os.chmod(args.work, 0o755)
