@@ -388,6 +388,10 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
                            const unsigned char *val, unsigned int len,
                            apr_time_t expiry);
 
+/** The shared cache is shmcb (local shared memory, records never leave
+ *  the machine), not a networked provider. */
+int x509authn_cache_is_local(void);
+
 /** post_config: the shared cache. */
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                         server_rec *s);

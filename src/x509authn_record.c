@@ -38,19 +38,12 @@ typedef char x509authn_key_len_check[
 /* when the next warning may be logged (apr_time_t) */
 static volatile apr_uint64_t next_warn;
 
-/* Records leave the machine with every provider but shmcb (which
- * mod_socache_shmcb also registers as the default provider). */
-static int provider_is_local(const x509authn_global_conf *g)
-{
-    return !g->provider_name || !strcmp(g->provider_name, "shmcb")
-           || !strcmp(g->provider_name, AP_SOCACHE_DEFAULT_PROVIDER);
-}
-
 int x509authn_record_check_config(server_rec *s)
 {
     const x509authn_global_conf *g = &x509authn_global;
 
-    if (g->disabled || !g->provider || g->record_key || provider_is_local(g)) {
+    if (g->disabled || !g->provider || g->record_key
+        || x509authn_cache_is_local()) {
         return OK;
     }
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0310)
@@ -73,7 +66,7 @@ const char *x509authn_record_post_config(apr_pool_t *pconf, server_rec *s)
     if (!g->instance || g->record_key) {
         return NULL;
     }
-    if (!provider_is_local(g)) {
+    if (!x509authn_cache_is_local()) {
         /* x509authn_record_check_config() refused it already */
         return "X509AuthnCache: X509AuthnCacheSecret is required";
     }

@@ -552,6 +552,15 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
 /* Startup and child initialisation                                         */
 /* ------------------------------------------------------------------------ */
 
+int x509authn_cache_is_local(void)
+{
+    const char *name = x509authn_global.provider_name;
+
+    /* mod_socache_shmcb also registers itself as the default provider */
+    return !name || !strcmp(name, "shmcb")
+           || !strcmp(name, AP_SOCACHE_DEFAULT_PROVIDER);
+}
+
 static apr_status_t socache_destroy(void *data)
 {
     if (x509authn_global.instance) {
@@ -624,7 +633,7 @@ void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s)
         }
     }
     sc_async = NULL;
-    if (g->instance && strcmp(g->provider_name, "shmcb") != 0) {
+    if (g->instance && !x509authn_cache_is_local()) {
         apr_status_t rv = sc_worker_start(pchild, s);
         if (rv != APR_SUCCESS) {
             /* calling a hung server directly could stall every request */
