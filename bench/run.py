@@ -497,6 +497,12 @@ def scenario_callgrind(args, work, pki):
              ("header", "cache_on", hdr_body, "/x509/hello.txt", hdr_extra, n),
              ("header", "shared_hit", hdr_shared, "/x509/hello.txt", hdr_extra, nc),
              ("header", "cache_off", hdr_nocache, "/x509/hello.txt", hdr_extra, nc)]
+    if args.callgrind_variants:
+        # only these (GROUP:VARIANT), each with its group's "noauth"
+        want = set(args.callgrind_variants.split(","))
+        groups = {w.split(":")[0] for w in want}
+        runs = [r for r in runs if "%s:%s" % (r[0], r[1]) in want
+                or (r[0] in groups and r[1] == "noauth")]
     results = {}
     for group, variant, body, path, extra, count in runs:
         # two runs, `count` and 3 x `count` requests: the difference leaves
@@ -543,6 +549,9 @@ def main():
     ap.add_argument("--rss-requests", type=int, default=1000000)
     ap.add_argument("--rss-warmup", type=int, default=300000)
     ap.add_argument("--callgrind-requests", type=int, default=2000)
+    ap.add_argument("--callgrind-variants", default="",
+                    help="only these GROUP:VARIANT of the callgrind scenario "
+                         "(e.g. tls-newconn:x509), each with its group's noauth")
     ap.add_argument("--work", default=os.path.join(TOP, "build", "bench"))
     ap.add_argument("--out", default=None, help="JSON results file")
     args = ap.parse_args()

@@ -91,14 +91,17 @@ static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
 
     /* everything the entry's views and path rules use: the trust store
      * (the SSL_CTX lives as long as this child's configuration), the
-     * certificate, the verified chain and the certificates the client
-     * sent (on a resumed session the verified chain is empty and rules
-     * that need a path build it from these and the store) */
+     * certificate, the verified chain, and without one (a resumed
+     * session) the certificates the client sent, from which and the store
+     * rules that need a path build it.  (With a verified chain the sent
+     * ones are not used; they are new objects on every connection, whose
+     * SHA-1 would have to be computed.) */
     memcpy(key, &ctx, sizeof(ctx));
     X509_digest(peer, EVP_sha1(), key + len, &n);
     len += 20;
     cacheable = tls_cache && key_add_chain(key, &len, chain, 1)
-                && key_add_chain(key, &len, sent, 0);
+                && (sk_X509_num(chain) > 0 || key_add_chain(key, &len, sent,
+                                                            0));
     if (cacheable && (e = x509authn_hcache_get(tls_cache, (const char *)key,
                                                len, now, 0)) != NULL) {
         return e;
