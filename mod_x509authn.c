@@ -246,7 +246,9 @@ static int x509authn_check_authn(request_rec *r)
     cert = f->entry->cert;
     x509authn_entry_lock(f->entry);
     if ((why = x509a_cert_leaf_problem(cert))
-        || !x509a_rules_check(dc->rules, cert, &why)) {
+        || !x509a_rules_check(dc->rules, cert,
+                              (time_t)apr_time_sec(r->request_time), r->pool,
+                              &why)) {
         x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, why, f->entry);
         return refused;
@@ -327,6 +329,66 @@ static int x509authn_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Does a directory configuration have rules about the path, and may it
+ * take forwarded certificates? */
+static const char *path_rules_of(const ap_conf_vector_t *v)
+{
+    const x509authn_dir_conf *dc = v ? ap_get_module_config(v,
+                                                            &x509authn_module)
+                                     : NULL;
+    static const x509a_rule_kind kinds[] = {
+        X509A_RULE_ISSUING_CA, X509A_RULE_POLICY, X509A_RULE_MAX_DEPTH
+    };
+    int i;
+
+    if (!dc || dc->source == X509AUTHN_SOURCE_TLS) {
+        return NULL;
+    }
+    for (i = 0; i < (int)(sizeof(kinds) / sizeof(kinds[0])); i++) {
+        if (x509a_rules_has(dc->rules, kinds[i])) {
+            return x509a_rule_name(kinds[i]);
+        }
+    }
+    return NULL;
+}
+
+/* X509AuthnHeaderVerify Off verifies no path: rules about the path refuse
+ * every forwarded certificate there.  Say so for the sections of the
+ * server (top-level <Directory>, <Location> and the server itself;
+ * .htaccess is only known at run time, where the refusal says why). */
+static void warn_unverified_path_rules(server_rec *vs, const char *where)
+{
+    core_server_config *csc = ap_get_core_module_config(vs->module_config);
+    const apr_array_header_t *secs[2];
+    const char *rule;
+    int i, j;
+
+    if ((rule = path_rules_of(vs->lookup_defaults)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs, X509A_LOGNO(0700)
+                     "%s in %s with X509AuthnHeaderVerify Off: no path is "
+                     "verified, so every forwarded certificate fails it",
+                     rule, where);
+    }
+    secs[0] = csc->sec_dir;
+    secs[1] = csc->sec_url;
+    for (i = 0; i < 2; i++) {
+        for (j = 0; secs[i] && j < secs[i]->nelts; j++) {
+            const ap_conf_vector_t *v = APR_ARRAY_IDX(secs[i], j,
+                                                      ap_conf_vector_t *);
+            const core_dir_config *cd = ap_get_core_module_config(v);
+
+            if ((rule = path_rules_of(v)) != NULL) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
+                             X509A_LOGNO(0700) "%s in <%s %s> of %s with "
+                             "X509AuthnHeaderVerify Off: no path is verified, "
+                             "so every forwarded certificate fails it", rule,
+                             i ? "Location" : "Directory",
+                             cd && cd->d ? cd->d : "?", where);
+            }
+        }
+    }
+}
+
 /* Check every server's forwarded-certificate settings and build the trust
  * stores (one per distinct setting). */
 static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -361,6 +423,7 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "X509AuthnHeaderVerify Off in %s: certificates "
                          "forwarded by trusted proxies are accepted without "
                          "local verification", where);
+            warn_unverified_path_rules(vs, where);
             continue;
         }
         if (!sc->ca_file && !sc->ca_path) {

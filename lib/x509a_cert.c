@@ -6,13 +6,16 @@
 #include <string.h>
 #include <pthread.h>
 #include <apr_strings.h>
+#include <time.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "x509a_cert.h"
 #include "x509a_print.h"
+#include "x509a_verify.h"
 
 /** One attribute of a DN, in certificate order. */
 typedef struct {
@@ -29,6 +32,11 @@ struct x509a_cert {
     STACK_OF(X509) *verified;
     STACK_OF(X509) *untrusted;
     X509_STORE *store;
+    X509_VERIFY_PARAM *param;            /* with @a store, or NULL */
+    STACK_OF(X509) *path;                /* see x509a_cert_path() */
+    int path_state;                      /* 0 not looked, 1 @a path, -1 none */
+    time_t path_until;                   /* answer kept until then; 0: for good */
+    const char *path_why;                /* why there is none */
     const unsigned char *verified_digests;  /* n * 32 bytes, or NULL */
     int verified_digests_n;
     BIO *bio;                            /* scratch for printing */
@@ -67,6 +75,17 @@ static void memo_clear(x509a_cert *c)
     c->memo_next = 0;
 }
 
+/* Forget the path found by x509a_cert_path() (and what depended on it). */
+static void path_clear(x509a_cert *c)
+{
+    sk_X509_pop_free(c->path, X509_free);
+    c->path = NULL;
+    c->path_state = 0;
+    c->path_until = 0;
+    c->path_why = NULL;
+    memo_clear(c);
+}
+
 static apr_status_t cert_cleanup(void *data)
 {
     x509a_cert *c = data;
@@ -74,7 +93,9 @@ static apr_status_t cert_cleanup(void *data)
     X509_free(c->x509);
     sk_X509_pop_free(c->verified, X509_free);
     sk_X509_pop_free(c->untrusted, X509_free);
+    sk_X509_pop_free(c->path, X509_free);
     X509_STORE_free(c->store);
+    X509_VERIFY_PARAM_free(c->param);
     BIO_free(c->bio);
     return APR_SUCCESS;
 }
@@ -100,17 +121,29 @@ void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
     c->untrusted = (untrusted && sk_X509_num(untrusted) > 0)
                    ? X509_chain_up_ref(untrusted) : NULL;
     c->chain_pem = NULL;
-    memo_clear(c);
+    path_clear(c);
 }
 
-void x509a_cert_set_store(x509a_cert *c, X509_STORE *store)
+void x509a_cert_set_store(x509a_cert *c, X509_STORE *store,
+                          const X509_VERIFY_PARAM *param)
 {
     if (store) {
         X509_STORE_up_ref(store);
     }
     X509_STORE_free(c->store);
     c->store = store;
-    memo_clear(c);
+    X509_VERIFY_PARAM_free(c->param);
+    c->param = NULL;
+    if (store && param && (c->param = X509_VERIFY_PARAM_new()) != NULL
+        && !X509_VERIFY_PARAM_set1(c->param, param)) {
+        /* verifying again without them would not be the same verification */
+        X509_VERIFY_PARAM_free(c->param);
+        c->param = NULL;
+        X509_STORE_free(c->store);
+        c->store = NULL;
+    }
+    ERR_clear_error();
+    path_clear(c);
 }
 
 void x509a_cert_set_verified_digests(x509a_cert *c,
@@ -119,7 +152,176 @@ void x509a_cert_set_verified_digests(x509a_cert *c,
     c->verified_digests = n > 0 ? apr_pmemdup(c->pool, digests,
                                               (apr_size_t)n * 32) : NULL;
     c->verified_digests_n = n > 0 ? n : 0;
-    memo_clear(c);
+    path_clear(c);
+}
+
+int x509a_cert_verified_length(const x509a_cert *c)
+{
+    return c->verified ? sk_X509_num(c->verified) : c->verified_digests_n;
+}
+
+static int has_digest(X509 *x, const unsigned char *want)
+{
+    unsigned char md[32];
+    unsigned int len;
+
+    return X509_digest(x, EVP_sha256(), md, &len) && len == 32
+           && memcmp(md, want, 32) == 0;
+}
+
+/* The certificates of the verified digests: each issued the one before it,
+ * so the next is looked up by the issuer name of the previous one, among
+ * the peer's certificates and in the store (intermediates of the CA file).
+ * NULL when one is missing. */
+static STACK_OF(X509) *path_from_digests(x509a_cert *c)
+{
+    STACK_OF(X509) *path = sk_X509_new_null();
+    X509_STORE_CTX *ctx = NULL;
+    int i, j;
+
+    if (!path || !has_digest(c->x509, c->verified_digests)
+        || !X509_up_ref(c->x509) || !sk_X509_push(path, c->x509)) {
+        goto fail;
+    }
+    for (i = 1; i < c->verified_digests_n; i++) {
+        const unsigned char *want = c->verified_digests + 32 * i;
+        X509 *prev = sk_X509_value(path, i - 1), *found = NULL;
+
+        for (j = 0; !found && j < sk_X509_num(c->untrusted); j++) {
+            if (has_digest(sk_X509_value(c->untrusted, j), want)) {
+                found = sk_X509_value(c->untrusted, j);
+                X509_up_ref(found);
+            }
+        }
+        if (!found && c->store) {
+            STACK_OF(X509) *cands = NULL;
+
+            if (!ctx && ((ctx = X509_STORE_CTX_new()) == NULL
+                         || !X509_STORE_CTX_init(ctx, c->store, prev, NULL))) {
+                goto fail;
+            }
+            cands = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(prev));
+            for (j = 0; !found && j < sk_X509_num(cands); j++) {
+                if (has_digest(sk_X509_value(cands, j), want)) {
+                    found = sk_X509_value(cands, j);
+                    X509_up_ref(found);
+                }
+            }
+            sk_X509_pop_free(cands, X509_free);
+        }
+        if (!found) {
+            goto fail;
+        }
+        if (!sk_X509_push(path, found)) {
+            X509_free(found);
+            goto fail;
+        }
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return path;
+
+fail:
+    X509_STORE_CTX_free(ctx);
+    sk_X509_pop_free(path, X509_free);
+    ERR_clear_error();
+    return NULL;
+}
+
+static time_t asn1_time_t(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    return (t && ASN1_TIME_to_tm(t, &tm)) ? timegm(&tm) : 0;
+}
+
+/* How long a path found by verifying again stays good. */
+#define PATH_MAX_KEEP    3600
+#define PATH_FAILED_KEEP 60
+
+/* Verify the certificate again as the store's owner did: libssl's
+ * "ssl_client" defaults, the owner's parameters over them (mod_ssl's
+ * SSL_CTX), the store's flags (its CRL checks). */
+static STACK_OF(X509) *path_verify_again(x509a_cert *c, time_t now,
+                                         time_t *until, const char **why)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *path = NULL;
+    int i;
+
+    *until = now + PATH_FAILED_KEEP;
+    if (!ctx || !X509_STORE_CTX_init(ctx, c->store, c->x509, c->untrusted)
+        || (c->param && (!X509_STORE_CTX_set_default(ctx, "ssl_client")
+                         || !X509_VERIFY_PARAM_set1(
+                                X509_STORE_CTX_get0_param(ctx), c->param)))) {
+        *why = "out of memory";
+        *until = now;
+    }
+    else if (X509_verify_cert(ctx) > 0) {
+        apr_time_t crl = x509a_crl_bound(ctx, X509_STORE_CTX_get0_chain(ctx));
+
+        path = X509_STORE_CTX_get1_chain(ctx);
+        *until = now + PATH_MAX_KEEP;
+        for (i = 0; path && i < sk_X509_num(path); i++) {
+            time_t na = asn1_time_t(X509_get0_notAfter(sk_X509_value(path,
+                                                                     i)));
+            if (na < *until) {
+                *until = na;
+            }
+        }
+        if (crl != APR_INT64_MAX && (time_t)apr_time_sec(crl) < *until) {
+            *until = (time_t)apr_time_sec(crl);
+        }
+    }
+    else {
+        int e = X509_STORE_CTX_get_error(ctx);
+
+        *why = apr_psprintf(c->pool, "verified again (no verified chain is "
+                            "known, e.g. a resumed TLS session): failed at "
+                            "depth %d: %s", X509_STORE_CTX_get_error_depth(ctx),
+                            X509_verify_cert_error_string(e));
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return path;
+}
+
+STACK_OF(X509) *x509a_cert_path(x509a_cert *c, time_t now, const char **why)
+{
+    if (c->verified) {
+        return c->verified;
+    }
+    if (c->path_state != 0 && (c->path_until == 0 || now < c->path_until)) {
+        if (c->path_state < 0) {
+            *why = c->path_why;
+        }
+        return c->path;
+    }
+    if (c->path_state != 0) {
+        path_clear(c);
+    }
+    if (c->verified_digests) {
+        c->path = path_from_digests(c);
+    }
+    if (c->path) {
+        c->path_until = 0;      /* as good as the digests */
+    }
+    else if (c->store) {
+        c->path = path_verify_again(c, now, &c->path_until, &c->path_why);
+    }
+    else {
+        c->path_why = c->verified_digests
+            ? "the certificates of the verified chain are not available"
+            : "no verified chain (X509AuthnHeaderVerify Off, or a TLS "
+              "connection without mod_ssl's SSL object)";
+        c->path_until = 0;
+    }
+    c->path_state = c->path ? 1 : -1;
+    if (!c->path) {
+        *why = c->path_why;
+    }
+    return c->path;
 }
 
 const unsigned char *x509a_cert_verified_digests(const x509a_cert *c, int *n)

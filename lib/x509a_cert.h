@@ -51,10 +51,35 @@ void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
                           STACK_OF(X509) *untrusted);
 
 /**
- * Attach the trust store that verified the certificate, used to rebuild a
- * path when no verified chain is known (reference taken).
+ * Attach the trust store that verified the certificate and the parameters
+ * it was verified with (mod_ssl's SSL_CTX: @a param is copied and applied
+ * over the "ssl_client" defaults, as libssl does; NULL: the store's own),
+ * or NULL.  When no verified chain is known (a resumed TLS session), the
+ * certificate is verified again with them to find the path that path rules
+ * are decided on (x509a_cert_path()).  The store is also where
+ * x509a_cert_path() looks for the certificates of verified digests.
+ * A reference is taken on @a store.
  */
-void x509a_cert_set_store(x509a_cert *c, X509_STORE *store);
+void x509a_cert_set_store(x509a_cert *c, X509_STORE *store,
+                          const X509_VERIFY_PARAM *param);
+
+/**
+ * The verified path, leaf first and trust anchor last, that rules about
+ * the path (X509AuthnRequireIssuingCA, X509AuthnRequirePolicy,
+ * X509AuthnMaxDepth) are decided on:
+ * - the verified chain (x509a_cert_set_chain()) when there is one;
+ * - else the certificates of the verified digests
+ *   (x509a_cert_set_verified_digests()), found among the leaf, the peer's
+ *   certificates and the attached store, each compared by SHA-256;
+ * - else, or when one of those is not found, the chain found by verifying
+ *   the certificate again (X509_verify_cert(), validity and the store's
+ *   CRLs included) with the attached store and parameters, at @a now.
+ *   Kept until the earliest notAfter of the path or nextUpdate of a CRL it
+ *   was checked against (at most an hour); a failure for a minute.
+ * NULL when no path is known or the certificate does not verify: then
+ * *why says why.  A new answer forgets the memo (x509a_cert_memo_set()).
+ */
+STACK_OF(X509) *x509a_cert_path(x509a_cert *c, time_t now, const char **why);
 
 /**
  * Record the SHA-256 fingerprints of the verified chain (leaf first) when
@@ -78,6 +103,12 @@ STACK_OF(X509) *x509a_cert_untrusted(const x509a_cert *c);
 
 /** The trust store attached by x509a_cert_set_store(), or NULL. */
 X509_STORE *x509a_cert_store(const x509a_cert *c);
+
+/**
+ * Number of certificates of the verified path (leaf and anchor included)
+ * when it is known without verifying (verified chain or digests), else 0.
+ */
+int x509a_cert_verified_length(const x509a_cert *c);
 
 /** The pool the object lives in. */
 apr_pool_t *x509a_cert_pool(const x509a_cert *c);
@@ -247,9 +278,11 @@ const char *x509a_cert_var(x509a_cert *c, apr_pool_t *p, const char *name,
  * another rule can sit at the address of one seen before), and the same
  * content in another object finds the same answer.
  *
- * What the object contributes (leaf, chain, store, verified digests) is
- * not in the key: x509a_cert_set_chain(), x509a_cert_set_store() and
- * x509a_cert_set_verified_digests() forget every remembered result.
+ * What the object contributes (leaf, chain, store, verified digests, the
+ * path found by verifying again) is not in the key:
+ * x509a_cert_set_chain(), x509a_cert_set_store(),
+ * x509a_cert_set_verified_digests() and a new answer of x509a_cert_path()
+ * forget every remembered result.
  * A few entries are kept (bounded); the oldest is forgotten first.
  * Not thread-safe: callers serialise, as for every other use.
  */

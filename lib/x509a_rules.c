@@ -4,6 +4,7 @@
 
 #include <string.h>
 #include <errno.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -16,7 +17,8 @@ struct x509a_rules {
     /** Accepted values per kind, NULL when the kind is not configured.
      *  SUBJECT/ISSUER: x509a_dn *; SERIAL: x509a_serial;
      *  FINGERPRINT: x509a_fingerprint; SPKI: unsigned char[32];
-     *  EKU/POLICY: ASN1_OBJECT *; ISSUING_CA: const char * (file names). */
+     *  EKU/POLICY: ASN1_OBJECT *; ISSUING_CA: const char * (file names);
+     *  MAX_DEPTH: one int. */
     apr_array_header_t *vals[X509A_RULE_KINDS];
     /** The certificates of the ISSUING_CA files, in the order read. */
     STACK_OF(X509) *issuing_cas;
@@ -24,6 +26,9 @@ struct x509a_rules {
      *  digest_cas()): the memo key of the ISSUING_CA answer.  Set with
      *  @a issuing_cas, and taken with it by x509a_rules_merge(). */
     unsigned char issuing_ca_digest[X509A_MEMO_KEY_LEN];
+    /** SHA-256 over the DER of the POLICY OIDs (see digest_policies()):
+     *  the memo key of the POLICY answer; taken with vals[POLICY]. */
+    unsigned char policy_digest[X509A_MEMO_KEY_LEN];
     /** Bit k set when vals[k] is. */
     unsigned int kinds;
 };
@@ -36,7 +41,8 @@ static const char *const rule_names[X509A_RULE_KINDS] = {
     "X509AuthnRequireSPKI",
     "X509AuthnRequireEKU",
     "X509AuthnRequirePolicy",
-    "X509AuthnRequireIssuingCA"
+    "X509AuthnRequireIssuingCA",
+    "X509AuthnMaxDepth"
 };
 
 const char *x509a_rule_name(x509a_rule_kind kind)
@@ -94,6 +100,39 @@ static const char *digest_cas(x509a_rules *rules)
     if (!ok) {
         ERR_clear_error();
         return "cannot compute the SHA-256 digest of the CA certificates";
+    }
+    return NULL;
+}
+
+/* The Policy answer depends on the OID set and the path: key it by the
+ * set's content, as the IssuingCA answer (distinct label).  Each OID is
+ * prefixed by its length. */
+static const char *digest_policies(x509a_rules *rules)
+{
+    static const char label[] = "x509a Policy set 1";
+    const apr_array_header_t *oids = rules->vals[X509A_RULE_POLICY];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len;
+    int i, ok;
+
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+         && EVP_DigestUpdate(ctx, label, sizeof(label));
+    for (i = 0; ok && oids && i < oids->nelts; i++) {
+        const ASN1_OBJECT *o = APR_ARRAY_IDX(oids, i, ASN1_OBJECT *);
+        size_t n = OBJ_length(o);
+        unsigned char n4[4] = { (unsigned char)(n >> 24),
+                                (unsigned char)(n >> 16),
+                                (unsigned char)(n >> 8), (unsigned char)n };
+
+        ok = EVP_DigestUpdate(ctx, n4, 4)
+             && EVP_DigestUpdate(ctx, OBJ_get0_data(o), n);
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, rules->policy_digest, &len)
+         && len == X509A_MEMO_KEY_LEN;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        ERR_clear_error();
+        return "cannot compute the SHA-256 digest of the policy OIDs";
     }
     return NULL;
 }
@@ -256,7 +295,7 @@ static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
                                       apr_pool_cleanup_null);
         }
         APR_ARRAY_PUSH(*vals, ASN1_OBJECT *) = obj;
-        return NULL;
+        return kind == X509A_RULE_POLICY ? digest_policies(rules) : NULL;
     }
     case X509A_RULE_ISSUING_CA:
         if ((err = load_cas(rules, p, value))) {
@@ -267,6 +306,23 @@ static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
         }
         APR_ARRAY_PUSH(*vals, const char *) = apr_pstrdup(p, value);
         return NULL;
+    case X509A_RULE_MAX_DEPTH: {
+        char *end;
+        long n;
+
+        errno = 0;
+        n = strtol(value, &end, 10);
+        if (errno || end == value || *end || n < 0 || n > 100
+            || !apr_isdigit(*value)) {
+            return apr_psprintf(p, "'%s' is not a depth: use a number from "
+                                "0 to 100 (CA certificates above the leaf, "
+                                "as SSLVerifyDepth)", value);
+        }
+        /* one value: a later directive replaces it */
+        *vals = apr_array_make(p, 1, sizeof(int));
+        APR_ARRAY_PUSH(*vals, int) = (int)n;
+        return NULL;
+    }
     default:
         return "unknown rule";
     }
@@ -276,6 +332,12 @@ const unsigned char *x509a_rules_issuing_ca_digest(const x509a_rules *rules)
 {
     return x509a_rules_has(rules, X509A_RULE_ISSUING_CA)
            ? rules->issuing_ca_digest : NULL;
+}
+
+const unsigned char *x509a_rules_policy_digest(const x509a_rules *rules)
+{
+    return x509a_rules_has(rules, X509A_RULE_POLICY)
+           ? rules->policy_digest : NULL;
 }
 
 int x509a_rules_has(const x509a_rules *rules, x509a_rule_kind kind)
@@ -312,6 +374,8 @@ x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
     m->issuing_cas = src->issuing_cas;
     memcpy(m->issuing_ca_digest, src->issuing_ca_digest,
            sizeof(m->issuing_ca_digest));
+    src = add->vals[X509A_RULE_POLICY] ? add : base;
+    memcpy(m->policy_digest, src->policy_digest, sizeof(m->policy_digest));
     m->kinds = add->kinds | base->kinds;
     return m;
 }
@@ -387,91 +451,56 @@ static int match_eku(const apr_array_header_t *vals, x509a_cert *c)
     return found;
 }
 
-static int match_policy(const apr_array_header_t *vals, x509a_cert *c)
+int x509a_path_has_policy(x509a_cert *c, const apr_array_header_t *policies,
+                          time_t now)
 {
-    CERTIFICATEPOLICIES *pols = X509_get_ext_d2i(x509a_cert_x509(c),
-                                                 NID_certificate_policies,
-                                                 NULL, NULL);
-    int i, j, found = 0;
+    const char *why = NULL;
+    STACK_OF(X509) *path = x509a_cert_path(c, now, &why);
+    STACK_OF(ASN1_OBJECT) *oids;
+    X509_POLICY_TREE *tree = NULL;
+    int i, explicit_policy = 0, ret = 0;
 
-    for (i = 0; pols && !found && i < sk_POLICYINFO_num(pols); i++) {
-        const POLICYINFO *pi = sk_POLICYINFO_value(pols, i);
-        for (j = 0; !found && j < vals->nelts; j++) {
-            found = OBJ_cmp(pi->policyid,
-                            APR_ARRAY_IDX(vals, j, ASN1_OBJECT *)) == 0;
-        }
-    }
-    CERTIFICATEPOLICIES_free(pols);
-    return found;
-}
-
-/* Was @a cert issued, and signed, by @a ca? */
-static int issued_by(X509 *cert, X509 *ca)
-{
-    EVP_PKEY *key;
-
-    if (X509_check_issued(ca, cert) != X509_V_OK) {
+    /* a path of the anchor alone has no policy processing (RFC 5280 6.1
+     * processes the certificates below the anchor): nothing to assert */
+    if (!path || sk_X509_num(path) < 2 || !policies || !policies->nelts) {
         return 0;
     }
-    key = X509_get0_pubkey(ca);
-    if (key && X509_verify(cert, key) > 0) {
-        return 1;
+    if ((oids = sk_ASN1_OBJECT_new_null()) == NULL) {
+        return 0;
     }
+    for (i = 0; i < policies->nelts; i++) {
+        if (!sk_ASN1_OBJECT_push(oids, APR_ARRAY_IDX(policies, i,
+                                                     ASN1_OBJECT *))) {
+            sk_ASN1_OBJECT_free(oids);
+            return 0;
+        }
+    }
+    /* the function X509_verify_cert() runs for policy checking, on the
+     * path verification found: user-initial-policy-set = the rule's OIDs,
+     * initial-explicit-policy (the path must be valid for one of them),
+     * policy mapping and any-policy as the certificates allow */
+    ret = X509_policy_check(&tree, &explicit_policy, path, oids,
+                            X509_V_FLAG_POLICY_CHECK
+                            | X509_V_FLAG_EXPLICIT_POLICY);
+    X509_policy_tree_free(tree);
+    sk_ASN1_OBJECT_free(oids);      /* the objects belong to the rules */
     ERR_clear_error();
-    return 0;
+    return ret == X509_PCY_TREE_VALID;
 }
 
-/* Find a certificate that issued and signed @a cur: among @a helpers,
- * then in the trust store.  Returns a new reference or NULL. */
-static X509 *find_issuer(X509 *cur, STACK_OF(X509) *helpers,
-                         X509_STORE *store)
+int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas,
+                               time_t now)
 {
-    int i;
-
-    for (i = 0; i < sk_X509_num(helpers); i++) {
-        X509 *h = sk_X509_value(helpers, i);
-        if (issued_by(cur, h)) {
-            X509_up_ref(h);
-            return h;
-        }
-    }
-    if (store) {
-        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-        STACK_OF(X509) *cands = NULL;
-        X509 *found = NULL;
-
-        if (ctx && X509_STORE_CTX_init(ctx, store, cur, NULL)) {
-            /* every certificate with the issuer's name: lookalikes too */
-            cands = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(cur));
-        }
-        for (i = 0; !found && i < sk_X509_num(cands); i++) {
-            X509 *cand = sk_X509_value(cands, i);
-            if (issued_by(cur, cand)) {
-                X509_up_ref(cand);
-                found = cand;
-            }
-        }
-        sk_X509_pop_free(cands, X509_free);
-        X509_STORE_CTX_free(ctx);
-        ERR_clear_error();
-        return found;
-    }
-    return NULL;
-}
-
-#define MAX_PATH_DEPTH 16
-
-int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas)
-{
-    STACK_OF(X509) *verified = x509a_cert_verified_chain(c);
     const unsigned char *digests;
-    X509 *cur;
-    int i, j, n, depth, found = 0;
+    STACK_OF(X509) *path;
+    const char *why = NULL;
+    int i, j, n;
 
     if (!cas || sk_X509_num(cas) == 0) {
         return 0;
     }
-    if (!verified && (digests = x509a_cert_verified_digests(c, &n)) != NULL) {
+    if (!x509a_cert_verified_chain(c)
+        && (digests = x509a_cert_verified_digests(c, &n)) != NULL) {
         /* a verification remembered by fingerprints: compare those */
         for (j = 0; j < sk_X509_num(cas); j++) {
             unsigned char md[32];
@@ -488,48 +517,40 @@ int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas)
         }
         return 0;
     }
-    if (verified) {
-        for (i = 1; i < sk_X509_num(verified); i++) {
-            for (j = 0; j < sk_X509_num(cas); j++) {
-                if (X509_cmp(sk_X509_value(verified, i),
-                             sk_X509_value(cas, j)) == 0) {
-                    return 1;
-                }
-            }
-        }
-        return 0;
-    }
-    /* No verified chain (e.g. a resumed TLS session): rebuild the path
-     * from the leaf, checking every signature on the way. */
-    cur = x509a_cert_x509(c);
-    X509_up_ref(cur);
-    for (depth = 0; !found && depth < MAX_PATH_DEPTH; depth++) {
-        X509 *next;
-
+    /* the verified chain, or (a resumed TLS session) the path found by
+     * verifying again: never one built by signatures alone, which could
+     * go through a CA that verification refused (expired, revoked, not
+     * the one that was chosen) */
+    path = x509a_cert_path(c, now, &why);
+    for (i = 1; path && i < sk_X509_num(path); i++) {
         for (j = 0; j < sk_X509_num(cas); j++) {
-            if (issued_by(cur, sk_X509_value(cas, j))) {
-                found = 1;
-                break;
+            if (X509_cmp(sk_X509_value(path, i), sk_X509_value(cas, j)) == 0) {
+                return 1;
             }
         }
-        if (found || X509_check_issued(cur, cur) == X509_V_OK) {
-            break;
-        }
-        next = find_issuer(cur, x509a_cert_untrusted(c), x509a_cert_store(c));
-        X509_free(cur);
-        cur = next;
-        if (!cur) {
-            break;
-        }
     }
-    X509_free(cur);
-    return found;
+    return 0;
 }
 
-int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
-                      const char **why)
+/* The depth of the verified path as mod_ssl counts it (CA certificates
+ * above the leaf, anchor included), or -1 when none is known. */
+static int path_depth(x509a_cert *c, time_t now, const char **why)
 {
-    int k;
+    int n = x509a_cert_verified_length(c);
+    STACK_OF(X509) *path;
+
+    if (n > 0) {
+        return n - 1;
+    }
+    path = x509a_cert_path(c, now, why);
+    return path ? sk_X509_num(path) - 1 : -1;
+}
+
+int x509a_rules_check(const x509a_rules *rules, x509a_cert *c, time_t now,
+                      apr_pool_t *p, const char **why)
+{
+    const char *path_why = NULL;
+    int k, depth = 0;
 
     for (k = 0; rules->kinds >> k; k++) {
         const apr_array_header_t *vals = rules->vals[k];
@@ -558,16 +579,25 @@ int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
             ok = match_eku(vals, c);
             break;
         case X509A_RULE_POLICY:
-            ok = match_policy(vals, c);
+            /* the answer is remembered, keyed by the OID set's content;
+             * the object forgets it when its path changes */
+            if (!x509a_cert_memo_get(c, rules->policy_digest, &ok)) {
+                ok = x509a_path_has_policy(c, vals, now);
+                x509a_cert_memo_set(c, rules->policy_digest, ok);
+            }
             break;
         case X509A_RULE_ISSUING_CA:
-            /* may verify signatures: the object remembers the answer,
-             * keyed by the CA set's content (never by the rules' address:
-             * .htaccess rules are rebuilt in every request's pool) */
+            /* may verify: the object remembers the answer, keyed by the
+             * CA set's content (never by the rules' address: .htaccess
+             * rules are rebuilt in every request's pool) */
             if (!x509a_cert_memo_get(c, rules->issuing_ca_digest, &ok)) {
-                ok = x509a_chain_passes_through(c, rules->issuing_cas);
+                ok = x509a_chain_passes_through(c, rules->issuing_cas, now);
                 x509a_cert_memo_set(c, rules->issuing_ca_digest, ok);
             }
+            break;
+        case X509A_RULE_MAX_DEPTH:
+            depth = path_depth(c, now, &path_why);
+            ok = depth >= 0 && depth <= APR_ARRAY_IDX(vals, 0, int);
             break;
         default:
             break;
@@ -580,11 +610,27 @@ int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
                 "fingerprint not allowed by X509AuthnRequireFingerprint",
                 "public key not pinned by X509AuthnRequireSPKI",
                 "no extended key usage allowed by X509AuthnRequireEKU",
-                "no certificate policy allowed by X509AuthnRequirePolicy",
-                "chain does not pass through a CA of X509AuthnRequireIssuingCA"
+                "verified path not valid for a policy of "
+                "X509AuthnRequirePolicy (RFC 5280 6.1, explicit policy)",
+                "chain does not pass through a CA of "
+                "X509AuthnRequireIssuingCA",
+                "verified path deeper than X509AuthnMaxDepth allows"
             };
             if (why) {
                 *why = what[k];
+                if (k == X509A_RULE_MAX_DEPTH && depth >= 0) {
+                    *why = apr_psprintf(p, "verified path "
+                                        "of depth %d deeper than "
+                                        "X509AuthnMaxDepth %d allows", depth,
+                                        APR_ARRAY_IDX(vals, 0, int));
+                }
+                else if (k >= X509A_RULE_POLICY
+                         && (path_why || (!x509a_cert_verified_length(c)
+                                          && !x509a_cert_path(c, now,
+                                                              &path_why)))) {
+                    *why = apr_psprintf(p, "%s: %s",
+                                        rule_names[k], path_why);
+                }
             }
             return 0;
         }

@@ -6,12 +6,16 @@
  *
  * Each rule kind holds one or more accepted values: any one of them
  * matches (OR).  Every kind that is configured must match (AND).
+ *
+ * Rules about the path (IssuingCA, Policy, MaxDepth) are decided on the
+ * verified path only (x509a_cert_path()): with none known, they fail.
  */
 
 #ifndef X509A_RULES_H
 #define X509A_RULES_H
 
 #include <apr_pools.h>
+#include <time.h>
 #include <apr_tables.h>
 #include <openssl/x509.h>
 
@@ -27,6 +31,7 @@ typedef enum {
     X509A_RULE_EKU,          /**< X509AuthnRequireEKU */
     X509A_RULE_POLICY,       /**< X509AuthnRequirePolicy */
     X509A_RULE_ISSUING_CA,   /**< X509AuthnRequireIssuingCA */
+    X509A_RULE_MAX_DEPTH,    /**< X509AuthnMaxDepth (one value: the last wins) */
     X509A_RULE_KINDS
 } x509a_rule_kind;
 
@@ -40,7 +45,10 @@ x509a_rules *x509a_rules_make(apr_pool_t *p);
  * Add one accepted value to a rule kind.  For X509A_RULE_ISSUING_CA the
  * value is a file of PEM CA certificates, read now; every certificate in it
  * is accepted, and the digest of the whole set
- * (x509a_rules_issuing_ca_digest()) is computed anew.
+ * (x509a_rules_issuing_ca_digest()) is computed anew.  For
+ * X509A_RULE_MAX_DEPTH the value is a number (0-100) that replaces any
+ * earlier one: the most CA certificates the verified path may hold above
+ * the leaf, trust anchor included, as mod_ssl's SSLVerifyDepth counts.
  * @param p pool the rule set lives in (config pool)
  * @param warning receives a non-fatal remark for the administrator (e.g. a
  *        DN that looks reversed), or NULL; may itself be NULL
@@ -78,26 +86,45 @@ const char *x509a_rule_name(x509a_rule_kind kind);
 const unsigned char *x509a_rules_issuing_ca_digest(const x509a_rules *rules);
 
 /**
+ * The memo key of the Policy rule: SHA-256 over the DER of the policy OIDs
+ * (and a fixed label), or NULL when the kind is not configured.
+ */
+const unsigned char *x509a_rules_policy_digest(const x509a_rules *rules);
+
+/**
  * Check a certificate against every configured rule kind.
  *
- * The IssuingCA answer (which may verify signatures) is remembered on @a c
- * with x509a_cert_memo_set(), keyed by x509a_rules_issuing_ca_digest(): it
- * depends only on that set's content and on what @a c holds (leaf, chain,
- * trust store, verified digests), so it is valid for any rule set with the
- * same CAs, for as long as @a c lives.  @a c is written: callers that share
- * it between threads serialise.
+ * Rules about the path use x509a_cert_path() at @a now.  The IssuingCA
+ * and Policy answers are remembered on @a c with x509a_cert_memo_set(),
+ * keyed by x509a_rules_issuing_ca_digest() and x509a_rules_policy_digest():
+ * they depend only on that set's content and on the path, whose changes
+ * forget them.  @a c is written: callers that share it between threads
+ * serialise.
+ * @param p pool for the reason (the request's)
  * @param why receives, on failure, which rule failed and why
  * @return non-zero when every configured kind matches
  */
-int x509a_rules_check(const x509a_rules *rules, x509a_cert *c,
-                      const char **why);
+int x509a_rules_check(const x509a_rules *rules, x509a_cert *c, time_t now,
+                      apr_pool_t *p, const char **why);
 
 /**
- * Does the certificate's chain pass through one of @a cas (compared by
- * certificate, never by name)?  Uses the verified chain when known; else
- * rebuilds the path from the leaf with signature checks, taking issuers
- * from @a cas, the peer's certificates and the attached trust store.
+ * Does the certificate's verified path pass through one of @a cas
+ * (compared by certificate, never by name; the leaf itself does not
+ * count)?  Zero when no verified path is known.
  */
-int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas);
+int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas,
+                               time_t now);
+
+/**
+ * Is the verified path valid for one of @a policies (ASN1_OBJECT *), as
+ * RFC 5280 section 6.1 decides with user-initial-policy-set = @a policies
+ * and initial-explicit-policy set (OpenSSL's X509_policy_check() with
+ * X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_EXPLICIT_POLICY, as
+ * X509_verify_cert() runs it)?  The CAs' policies, policy mappings and
+ * policy constraints count, not only the leaf's certificatePolicies.
+ * Zero when no verified path is known, or the leaf is its own anchor.
+ */
+int x509a_path_has_policy(x509a_cert *c, const apr_array_header_t *policies,
+                          time_t now);
 
 #endif /* X509A_RULES_H */

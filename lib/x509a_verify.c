@@ -162,8 +162,11 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
             goto done;
         }
         EVP_DigestUpdate(md, data, len);
+        /* delta CRLs (deltaCRLIndicator) in the same file complete their
+         * base CRL (RFC 5280 5.2.4, 6.3.3): AD CS publishes deltas daily */
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK
-                                    | X509_V_FLAG_CRL_CHECK_ALL);
+                                    | X509_V_FLAG_CRL_CHECK_ALL
+                                    | X509_V_FLAG_USE_DELTAS);
     }
     X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
     if (v->conf.depth >= 0) {
@@ -266,7 +269,7 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     apr_pool_create(&tmp, p);
     md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, "x509a-verify-1 purpose=sslclient", 32);
+    EVP_DigestUpdate(md, "x509a-verify-2 purpose=sslclient deltas", 39);
     EVP_DigestUpdate(md, &v->conf.depth, sizeof(v->conf.depth));
     if (v->conf.ca_file) {
         char *data;
@@ -396,10 +399,7 @@ const char *x509a_verifier_broken(x509a_verifier *v, apr_pool_t *p)
     return why;
 }
 
-/* The earliest nextUpdate of the CRLs of the issuers of @a chain's
- * certificates: those X509_verify_cert() looked at (CRL_CHECK_ALL), or
- * would have, as far as it got. */
-static apr_time_t crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain)
+apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain)
 {
     apr_time_t bound = APR_INT64_MAX;
     int i, j;
@@ -466,7 +466,7 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
     else if (X509_verify_cert(ctx) > 0) {
         ok = 1;
         if (v->conf.crl_file) {
-            info->crl_next_update = crl_bound(ctx, X509_STORE_CTX_get0_chain(
+            info->crl_next_update = x509a_crl_bound(ctx, X509_STORE_CTX_get0_chain(
                                                        ctx));
         }
         if (verified) {
@@ -485,7 +485,7 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
                           || e == X509_V_ERR_UNSPECIFIED
                           || e == X509_V_ERR_STORE_LOOKUP;
         if (v->conf.crl_file) {
-            info->crl_next_update = crl_bound(ctx, X509_STORE_CTX_get0_chain(
+            info->crl_next_update = x509a_crl_bound(ctx, X509_STORE_CTX_get0_chain(
                                                        ctx));
         }
     }
@@ -512,4 +512,16 @@ void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32])
 unsigned int x509a_verifier_generation(x509a_verifier *v)
 {
     return apr_atomic_read32(&v->generation);
+}
+
+X509_STORE *x509a_verifier_store(x509a_verifier *v)
+{
+    X509_STORE *store = NULL;
+
+    apr_thread_mutex_lock(v->lock);
+    if (!v->broken && v->store && X509_STORE_up_ref(v->store)) {
+        store = v->store;
+    }
+    apr_thread_mutex_unlock(v->lock);
+    return store;
 }

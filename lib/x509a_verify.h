@@ -8,7 +8,7 @@
  * and checks a leaf with the intermediates that came along (untrusted
  * helpers only): signatures up to a trust anchor, validity dates, the
  * clientAuth purpose, depth, and, when a CRL file is configured, CRLs for
- * every CA of the chain.  The CRL file is reloaded when it changes;
+ * every CA of the chain (delta CRLs in the same file included).  The CRL file is reloaded when it changes;
  * verification is safe from several threads.
  */
 
@@ -100,6 +100,22 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
  * it forgets results obtained with older CRLs.
  */
 void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32]);
+
+/**
+ * The earliest nextUpdate of the CRLs (base and delta) of the issuers of
+ * @a chain's certificates that @a ctx's store holds: those
+ * X509_verify_cert() looked at with CRL_CHECK_ALL, or would have, as far
+ * as it got.  APR_INT64_MAX when none has a nextUpdate; 0 when one cannot
+ * be read.
+ */
+apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain);
+
+/**
+ * A new reference to the trust store currently in use (a CRL reload
+ * replaces it), for looking certificates up; free with X509_STORE_free().
+ * NULL while the store is unusable.
+ */
+X509_STORE *x509a_verifier_store(x509a_verifier *v);
 
 /** How many times the CRLs have been (re)loaded; starts at 1. */
 unsigned int x509a_verifier_generation(x509a_verifier *v);

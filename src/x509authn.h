@@ -223,10 +223,14 @@ struct x509authn_entry {
     x509authn_entry *next_in_bucket, *lru_prev, *lru_next;
 };
 
-/** A new entry (one reference) for @a leaf; NULL when out of memory. */
+/**
+ * A new entry (one reference) for @a leaf; NULL when out of memory.
+ * @a store and @a param: what verified it (x509a_cert_set_store()), or NULL.
+ */
 x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
                                         STACK_OF(X509) *untrusted,
-                                        X509_STORE *store);
+                                        X509_STORE *store,
+                                        const X509_VERIFY_PARAM *param);
 
 /** Drop one reference to an entry (any thread); NULL is ignored. */
 void x509authn_entry_release(x509authn_entry *e);

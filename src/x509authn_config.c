@@ -641,14 +641,20 @@ const command_rec x509authn_cmds[] = {
     RULE("X509AuthnRequireFingerprint", X509A_RULE_FINGERPRINT,
          "Certificate fingerprints accepted: [sha1:|sha256:]HEX."),
     RULE("X509AuthnRequireIssuingCA", X509A_RULE_ISSUING_CA,
-         "Files of PEM CA certificates: the verified chain must pass "
+         "Files of PEM CA certificates: the verified path must pass "
          "through one of them (compared by certificate, not by name)."),
     RULE("X509AuthnRequireEKU", X509A_RULE_EKU,
          "Extended key usages accepted, by name (clientAuth) or OID; the "
          "certificate must list one of them."),
     RULE("X509AuthnRequirePolicy", X509A_RULE_POLICY,
-         "Certificate policy OIDs accepted; the certificate must list one "
-         "of them."),
+         "Certificate policy OIDs accepted: the verified path must be valid "
+         "for one of them (RFC 5280 policy processing, explicit policy)."),
+    AP_INIT_TAKE1("X509AuthnMaxDepth", add_rule,
+                  (void *)(apr_uintptr_t)X509A_RULE_MAX_DEPTH, OR_AUTHCFG,
+                  "The most CA certificates the verified path may hold above "
+                  "the client certificate, trust anchor included (as "
+                  "SSLVerifyDepth counts), checked for every request of "
+                  "either source."),
     RULE("X509AuthnRequireSPKI", X509A_RULE_SPKI,
          "Public key pins accepted: sha256: and the hex or base64 SHA-256 "
          "of the SubjectPublicKeyInfo."),

@@ -24,7 +24,8 @@ APLOG_USE_MODULE(x509authn);
 
 x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
                                         STACK_OF(X509) *untrusted,
-                                        X509_STORE *store)
+                                        X509_STORE *store,
+                                        const X509_VERIFY_PARAM *param)
 {
     apr_pool_t *pool;
     x509authn_entry *e;
@@ -44,7 +45,7 @@ x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
     }
     e->cert = x509a_cert_make(pool, leaf);
     x509a_cert_set_chain(e->cert, verified, untrusted);
-    x509a_cert_set_store(e->cert, store);
+    x509a_cert_set_store(e->cert, store, param);
     e->verified = 1;
     return e;
 }

@@ -107,10 +107,19 @@ const char *x509authn_forwarded_key(request_rec *r,
 
 /* The entry for a forwarded chain from an authentic shared-cache record;
  * NULL when out of memory. */
-static x509authn_entry *record_entry(X509 *leaf, STACK_OF(X509) *untrusted,
+static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
+                                     X509 *leaf, STACK_OF(X509) *untrusted,
                                      const x509a_record *rec, apr_time_t now)
 {
-    x509authn_entry *e = x509authn_entry_create(leaf, NULL, untrusted, NULL);
+    /* the verifier's store: where the certificates of the verified chain
+     * that did not come with the request (the CA file's) are found for
+     * path rules that need them (x509a_cert_path()) */
+    X509_STORE *store = rec->verified ? x509a_verifier_store(sc->verifier)
+                                      : NULL;
+    x509authn_entry *e = x509authn_entry_create(leaf, NULL, untrusted, store,
+                                                NULL);
+
+    X509_STORE_free(store);
 
     if (!e) {
         return NULL;
@@ -153,7 +162,7 @@ static x509authn_entry *verified_entry(request_rec *r,
     x509a_verifier_settings_digest(sc->verifier, settings);
     shared = x509a_record_cache_key(leaf, untrusted, settings, key);
     if (shared && x509authn_record_get(r, key, now, &rec)) {
-        if (!(e = record_entry(leaf, untrusted, &rec, now))) {
+        if (!(e = record_entry(sc, leaf, untrusted, &rec, now))) {
             *why = "out of memory";
             return NULL;
         }
@@ -165,7 +174,8 @@ static x509authn_entry *verified_entry(request_rec *r,
 
     ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
                               &verified, &err, &info);
-    e = x509authn_entry_create(leaf, ok ? verified : NULL, untrusted, NULL);
+    e = x509authn_entry_create(leaf, ok ? verified : NULL, untrusted, NULL,
+                               NULL);
     if (!e) {
         *why = "out of memory";
         return NULL;
@@ -278,7 +288,7 @@ static x509authn_entry *forwarded_entry(request_rec *r,
 
     if (!sc->verify) {
         /* X509AuthnHeaderVerify Off: the proxy's verification stands */
-        e = x509authn_entry_create(fwd.leaf, NULL, untrusted, NULL);
+        e = x509authn_entry_create(fwd.leaf, NULL, untrusted, NULL, NULL);
         if (e) {
             e->valid_from = 0;
             e->valid_until = APR_INT64_MAX;
@@ -334,7 +344,8 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
                                    sc->format, sc->max_len, &fwd)
                 && fwd.leaf) {
                 f->refused = x509authn_entry_hold(
-                    r, x509authn_entry_create(fwd.leaf, NULL, NULL, NULL));
+                    r, x509authn_entry_create(fwd.leaf, NULL, NULL, NULL,
+                                              NULL));
             }
             return;
         }

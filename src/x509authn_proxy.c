@@ -53,7 +53,9 @@ int x509authn_peer_is_trusted_proxy(request_rec *r,
         for (i = 0; ok && i < sc->proxy_rules->nelts; i++) {
             ok = x509a_rules_check(APR_ARRAY_IDX(sc->proxy_rules, i,
                                                  x509a_rules *),
-                                   (*proxy)->cert, &why);
+                                   (*proxy)->cert,
+                                   (time_t)apr_time_sec(r->request_time),
+                                   r->pool, &why);
         }
         if (!ok) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, X509A_LOGNO(0202)

@@ -106,8 +106,10 @@ static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
                                                len, now, 0)) != NULL) {
         return e;
     }
-    e = x509authn_entry_create(peer, chain, sent,
-                               SSL_CTX_get_cert_store(ctx));
+    /* the SSL_CTX's store and parameters: without a verified chain (a
+     * resumed session) path rules verify the certificate again with them */
+    e = x509authn_entry_create(peer, chain, sent, SSL_CTX_get_cert_store(ctx),
+                               SSL_CTX_get0_param(ctx));
     if (!e) {
         *why = "out of memory";
         return NULL;
@@ -166,7 +168,7 @@ static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
     bio = BIO_new_mem_buf(pem, -1);
     x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     if (x) {
-        e = x509authn_entry_create(x, NULL, NULL, NULL);
+        e = x509authn_entry_create(x, NULL, NULL, NULL, NULL);
         X509_free(x);
     }
     BIO_free(bio);
@@ -208,8 +210,9 @@ static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
     apr_thread_mutex_unlock(cs->lock);
 
     e = verified ? verified_entry(cs, peer, r->request_time, why)
-                 : x509authn_entry_create(peer, NULL, SSL_get_peer_cert_chain(cs->ssl),
-                                NULL);
+                 : x509authn_entry_create(peer, NULL,
+                                          SSL_get_peer_cert_chain(cs->ssl),
+                                          NULL, NULL);
     if (!e) {
         *why = "out of memory";
         return NULL;

@@ -5,9 +5,9 @@
  * accessor runs, and it is checked against a fixed rule set with every
  * rule kind configured (and against one set per kind, so that every
  * matcher runs whatever the earlier kinds answer), then
- * x509a_chain_passes_through() with no chain information (path rebuilt
- * from helpers and a store), with verified digests, and with a verified
- * chain.  The rules name the fixed leaf of fixtures.h, which the seed
+ * x509a_chain_passes_through() with no chain information (none; then
+ * verified again with helpers and a store), with verified digests, and
+ * with a verified chain.  The rules name the fixed leaf of fixtures.h, which the seed
  * corpus holds, so that matching paths are covered too. */
 
 #include <stdlib.h>
@@ -25,6 +25,8 @@
 
 static const fz_pki *pki;
 static x509a_rules *all_rules, *one_rule[X509A_RULE_KINDS];
+/* a fixed time: the fixtures' validity is fixed too */
+static const time_t fz_now = (time_t)1767225600;
 static STACK_OF(X509) *cas_inter, *cas_root, *cas_fake, *helpers;
 static X509_STORE *store;
 static unsigned char chain_digests[3 * 32];
@@ -80,6 +82,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     add(gp, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1");
     add(gp, X509A_RULE_POLICY, "2.5.29.32.0");
     add(gp, X509A_RULE_ISSUING_CA, pki->inter_file);
+    add(gp, X509A_RULE_MAX_DEPTH, "2");
     for (k = 0; k < X509A_RULE_KINDS; k++) {
         if (!x509a_rules_has(all_rules, (x509a_rule_kind)k)) {
             fz_fail("rule kind %d not configured", k);
@@ -107,15 +110,15 @@ static void check_rules(x509a_cert *c)
     const char *why = NULL;
     int k, all, each = 1;
 
-    all = x509a_rules_check(all_rules, c, &why);
+    all = x509a_rules_check(all_rules, c, fz_now, x509a_cert_pool(c), &why);
     if (!all) {
         fz_touch(why);
     }
     for (k = 0; k < X509A_RULE_KINDS; k++) {
-        int ok = x509a_rules_check(one_rule[k], c, &why);
+        int ok = x509a_rules_check(one_rule[k], c, fz_now, x509a_cert_pool(c), &why);
         each &= ok;
         /* the memo answers the second time */
-        if (x509a_rules_check(one_rule[k], c, NULL) != ok) {
+        if (x509a_rules_check(one_rule[k], c, fz_now, x509a_cert_pool(c), NULL) != ok) {
             fz_fail("rule kind %d answers differently the second time", k);
         }
     }
@@ -126,7 +129,7 @@ static void check_rules(x509a_cert *c)
     {
         x509a_rules *m = x509a_rules_merge(x509a_cert_pool(c), one_rule[0],
                                            one_rule[X509A_RULE_KINDS - 1]);
-        fz_sink += (size_t)x509a_rules_check(m, c, NULL);
+        fz_sink += (size_t)x509a_rules_check(m, c, fz_now, x509a_cert_pool(c), NULL);
     }
 }
 
@@ -148,23 +151,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c = x509a_cert_make(p, x);
     fz_exercise_cert(c, p);
     check_rules(c);
-    through = x509a_chain_passes_through(c, cas_inter);
-    fz_sink += (size_t)through + (size_t)x509a_chain_passes_through(c, NULL);
+    through = x509a_chain_passes_through(c, cas_inter, fz_now);
+    fz_sink += (size_t)through + (size_t)x509a_chain_passes_through(c, NULL, fz_now);
     x509a_cert_set_chain(c, NULL, helpers);
-    x509a_cert_set_store(c, store);
-    fz_sink += (size_t)x509a_chain_passes_through(c, cas_root)
-               + (size_t)x509a_chain_passes_through(c, cas_fake);
+    x509a_cert_set_store(c, store, NULL);
+    fz_sink += (size_t)x509a_chain_passes_through(c, cas_root, fz_now)
+               + (size_t)x509a_chain_passes_through(c, cas_fake, fz_now);
     fz_touch(x509a_cert_describe(c));
 
     /* a verification remembered by fingerprints (leaf, inter, root) */
     c = x509a_cert_make(p, x);
     memcpy(chain_digests, x509a_cert_digest(c, X509A_DIGEST_SHA256), 32);
     x509a_cert_set_verified_digests(c, chain_digests, 3);
-    fz_sink += (size_t)x509a_chain_passes_through(c, cas_inter)
-               + (size_t)x509a_chain_passes_through(c, cas_fake);
+    fz_sink += (size_t)x509a_chain_passes_through(c, cas_inter, fz_now)
+               + (size_t)x509a_chain_passes_through(c, cas_fake, fz_now);
     check_rules(c);
     x509a_cert_set_verified_digests(c, chain_digests, 1);
-    fz_sink += (size_t)x509a_chain_passes_through(c, cas_root);
+    fz_sink += (size_t)x509a_chain_passes_through(c, cas_root, fz_now);
 
     /* a verified chain */
     c = x509a_cert_make(p, x);
@@ -173,8 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         x509a_cert_set_chain(c, verified, NULL);
         sk_X509_pop_free(verified, X509_free);
     }
-    fz_sink += (size_t)x509a_chain_passes_through(c, cas_root)
-               + (size_t)x509a_chain_passes_through(c, cas_fake);
+    fz_sink += (size_t)x509a_chain_passes_through(c, cas_root, fz_now)
+               + (size_t)x509a_chain_passes_through(c, cas_fake, fz_now);
     {
         const apr_array_header_t *pems = x509a_cert_chain_pem(c);
         if (pems->nelts != 2) {

@@ -194,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!err) {
             x509a_cert *c = x509a_cert_make(p, pki->leaf);
             const char *why = NULL;
-            fz_sink += (size_t)x509a_rules_check(rules, c, &why);
+            fz_sink += (size_t)x509a_rules_check(rules, c, time(NULL), p, &why);
             fz_touch(why);
         }
         else if (x509a_rules_has(rules, X509A_RULE_ISSUING_CA)

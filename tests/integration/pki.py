@@ -51,7 +51,7 @@ import time
 OPENSSL = os.environ.get("OPENSSL", "openssl")
 
 # Bump when the layout or contents change, so old directories are rebuilt.
-LAYOUT_VERSION = "10"
+LAYOUT_VERSION = "11"
 # Rebuild a PKI older than this (relative validity windows drift).
 MAX_AGE_SECONDS = 20 * 24 * 3600
 
@@ -374,9 +374,12 @@ class PKI:
         issuers = {}
         for name, subj, issuer, serial in CAS:
             cd = cadir(name)
+            # anyPolicy: RFC 5280 policy processing (X509AuthnRequirePolicy)
+            # passes the leaves' own policies through the CAs
             issue(name, subj, issuer, serial,
                   ["basicConstraints = critical, CA:TRUE",
-                   "keyUsage = critical, keyCertSign, cRLSign"], dates["ca"])
+                   "keyUsage = critical, keyCertSign, cRLSign",
+                   "certificatePolicies = 2.5.29.32.0"], dates["ca"])
             shutil.copy(os.path.join(d, name + ".crt"), os.path.join(cd, "ca.crt"))
             shutil.copy(os.path.join(d, name + ".key"), os.path.join(cd, "ca.key"))
             issuers[name] = issuer

@@ -526,13 +526,13 @@ START_TEST(cert_store)
     tc_pki_make(tc_pool, &pki, 1);
     st = tc_store(tc_pool, pki.root, NULL);
     c = x509a_cert_make(tc_pool, pki.leaf);
-    x509a_cert_set_store(c, st);
+    x509a_cert_set_store(c, st, NULL);
     ck_assert_ptr_eq(x509a_cert_store(c), st);
-    x509a_cert_set_store(c, st);    /* again: no double free, no leak */
+    x509a_cert_set_store(c, st, NULL);    /* again: no double free, no leak */
     ck_assert_ptr_eq(x509a_cert_store(c), st);
-    x509a_cert_set_store(c, NULL);
+    x509a_cert_set_store(c, NULL, NULL);
     ck_assert_ptr_null(x509a_cert_store(c));
-    x509a_cert_set_store(c, st);
+    x509a_cert_set_store(c, st, NULL);
     ck_assert_ptr_eq(x509a_cert_store(c), st);
 }
 END_TEST
@@ -1158,7 +1158,7 @@ START_TEST(memo_forgotten_on_new_inputs)
             x509a_cert_set_chain(c, NULL, NULL);
             break;
         case 1:
-            x509a_cert_set_store(c, store);
+            x509a_cert_set_store(c, store, NULL);
             break;
         default:
             x509a_cert_set_verified_digests(c, digests, 2);

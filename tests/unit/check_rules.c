@@ -4,6 +4,7 @@
  * merging, and the issuing-CA check with and without a verified chain. */
 
 #include <stdarg.h>
+#include <time.h>
 #include <string.h>
 #include <check.h>
 #include <apr_strings.h>
@@ -38,7 +39,7 @@ static x509a_rules *rules_add(x509a_rules *r, x509a_rule_kind kind, ...)
 static int passes(const x509a_rules *r, x509a_cert *c, int fail_kind)
 {
     const char *why = NULL;
-    int ok = x509a_rules_check(r, c, &why);
+    int ok = x509a_rules_check(r, c, time(NULL), tc_pool, &why);
 
     if (!ok) {
         ck_assert_msg(why != NULL, "no reason given");
@@ -80,7 +81,8 @@ START_TEST(rules_names)
         "X509AuthnRequireSubject", "X509AuthnRequireIssuer",
         "X509AuthnRequireSerial", "X509AuthnRequireFingerprint",
         "X509AuthnRequireSPKI", "X509AuthnRequireEKU",
-        "X509AuthnRequirePolicy", "X509AuthnRequireIssuingCA"
+        "X509AuthnRequirePolicy", "X509AuthnRequireIssuingCA",
+        "X509AuthnMaxDepth"
     };
     int k;
 
@@ -105,9 +107,9 @@ START_TEST(rules_empty_has)
     for (k = 0; k < X509A_RULE_KINDS; k++) {
         ck_assert(!x509a_rules_has(r, (x509a_rule_kind)k));
     }
-    ck_assert(x509a_rules_check(r, c, &why));
+    ck_assert(x509a_rules_check(r, c, time(NULL), tc_pool, &why));
     ck_assert_str_eq(why, "untouched");
-    ck_assert(x509a_rules_check(r, c, NULL));
+    ck_assert(x509a_rules_check(r, c, time(NULL), tc_pool, NULL));
 
     rules_add(r, X509A_RULE_SERIAL, "4097", NULL);
     ck_assert(!x509a_rules_empty(r));
@@ -333,29 +335,109 @@ START_TEST(rules_eku)
 }
 END_TEST
 
+/* A leaf under a sub-CA of the tc_pki root, verified: the sub-CA with
+ * @a ca_policies (NULL: no certificatePolicies) and @a constraints, the
+ * leaf with @a leaf_policies. */
+static x509a_cert *policy_path(const tc_pki *pki, const char *ca_policies,
+                               const char *constraints,
+                               const char *leaf_policies)
+{
+    static const tc_attr ca_subj[] = { { "CN", "Policy CA" }, { NULL } };
+    static const tc_attr leaf_subj[] = { { "CN", "pol" }, { NULL } };
+    tc_spec s = { 0 };
+    EVP_PKEY *ca_key;
+    X509 *ca, *leaf;
+    x509a_cert *c;
+
+    s.subject = ca_subj;
+    s.issuer = pki->root;
+    s.issuer_key = pki->root_key;
+    s.ca = 1;
+    s.serial = "0C01";
+    s.policies = ca_policies;
+    s.policy_constraints = constraints;
+    ca = tc_cert(tc_pool, &s, &ca_key);
+    memset(&s, 0, sizeof(s));
+    s.subject = leaf_subj;
+    s.issuer = ca;
+    s.issuer_key = ca_key;
+    s.policies = leaf_policies;
+    s.eku = "clientAuth";
+    leaf = tc_cert(tc_pool, &s, NULL);
+    c = x509a_cert_make(tc_pool, leaf);
+    x509a_cert_set_chain(c, tc_verify(tc_pool, leaf,
+                                      tc_store(tc_pool, pki->root, NULL),
+                                      tc_stack(tc_pool, ca, NULL)), NULL);
+    return c;
+}
+
+#define P1 "1.3.6.1.4.1.99999.1.2"
+#define P2 "2.23.140.1.2.1"
+#define PQ "1.3.6.1.4.1.99999.7"
+
 START_TEST(rules_policy)
 {
+    tc_pki pki;
     tc_spec s = { 0 };
     static const tc_attr subj[] = { { "CN", "pol" }, { NULL } };
     x509a_cert *c, *none;
+    X509 *leaf;
 
-    s.subject = subj;
-    s.policies = "1.3.6.1.4.1.99999.1.2,2.23.140.1.2.1";
-    c = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
-    s.policies = NULL;
-    none = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
-
-    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1.2", NULL),
-                c);
-    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "2.23.140.1.2.1", NULL), c);
+    tc_pki_make(tc_pool, &pki, 1);
+    /* the CA allows any policy: the leaf's decide */
+    c = policy_path(&pki, "2.5.29.32.0", NULL, P1 "," P2);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, P2, NULL), c);
     ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1", NULL),
                 c, X509A_RULE_POLICY);
     ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1.2.3",
                           NULL), c, X509A_RULE_POLICY);
-    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "1.2.3.4",
-                          "1.3.6.1.4.1.99999.1.2", NULL), c);
-    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, "1.3.6.1.4.1.99999.1.2", NULL),
-                none, X509A_RULE_POLICY);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, "1.2.3.4", P1, NULL), c);
+    /* the CA lists the policy itself */
+    c = policy_path(&pki, P1, NULL, P1);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c);
+    /* a leaf without policies */
+    none = policy_path(&pki, "2.5.29.32.0", NULL, NULL);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), none,
+                X509A_RULE_POLICY);
+
+    /* RFC 5280 6.1: the CA's policies bound the leaf's.  A sub-CA for
+     * {Q} with requireExplicitPolicy:0 issuing a leaf that asserts P: no
+     * valid policy ("no explicit policy"), and the same without the
+     * constraint (the rule asks for an explicit policy) */
+    c = policy_path(&pki, PQ, "requireExplicitPolicy:0", P1);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c,
+                X509A_RULE_POLICY);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, PQ, NULL), c,
+                X509A_RULE_POLICY);
+    c = policy_path(&pki, PQ, NULL, P1);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c,
+                X509A_RULE_POLICY);
+    c = policy_path(&pki, PQ, "requireExplicitPolicy:0", PQ);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, PQ, NULL), c);
+    /* a sub-CA without certificatePolicies ends every policy */
+    c = policy_path(&pki, NULL, NULL, P1);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c,
+                X509A_RULE_POLICY);
+
+    /* a leaf issued by the anchor itself: the leaf's policies decide */
+    s.subject = subj;
+    s.issuer = pki.root;
+    s.issuer_key = pki.root_key;
+    s.policies = P1;
+    leaf = tc_cert(tc_pool, &s, NULL);
+    c = x509a_cert_make(tc_pool, leaf);
+    x509a_cert_set_chain(c, tc_verify(tc_pool, leaf,
+                                      tc_store(tc_pool, pki.root, NULL), NULL),
+                         NULL);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c);
+    /* without a verified path, the leaf's own list is not enough */
+    c = x509a_cert_make(tc_pool, leaf);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c,
+                X509A_RULE_POLICY);
+    x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.root, NULL));
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_POLICY, P1, NULL), c,
+                X509A_RULE_POLICY);
 }
 END_TEST
 
@@ -377,8 +459,14 @@ START_TEST(rules_and_across_kinds)
     rules_add(r, X509A_RULE_EKU, "clientAuth", NULL);
     rules_add(r, X509A_RULE_ISSUING_CA, tc_pem_file(tc_pool, pki.root, NULL),
               NULL);
-    x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+    rules_add(r, X509A_RULE_MAX_DEPTH, "2", NULL);
+    x509a_cert_set_chain(c, tc_verify(tc_pool, pki.leaf,
+                                      tc_store(tc_pool, pki.root, NULL),
+                                      tc_stack(tc_pool, pki.inter, NULL)),
+                         NULL);
     ASSERT_PASS(r, c);
+    rules_add(r, X509A_RULE_MAX_DEPTH, "1", NULL);
+    ASSERT_FAIL(r, c, X509A_RULE_MAX_DEPTH);
 
     /* one kind failing fails the whole */
     r = rules_add(NULL, X509A_RULE_SUBJECT, TC_LEAF_DN, NULL);
@@ -519,10 +607,13 @@ START_TEST(rules_merge)
     tc_pki pki;
     x509a_cert *c;
     x509a_rules *base, *add, *m, *empty;
+    STACK_OF(X509) *verified;
 
     tc_pki_make(tc_pool, &pki, 1);
+    verified = tc_verify(tc_pool, pki.leaf, tc_store(tc_pool, pki.root, NULL),
+                         tc_stack(tc_pool, pki.inter, NULL));
     c = x509a_cert_make(tc_pool, pki.leaf);
-    x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+    x509a_cert_set_chain(c, verified, NULL);
 
     base = rules_add(NULL, X509A_RULE_SUBJECT, "CN=bob,O=Example Corp,C=US",
                      NULL);
@@ -562,13 +653,13 @@ START_TEST(rules_merge)
     m = x509a_rules_merge(tc_pool, base, add);
     {
         x509a_cert *fresh = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(fresh, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        x509a_cert_set_chain(fresh, verified, NULL);
         ASSERT_FAIL(m, fresh, X509A_RULE_ISSUING_CA);
     }
     m = x509a_rules_merge(tc_pool, add, base);
     {
         x509a_cert *fresh = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(fresh, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        x509a_cert_set_chain(fresh, verified, NULL);
         ASSERT_PASS(m, fresh);
     }
     /* a child with other kinds keeps the parent's IssuingCA */
@@ -576,11 +667,22 @@ START_TEST(rules_merge)
     m = x509a_rules_merge(tc_pool, base, add);
     {
         x509a_cert *fresh = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(fresh, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        x509a_cert_set_chain(fresh, verified, NULL);
         ASSERT_PASS(m, fresh);
         fresh = x509a_cert_make(tc_pool, pki.leaf);
         ASSERT_FAIL(m, fresh, X509A_RULE_ISSUING_CA);
     }
+
+    /* MaxDepth: one value, the child's replaces the parent's */
+    base = rules_add(NULL, X509A_RULE_MAX_DEPTH, "1", NULL);
+    add = rules_add(NULL, X509A_RULE_MAX_DEPTH, "2", NULL);
+    ASSERT_FAIL(x509a_rules_merge(tc_pool, add, base), c, X509A_RULE_MAX_DEPTH);
+    ASSERT_PASS(x509a_rules_merge(tc_pool, base, add), c);
+    ASSERT_FAIL(x509a_rules_merge(tc_pool, base, empty), c,
+                X509A_RULE_MAX_DEPTH);
+    /* a later directive in one section replaces the earlier value */
+    rules_add(add, X509A_RULE_MAX_DEPTH, "1", NULL);
+    ASSERT_FAIL(add, c, X509A_RULE_MAX_DEPTH);
 }
 END_TEST
 
@@ -633,13 +735,15 @@ START_TEST(issuing_ca_verified_chain)
             ASSERT_PASS(r, c);
         }
 
-        ck_assert(x509a_chain_passes_through(c, tc_stack(tc_pool, pki.root, NULL)));
+        ck_assert(x509a_chain_passes_through(c, tc_stack(tc_pool, pki.root, NULL), 0));
         ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, pki.fake_root,
-                                                          pki.fake_inter, NULL)));
-        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, NULL)));
-        ck_assert(!x509a_chain_passes_through(c, NULL));
+                                                          pki.fake_inter, NULL),
+                                              0));
+        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, NULL), 0));
+        ck_assert(!x509a_chain_passes_through(c, NULL, 0));
         /* the leaf itself is not "passed through" */
-        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, pki.leaf, NULL)));
+        ck_assert(!x509a_chain_passes_through(c, tc_stack(tc_pool, pki.leaf,
+                                                          NULL), 0));
 
         /* the lookalike leaf, verified through the lookalike intermediate */
         f = x509a_cert_make(tc_pool, pki.fake_leaf);
@@ -651,6 +755,9 @@ START_TEST(issuing_ca_verified_chain)
 }
 END_TEST
 
+/* Rules about the path are decided on a verified path only: a path put
+ * together by signatures alone may go through a CA that verification
+ * refuses (expired, revoked, not the one verification chose). */
 START_TEST(issuing_ca_untrusted_helpers)
 {
     int key_ids;
@@ -658,105 +765,172 @@ START_TEST(issuing_ca_untrusted_helpers)
     for (key_ids = 0; key_ids < 2; key_ids++) {
         tc_pki pki;
         x509a_cert *c;
+        x509a_rules *r;
 
         tc_pki_make(tc_pool, &pki, key_ids);
 
-        /* no chain at all: only a CA in the file that signed the leaf */
+        /* no chain at all, not even the CA that signed the leaf */
         c = x509a_cert_make(tc_pool, pki.leaf);
-        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_inter, NULL)));
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
-
-        /* the peer's intermediate as a helper */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
-        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
-        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_root, NULL)));
-
-        /* a lookalike intermediate (same name, signed by the root) as the
-         * helper: the leaf's signature does not verify with its key */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
-        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
-        /* lookalike and real one: the real one is found */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter,
-                                               pki.inter, NULL));
-        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
-
-        /* the lookalike leaf with its own intermediate reaches the root but
-         * not the real intermediate */
-        c = x509a_cert_make(tc_pool, pki.fake_leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
         ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
-        c = x509a_cert_make(tc_pool, pki.fake_leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
         ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
-        c = x509a_cert_make(tc_pool, pki.fake_leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
-        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+
+        /* the peer's certificates alone do not make a verified path */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, pki.root,
+                                               NULL));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+        ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
+        r = rules_add(NULL, X509A_RULE_MAX_DEPTH, "5", NULL);
+        ASSERT_FAIL(r, c, X509A_RULE_MAX_DEPTH);
+        ck_assert_int_eq(x509a_cert_verified_length(c), 0);
     }
 }
 END_TEST
 
-START_TEST(issuing_ca_store)
+/* A resumed TLS session: no verified chain, the store and parameters of
+ * the SSL_CTX.  The certificate is verified again and the rules are
+ * decided on the path that verification finds. */
+START_TEST(issuing_ca_verified_again)
 {
     int key_ids;
 
     for (key_ids = 0; key_ids < 2; key_ids++) {
         tc_pki pki;
         x509a_cert *c;
-        const char *root_file;
+        X509 *expired, *twin;
+        X509_VERIFY_PARAM *param = X509_VERIFY_PARAM_new();
+        const char *root_file, *expired_file, *twin_file;
+        const char *why = NULL;
 
         tc_pki_make(tc_pool, &pki, key_ids);
         root_file = tc_pem_file(tc_pool, pki.root, NULL);
+        /* the intermediate's name and key, expired; and valid again */
+        expired = tc_pki_inter_twin(tc_pool, &pki, "0E", (time_t)1577836800,
+                                    (time_t)1609459200);
+        twin = tc_pki_inter_twin(tc_pool, &pki, "0F", 0, 0);
+        expired_file = tc_pem_file(tc_pool, expired, NULL);
+        twin_file = tc_pem_file(tc_pool, twin, NULL);
 
-        /* root in the IssuingCA file, intermediate in the store */
         c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL));
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL),
+                             param);
         ck_assert(ca_rule(c, root_file));
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
-        ck_assert(ca_rule(c, root_file));
-
-        /* a lookalike intermediate in the store */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.fake_inter,
-                                         NULL));
-        ck_assert(!ca_rule(c, root_file));
-        /* lookalike and the real one in the store */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.fake_inter,
-                                         pki.inter, NULL));
-        ck_assert(ca_rule(c, root_file));
-
-        /* the store holds only the root: no path to it */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, NULL));
-        ck_assert(!ca_rule(c, root_file));
-
-        /* a lookalike root in the IssuingCA file */
-        c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL));
+        ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.inter, NULL)));
         ck_assert(!ca_rule(c, tc_pem_file(tc_pool, pki.fake_root, NULL)));
+        ck_assert(!ca_rule(c, twin_file));
+        ck_assert_ptr_nonnull(x509a_cert_path(c, time(NULL), &why));
+        ck_assert_int_eq(sk_X509_num(x509a_cert_path(c, time(NULL), &why)), 3);
 
-        /* helpers and store together */
+        /* the store has the anchor; the client's intermediate helps */
         c = x509a_cert_make(tc_pool, pki.leaf);
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.fake_inter, NULL));
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, NULL), param);
         ck_assert(ca_rule(c, root_file));
 
-        /* the lookalike leaf, the real intermediate in the store */
-        c = x509a_cert_make(tc_pool, pki.fake_leaf);
-        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL));
+        /* no anchor, or no intermediate: nothing verifies, nothing passes */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL), param);
         ck_assert(!ca_rule(c, root_file));
+        ck_assert_ptr_null(x509a_cert_path(c, time(NULL), &why));
+        ck_assert_ptr_nonnull(why);
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, NULL), param);
+        ck_assert(!ca_rule(c, root_file));
+
+        /* the expired twin signs the leaf too, but verification refuses
+         * it: it is not on the path, and no path goes through it */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, expired, NULL),
+                             param);
+        ck_assert(!ca_rule(c, expired_file));
+        ck_assert(!ca_rule(c, root_file));
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, expired, NULL));
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, NULL), param);
+        ck_assert(!ca_rule(c, expired_file));
+        ck_assert(!ca_rule(c, root_file));
+        /* with the valid one there too, the path is through the valid one */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, expired, twin,
+                                         NULL), param);
+        ck_assert(!ca_rule(c, expired_file));
+        ck_assert(ca_rule(c, twin_file));
+        ck_assert(ca_rule(c, root_file));
+
+        /* the lookalike leaf does not verify with the real hierarchy */
+        c = x509a_cert_make(tc_pool, pki.fake_leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL),
+                             param);
+        ck_assert(!ca_rule(c, root_file));
+
+        /* the store's own settings when no parameters are given */
+        c = x509a_cert_make(tc_pool, pki.leaf);
+        x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL),
+                             NULL);
+        ck_assert(ca_rule(c, root_file));
+        X509_VERIFY_PARAM_free(param);
     }
 }
 END_TEST
+
+/* Verified digests (a shared-cache record): the certificates are found
+ * among the peer's and in the store, by SHA-256. */
+START_TEST(path_from_digests)
+{
+    tc_pki pki;
+    STACK_OF(X509) *chain;
+    unsigned char d[3 * 32];
+    unsigned int len;
+    x509a_cert *c;
+    const char *why = NULL;
+    int i;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    chain = tc_verify(tc_pool, pki.leaf, tc_store(tc_pool, pki.root, NULL),
+                      tc_stack(tc_pool, pki.inter, NULL));
+    for (i = 0; i < 3; i++) {
+        X509_digest(sk_X509_value(chain, i), EVP_sha256(), d + 32 * i, &len);
+    }
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.root, NULL), NULL);
+    x509a_cert_set_verified_digests(c, d, 3);
+    ck_assert_int_eq(x509a_cert_verified_length(c), 3);
+    ck_assert_ptr_nonnull(x509a_cert_path(c, time(NULL), &why));
+    ck_assert_int_eq(sk_X509_num(x509a_cert_path(c, time(NULL), &why)), 3);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(x509a_cert_path(c, time(NULL),
+                                                            &why), 2),
+                              pki.root), 0);
+    ck_assert(ca_rule(c, tc_pem_file(tc_pool, pki.root, NULL)));
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_MAX_DEPTH, "2", NULL), c);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_MAX_DEPTH, "1", NULL), c,
+                X509A_RULE_MAX_DEPTH);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_MAX_DEPTH, "0", NULL), c,
+                X509A_RULE_MAX_DEPTH);
+
+    /* a digest that matches nothing available: no path for certificates */
+    c = x509a_cert_make(tc_pool, pki.leaf);
+    d[2 * 32] ^= 1;
+    x509a_cert_set_verified_digests(c, d, 3);
+    ck_assert_ptr_null(x509a_cert_path(c, time(NULL), &why));
+    ck_assert_ptr_nonnull(why);
+}
+END_TEST
+
+START_TEST(max_depth_values)
+{
+    ck_assert_ptr_nonnull(add_err(X509A_RULE_MAX_DEPTH, "-1"));
+    add_err(X509A_RULE_MAX_DEPTH, "101");
+    add_err(X509A_RULE_MAX_DEPTH, "two");
+    add_err(X509A_RULE_MAX_DEPTH, "2x");
+    add_err(X509A_RULE_MAX_DEPTH, "");
+    add_err(X509A_RULE_MAX_DEPTH, " 2");
+    ck_assert(x509a_rules_has(rules_add(NULL, X509A_RULE_MAX_DEPTH, "0", NULL),
+                              X509A_RULE_MAX_DEPTH));
+    ck_assert_str_eq(x509a_rule_name(X509A_RULE_MAX_DEPTH), "X509AuthnMaxDepth");
+}
+END_TEST
+
 
 /* An IssuingCA rule set built in its own pool @a p. */
 static x509a_rules *ca_rules_in(apr_pool_t *p, const char *file)
@@ -840,7 +1014,8 @@ START_TEST(issuing_ca_memo)
     root_file = tc_pem_file(tc_pool, pki.root, NULL);
     r = rules_add(NULL, X509A_RULE_ISSUING_CA, root_file, NULL);
     c = x509a_cert_make(tc_pool, pki.leaf);
-    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL),
+                         NULL);
     ASSERT_PASS(r, c);
 
     /* the answer is remembered under the CA set's digest: a rule set with
@@ -863,10 +1038,11 @@ START_TEST(issuing_ca_memo)
     ASSERT_PASS(r, c);
 
     /* a new store: the object forgets, and answers anew */
-    x509a_cert_set_store(c, NULL);
+    x509a_cert_set_store(c, NULL, NULL);
     ASSERT_FAIL(r, c, X509A_RULE_ISSUING_CA);
     ASSERT_FAIL(same, c, X509A_RULE_ISSUING_CA);
-    x509a_cert_set_store(c, tc_store(tc_pool, pki.inter, NULL));
+    x509a_cert_set_store(c, tc_store(tc_pool, pki.root, pki.inter, NULL),
+                         NULL);
     ASSERT_PASS(r, c);
 
     /* more rule sets than memo slots: each still gets its own answer */
@@ -911,7 +1087,10 @@ START_TEST(issuing_ca_memo_address_reused)
         apr_uintptr_t first_addr = 0;
         int step;
 
-        x509a_cert_set_chain(c, NULL, tc_stack(tc_pool, pki.inter, NULL));
+        x509a_cert_set_chain(c, tc_verify(tc_pool, pki.leaf,
+                                          tc_store(tc_pool, pki.root, NULL),
+                                          tc_stack(tc_pool, pki.inter, NULL)),
+                             NULL);
         for (step = 0; step < 4; step++) {
             int which = (step + order) & 1;
             apr_pool_t *rp;
@@ -964,7 +1143,9 @@ Suite *x509a_rules_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, issuing_ca_verified_chain);
     tcase_add_test(tc, issuing_ca_untrusted_helpers);
-    tcase_add_test(tc, issuing_ca_store);
+    tcase_add_test(tc, issuing_ca_verified_again);
+    tcase_add_test(tc, path_from_digests);
+    tcase_add_test(tc, max_depth_values);
     tcase_add_test(tc, issuing_ca_digest);
     tcase_add_test(tc, issuing_ca_memo);
     tcase_add_test(tc, issuing_ca_memo_address_reused);

@@ -651,6 +651,77 @@ static apr_time_t check_bound(const char *what, x509a_verifier *v, X509 *leaf,
 }
 
 /* The earliest nextUpdate of the CRLs a verification used bounds it. */
+/* Delta CRLs (RFC 5280 5.2.4, 6.3.3) in the CRL file complete their
+ * base: a base CRL with freshestCRL, a delta revoking the leaf. */
+START_TEST(verify_delta_crl)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    const char *root_crl, *base, *delta, *why;
+    const char *url = "http://crl.example/inter-delta.crl";
+    x509a_verifier *v;
+    x509a_verify_info info;
+    STACK_OF(X509) *chain = NULL;
+
+    root_crl = tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.root, pki.root_key, 0,
+                                          0, (char *)NULL));
+    base = tc_crl_pem(tc_pool, tc_crl_numbered(tc_pool, pki.inter,
+                                               pki.inter_key, 10, -1, url,
+                                               (char *)NULL));
+    delta = tc_crl_pem(tc_pool, tc_crl_numbered(tc_pool, pki.inter,
+                                                pki.inter_key, 11, 10, NULL,
+                                                "1001", (char *)NULL));
+    v = verifier(ca, NULL, put_file("base.pem", apr_pstrcat(tc_pool, root_crl,
+                                                            base, NULL)), -1);
+    verify_ok("base CRL alone", v, pki.leaf, inter);
+    v = verifier(ca, NULL, put_file("delta.pem",
+                                    apr_pstrcat(tc_pool, root_crl, base, delta,
+                                                NULL)), -1);
+    why = verify_fails("revoked by the delta CRL", v, pki.leaf, inter,
+                       "certificate revoked");
+    ck_assert_msg(tc_contains(why, "depth 0"), "%s", why);
+    verify_ok("another leaf of that CA", v, leaf_with(0, 0, "clientAuth"),
+              inter);
+    /* the order in the file does not matter */
+    v = verifier(ca, NULL, put_file("delta2.pem",
+                                    apr_pstrcat(tc_pool, delta, root_crl, base,
+                                                NULL)), -1);
+    verify_fails("delta first", v, pki.leaf, inter, "certificate revoked");
+
+    /* a delta of a newer base (base CRL number 12 > 10) does not apply */
+    v = verifier(ca, NULL, put_file("newer.pem", apr_pstrcat(
+        tc_pool, root_crl, base,
+        tc_crl_pem(tc_pool, tc_crl_numbered(tc_pool, pki.inter, pki.inter_key,
+                                            13, 12, NULL, "1001",
+                                            (char *)NULL)), NULL)), -1);
+    verify_ok("delta of another base", v, pki.leaf, inter);
+
+    /* a base without freshestCRL: RFC 5280 6.3.3 looks for no delta */
+    v = verifier(ca, NULL, put_file("nofresh.pem", apr_pstrcat(
+        tc_pool, root_crl,
+        tc_crl_pem(tc_pool, tc_crl_numbered(tc_pool, pki.inter, pki.inter_key,
+                                            10, -1, NULL, (char *)NULL)),
+        delta, NULL)), -1);
+    verify_ok("base without freshestCRL", v, pki.leaf, inter);
+
+    /* a delta signed by another key is not used to revoke, nor to accept */
+    v = verifier(ca, NULL, put_file("forged.pem", apr_pstrcat(
+        tc_pool, root_crl, base,
+        tc_crl_pem(tc_pool, tc_crl_numbered(tc_pool, pki.inter, pki.root_key,
+                                            11, 10, NULL, (char *)NULL)),
+        NULL)), -1);
+    verify_fails("forged delta", v, pki.leaf, inter, NULL);
+
+    /* the verdict is bounded by the delta's nextUpdate too (30 days) */
+    v = verifier(ca, NULL, put_file("delta3.pem",
+                                    apr_pstrcat(tc_pool, root_crl, base, delta,
+                                                NULL)), -1);
+    ck_assert(!x509a_verifier_check(v, tc_pool, pki.leaf, inter, &chain, &why,
+                                    &info));
+    ck_assert(info.crl_next_update != APR_INT64_MAX);
+}
+END_TEST
+
 START_TEST(verify_crl_next_update)
 {
     const char *ca = put_file("ca.pem", pems(pki.root, NULL));
@@ -1090,6 +1161,7 @@ Suite *x509a_verify_suite(void)
     tcase_add_test(tc, verify_purpose);
     tcase_add_test(tc, verify_depth);
     tcase_add_test(tc, verify_crl);
+    tcase_add_test(tc, verify_delta_crl);
     tcase_add_test(tc, verify_crl_next_update);
     suite_add_tcase(s, tc);
 

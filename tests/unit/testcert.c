@@ -302,6 +302,9 @@ X509 *tc_cert(apr_pool_t *p, const tc_spec *s, EVP_PKEY **key_out)
     if (s->eku) {
         add_ext(x, &ctx, NID_ext_key_usage, s->eku);
     }
+    if (s->policy_constraints) {
+        add_ext(x, &ctx, NID_policy_constraints, s->policy_constraints);
+    }
     if (s->policies) {
         add_policies(x, s->policies);
     }
@@ -367,6 +370,25 @@ void tc_pki_make(apr_pool_t *p, tc_pki *pki, int key_ids)
     s.issuer = pki->fake_inter;
     s.issuer_key = fake_inter_key;
     pki->fake_leaf = tc_cert(p, &s, NULL);
+}
+
+X509 *tc_pki_inter_twin(apr_pool_t *p, const tc_pki *pki, const char *serial,
+                        time_t not_before, time_t not_after)
+{
+    tc_spec s;
+
+    memset(&s, 0, sizeof(s));
+    s.subject = inter_dn;
+    s.issuer = pki->root;
+    s.issuer_key = pki->root_key;
+    s.key = pki->inter_key;
+    s.ca = 1;
+    s.serial = serial;
+    s.not_before = not_before;
+    s.not_after = not_after;
+    s.no_key_ids = X509_get_ext_by_NID(pki->inter, NID_subject_key_identifier,
+                                       -1) < 0;
+    return tc_cert(p, &s, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -531,13 +553,55 @@ char *tc_cert_base64(apr_pool_t *p, X509 *x)
     return tc_base64(p, der, len);
 }
 
+static X509_CRL *crl_build(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
+                           time_t last_update, time_t next_update,
+                           long number, long delta_base,
+                           const char *freshest, va_list ap);
+
 X509_CRL *tc_crl(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
                  time_t last_update, time_t next_update, ...)
+{
+    X509_CRL *crl;
+    va_list ap;
+
+    va_start(ap, next_update);
+    crl = crl_build(p, issuer, key, last_update, next_update, -1, -1, NULL, ap);
+    va_end(ap);
+    return crl;
+}
+
+X509_CRL *tc_crl_numbered(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
+                          long number, long delta_base, const char *freshest,
+                          ...)
+{
+    X509_CRL *crl;
+    va_list ap;
+
+    va_start(ap, freshest);
+    crl = crl_build(p, issuer, key, 0, 0, number, delta_base, freshest, ap);
+    va_end(ap);
+    return crl;
+}
+
+static void crl_add_int_ext(X509_CRL *crl, int nid, long value)
+{
+    ASN1_INTEGER *n = ASN1_INTEGER_new();
+
+    if (!n || !ASN1_INTEGER_set(n, value)
+        || !X509_CRL_add1_ext_i2d(crl, nid, n, 0, 0)) {
+        tc_fail("CRL integer extension");
+    }
+    ASN1_INTEGER_free(n);
+}
+
+static X509_CRL *crl_build(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
+                           time_t last_update, time_t next_update,
+                           long number, long delta_base,
+                           const char *freshest, va_list ap)
 {
     X509_CRL *crl = X509_CRL_new();
     ASN1_TIME *t = ASN1_TIME_new();
     time_t now = time(NULL);
-    va_list ap;
     const char *hex;
 
     if (!crl || !t || !X509_CRL_set_version(crl, X509_CRL_VERSION_2)
@@ -550,7 +614,31 @@ X509_CRL *tc_crl(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
         || !X509_CRL_set1_nextUpdate(crl, t)) {
         tc_fail("CRL dates");
     }
-    va_start(ap, next_update);
+    if (number >= 0) {
+        crl_add_int_ext(crl, NID_crl_number, number);
+    }
+    if (delta_base >= 0) {
+        /* a delta CRL (RFC 5280 5.2.4), critical as the RFC requires */
+        ASN1_INTEGER *n = ASN1_INTEGER_new();
+
+        if (!n || !ASN1_INTEGER_set(n, delta_base)
+            || !X509_CRL_add1_ext_i2d(crl, NID_delta_crl, n, 1, 0)) {
+            tc_fail("deltaCRLIndicator");
+        }
+        ASN1_INTEGER_free(n);
+    }
+    if (freshest) {
+        X509V3_CTX ctx;
+        X509_EXTENSION *ext;
+
+        X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_freshest_crl,
+                                  apr_pstrcat(p, "URI:", freshest, NULL));
+        if (!ext || !X509_CRL_add_ext(crl, ext, -1)) {
+            tc_fail("freshestCRL");
+        }
+        X509_EXTENSION_free(ext);
+    }
     while ((hex = va_arg(ap, const char *)) != NULL) {
         X509_REVOKED *r = X509_REVOKED_new();
         BIGNUM *bn = NULL;
@@ -571,7 +659,6 @@ X509_CRL *tc_crl(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
             tc_fail("X509_CRL_add0_revoked");
         }
     }
-    va_end(ap);
     ASN1_TIME_free(t);
     X509_CRL_sort(crl);
     if (!X509_CRL_sign(crl, key, EVP_sha256())) {

@@ -79,6 +79,8 @@ typedef struct {
     const tc_san *san;        /**< TC_SAN_END-terminated, or NULL */
     const char *eku;          /**< extendedKeyUsage, X509V3 config text */
     const char *policies;     /**< certificatePolicies, X509V3 config text */
+    /** policyConstraints, X509V3 config text ("requireExplicitPolicy:0") */
+    const char *policy_constraints;
 } tc_spec;
 
 /** Default validity (2024-01-01 00:00:00 .. 2049-12-31 23:59:59 UTC). */
@@ -116,6 +118,14 @@ typedef struct {
  *        a certificate to its issuer
  */
 void tc_pki_make(apr_pool_t *p, tc_pki *pki, int key_ids);
+
+/**
+ * A twin of @a pki's intermediate: the same subject DN and key, signed by
+ * the root, with serial @a serial and the validity given (an expired twin
+ * is "the same CA" by signature but not a valid certificate).
+ */
+X509 *tc_pki_inter_twin(apr_pool_t *p, const tc_pki *pki, const char *serial,
+                        time_t not_before, time_t not_after);
 
 /** A stack of the NULL-terminated certificates (references taken). */
 STACK_OF(X509) *tc_stack(apr_pool_t *p, ...);
@@ -155,6 +165,15 @@ char *tc_cert_base64(apr_pool_t *p, X509 *x);
  */
 X509_CRL *tc_crl(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
                  time_t last_update, time_t next_update, ...);
+
+/**
+ * tc_crl() (an hour ago .. in 30 days) with a cRLNumber @a number (-1:
+ * none), as a delta CRL of base @a delta_base (deltaCRLIndicator; -1: not a
+ * delta), and a freshestCRL pointing at @a freshest (NULL: none).
+ */
+X509_CRL *tc_crl_numbered(apr_pool_t *p, X509 *issuer, EVP_PKEY *key,
+                          long number, long delta_base, const char *freshest,
+                          ...);
 
 /** PEM text of @a crl. */
 char *tc_crl_pem(apr_pool_t *p, X509_CRL *crl);
