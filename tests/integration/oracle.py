@@ -67,6 +67,10 @@ HDR_CERTS = [None, "alice", "bob", "multiou", "root-direct", "lookalike",
 HDR_WEIGHTS = [8, 20, 16, 6, 5, 8, 14, 4, 3, 2, 3, 3, 2, 2, 1]
 
 EMAIL = {"alice": "alice@example.com", "bob": "bob@example.com"}
+# certificatePolicies of the test PKI's leaves (pki.py)
+POLICIES = {"alice": ["1.3.6.1.4.1.55555.1.1"],
+            "lookalike": ["1.3.6.1.4.1.55555.1.1"],
+            "smime": ["1.3.6.1.4.1.55555.1.2", "1.3.6.1.4.1.55555.1.3"]}
 
 
 def rdn_value(dn, attr):
@@ -136,7 +140,7 @@ class Ctx:
     directive set in the child replaces that directive's values)."""
 
     KEYS = ("authtype", "source", "subject", "issuer", "serial", "ica", "users",
-            "require")
+            "require", "policy", "maxdepth")
 
     def __init__(self, name, parent=None, **kw):
         self.name = name
@@ -174,6 +178,10 @@ def render_ctx(ctx, pki, passwd):
         out.append("X509AuthnRequireSerial " + " ".join("0x%X" % s for s in o["serial"]))
     for n in o.get("ica", ()):
         out.append("X509AuthnRequireIssuingCA %s" % quote(pki[n].cert))
+    if "policy" in o:
+        out.append("X509AuthnRequirePolicy " + " ".join(o["policy"]))
+    if "maxdepth" in o:
+        out.append("X509AuthnMaxDepth %d" % o["maxdepth"])
     for field, rx in o.get("users", ()):
         out.append("X509AuthnUser %s%s" % (field, " " + quote(rx) if rx else ""))
     req = o.get("require")
@@ -202,6 +210,8 @@ LOCATIONS = [
     Ctx("ica-hdr", source="header", ica=["root"], serial=[0x2002, 0x4001], **X509),
     Ctx("subj", subject=["alice"], users=[("subject:UID", None)], **X509),
     Ctx("expr", authtype="X509", require="expr-o"),
+    Ctx("pol", policy=["1.3.6.1.4.1.55555.1.1", "1.3.6.1.4.1.55555.1.3"], **X509),
+    Ctx("depth1", source="any", maxdepth=1, users=[("cn", None)], **X509),
     Ctx("fb", authtype="fallback", issuer=["issuing-a"], require="valid-user"),
     Ctx("open", authtype="open"),
 ]
@@ -226,7 +236,7 @@ HTACCESS = {
     "h1": [dict(ica=["issuing-a"], **X509),
            dict(ica=["issuing-b"], **X509),
            dict(ica=["lookalike-a"], **X509),
-           dict(ica=["root"], **X509)],
+           dict(ica=["root"], maxdepth=1, **X509)],
     "h2": [dict(ica=["issuing-b"], **X509),
            dict(ica=["issuing-a"], **X509),
            dict(ica=["root"], **X509),
@@ -238,7 +248,8 @@ HTACCESS = {
            dict(source="tls", subject=["alice"], **X509)],
     "h4": [dict(ica=["root"], users=[("subject:UID", None), ("cn", None)], **X509),
            dict(ica=["issuing-a"], source="any", **X509),
-           dict(source="header", subject=["bob", "alice"], **X509),
+           dict(source="header", subject=["bob", "alice"],
+                policy=["1.3.6.1.4.1.55555.1.1"], **X509),
            dict(ica=["issuing-b"], issuer=["issuing-b"], **X509)],
 }
 HT_OFFSET = {"h1": 0, "h2": 0, "h3": 2, "h4": 3}
@@ -329,6 +340,12 @@ class Model:
         if "serial" in eff and c["serial"] not in eff["serial"]:
             return False
         if "ica" in eff and not set(eff["ica"]) & set(c["cas"]):
+            return False
+        # every CA of the test PKI allows anyPolicy: the leaf's list decides
+        if "policy" in eff and not set(eff["policy"]) & set(POLICIES.get(n, ())):
+            return False
+        # depth as SSLVerifyDepth counts: the CAs above the leaf
+        if "maxdepth" in eff and len(c["cas"]) > eff["maxdepth"]:
             return False
         return True
 
