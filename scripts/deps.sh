@@ -14,6 +14,7 @@ x509a_install_deps() {
         demo) want=$X509A_PKGS_DEMO ;;
         test) want=$X509A_PKGS_TEST ;;
         bench) want=$X509A_PKGS_BENCH ;;
+        fresh) want=${X509A_PKGS_FRESH:-mmdebstrap} ;;
         *) echo "x509a_install_deps: unknown set '$1'" >&2; return 2 ;;
     esac
     for pkg in $want; do
@@ -25,7 +26,8 @@ x509a_install_deps() {
         echo "missing Debian packages (run as root to install them): ${missing[*]}" >&2
         return 1
     fi
-    echo "Installing: ${missing[*]}"
+    echo "x509a: installing the Debian packages the ${1} step needs and this machine lacks" \
+         "(apt-get update once, then apt-get install): ${missing[*]}"
     # Packaged services (apache2, nginx, redis, slapd) must not start on
     # their default ports: the tests start their own instances.
     local policy=/usr/sbin/policy-rc.d made_policy=
@@ -42,11 +44,28 @@ x509a_install_deps() {
     return $rc
 }
 
-# Configure (once per build directory) and build.
+# What configure found of the optional dependencies (Check for the unit
+# tests, nghttp2 for the benchmark client): a build directory configured
+# without one is configured again once it is there.
+x509a_optional_deps() {
+    local m out=
+    for m in check libnghttp2; do
+        if pkg-config --exists "$m" 2>/dev/null; then out+="$m "; fi
+    done
+    echo "$out"
+}
+
+# Configure (again when the options or the optional dependencies changed)
+# and build.
 #   x509a_build TOP BUILDDIR [configure options]
 x509a_build() {
     local top=$1 dir=$2; shift 2
+    local stamp="configure $* | found: $(x509a_optional_deps)"
     (cd "$top" && { [ -x configure ] || autoreconf -fi; }) || return 1
     mkdir -p "$dir"
-    (cd "$dir" && { [ -f Makefile ] || "$top/configure" -q "$@"; } && make -j"$(nproc)")
+    if [ ! -f "$dir/Makefile" ] || [ "$(cat "$dir/.x509a-configured" 2>/dev/null)" != "$stamp" ]; then
+        (cd "$dir" && "$top/configure" -q "$@") || return 1
+        echo "$stamp" > "$dir/.x509a-configured"
+    fi
+    make -C "$dir" -s -j"$(nproc)"
 }
