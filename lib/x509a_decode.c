@@ -540,10 +540,10 @@ static const char *xfcc_unsafe_san(apr_pool_t *p, X509 *x, int type,
         s.s = (const char *)ASN1_STRING_get0_data(gn->d.ia5);
         s.len = (apr_size_t)ASN1_STRING_length(gn->d.ia5);
         if (strcspn_len(s, ",;=\"") != s.len) {
-            err = apr_pstrcat(p, "the certificate's ", what, " SAN holds ',', "
-                              "';', '=' or '\"', which Envoy writes "
-                              "unescaped: refused (injected elements?)",
-                              NULL);
+            err = apr_pstrcat(p, "the certificate's ", what, " SAN holds "
+                              "a comma, semicolon, equals sign or double "
+                              "quote, which Envoy writes unescaped (forged "
+                              "keys or elements?)", NULL);
         }
     }
     GENERAL_NAMES_free(names);
@@ -640,9 +640,10 @@ static const char *decode_xfcc(apr_pool_t *p, span v, int append,
         return "malformed XFCC (quoting or too many elements)";
     }
     if (ne > 1 && !append) {
+        /* no ';' in reasons: the log line uses it as a separator */
         return apr_psprintf(p, "XFCC with %d elements: format xfcc takes one "
-                            "(Envoy's SANITIZE_SET); an element forged by a "
-                            "SAN, or xfcc-append meant?", ne);
+                            "(Envoy's SANITIZE_SET), xfcc-append the last "
+                            "(APPEND_FORWARD)", ne);
     }
     for (i = 0; i < ne; i++) {
         X509 *leaf;
