@@ -469,8 +469,17 @@ static const char *xfcc_parse_elem(apr_pool_t *p, span el, xfcc_elem *out)
             }
         }
         if (k == XK_COUNT) {
-            return apr_psprintf(p, "XFCC key %.*s is not one Envoy writes",
-                                (int)(key.len > 32 ? 32 : key.len), key.s);
+            char *name = apr_pstrmemdup(p, key.s, key.len);
+
+            /* named in the log only when it is a short plain word */
+            if (key.len > 16
+                || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz0123456789-_")
+                   != key.len) {
+                name = "?";
+            }
+            return apr_pstrcat(p, "XFCC key ", name, " is not one Envoy "
+                               "writes", NULL);
         }
         if (k == last && !xfcc_keys[k].repeats) {
             return apr_pstrcat(p, "XFCC element with two ", xfcc_keys[k].name,
