@@ -259,6 +259,40 @@ static apr_size_t sp_decompose(apr_uint32_t c, apr_uint32_t *out)
 /* Preparation                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* Stable sort of @a n non-starters by combining class: insertion sort for
+ * the usual short runs, a counting sort for long ones, so that a value
+ * made of many combining marks costs linear time, not quadratic. */
+static void sp_sort_run(apr_pool_t *p, apr_uint32_t *run, apr_size_t n)
+{
+    apr_size_t i, j, count[257];
+    apr_uint32_t *tmp;
+
+    if (n <= 32) {
+        for (i = 1; i < n; i++) {
+            apr_uint32_t x = run[i];
+            int cx = sp_ccc_of(x);
+
+            for (j = i; j > 0 && sp_ccc_of(run[j - 1]) > cx; j--) {
+                run[j] = run[j - 1];
+            }
+            run[j] = x;
+        }
+        return;
+    }
+    memset(count, 0, sizeof(count));
+    for (i = 0; i < n; i++) {
+        count[sp_ccc_of(run[i]) + 1]++;
+    }
+    for (i = 1; i < 257; i++) {
+        count[i] += count[i - 1];
+    }
+    tmp = apr_palloc(p, n * sizeof(*tmp));
+    for (i = 0; i < n; i++) {
+        tmp[count[sp_ccc_of(run[i])]++] = run[i];
+    }
+    memcpy(run, tmp, n * sizeof(*tmp));
+}
+
 /* Printable ASCII and control characters only: nothing but B.2's A-Z and
  * RFC 4518's control characters changes, so no tables are needed. */
 static void sp_ascii(const unsigned char *s, apr_size_t len, char *out,
@@ -328,23 +362,16 @@ x509a_strprep_status x509a_strprep(apr_pool_t *p, const char *in,
     }
 
     /* Canonical ordering: a stable sort of each run of non-starters */
-    for (i = 1; i < total; i++) {
-        apr_uint32_t x = buf[i];
-        int cx = sp_ccc_of(x);
-        apr_size_t j = i;
+    for (i = 0; i < total; ) {
+        apr_size_t end = i;
 
-        if (cx == 0) {
-            continue;
+        while (end < total && sp_ccc_of(buf[end]) != 0) {
+            end++;
         }
-        while (j > 0) {
-            int cy = sp_ccc_of(buf[j - 1]);
-            if (cy == 0 || cy <= cx) {
-                break;
-            }
-            buf[j] = buf[j - 1];
-            j--;
+        if (end - i > 1) {
+            sp_sort_run(p, buf + i, end - i);
         }
-        buf[j] = x;
+        i = end + 1;
     }
 
     /* Canonical composition (UAX #15): a character composes with the last

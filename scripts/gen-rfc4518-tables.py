@@ -315,6 +315,11 @@ def vectors(maps, ccc, pairs):
         n = rnd.randrange(1, 12)
         s = "".join(rnd.choice(rnd.choice(pools)) for _ in range(n))
         v.append(s)
+    # long runs of combining marks (the C code sorts those differently)
+    marks = [chr(c) for c in sorted(ccc)]
+    for n in (33, 40, 64, 100, 200):
+        for base in ("a", "A ", "\u1100", ""):
+            v.append(base + "".join(rnd.choice(marks) for _ in range(n)) + "z")
     out, seen = [], set()
     for s in v:
         s = "".join(ch for ch in s if not is_surrogate(ord(ch)))
