@@ -78,7 +78,9 @@ make_root() {
         esac
         mounted+=("$root/$m")
     done
+    # what every installed machine has: name resolution and its own name
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    cp /etc/hosts "$root/etc/hosts"
     git -C "$top" archive --format=tar --prefix=src/ "$commit" >/dev/null   # commit exists
     git clone -q "$top" "$root/root/mod_x509authn"
     git -C "$root/root/mod_x509authn" checkout -q "$commit"
