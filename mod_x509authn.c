@@ -599,7 +599,7 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_hash_t *verifiers = apr_hash_make(ptemp);
     server_rec *vs;
     const char *err;
-    int rv;
+    int rv, need_cache = 0;
 
     if ((rv = x509authn_report_deferred(ptemp)) != OK
         || (rv = x509authn_record_check_config(s)) != OK) {
@@ -672,6 +672,13 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             }
             apr_hash_set(verifiers, key, APR_HASH_KEY_STRING, sc->verifier);
         }
+        need_cache = 1;
+    }
+    /* the shared cache's arguments (opened in post_config) */
+    if (need_cache && (err = x509authn_cache_create(pconf, ptemp))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",
+                     err);
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* at startup the warnings go to the error log, from post_config */
     if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) {

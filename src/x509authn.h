@@ -162,6 +162,8 @@ typedef struct {
     const char *provider_args;
     /** The provider name, for messages. */
     const char *provider_name;
+    /** Where X509AuthnCache was said, for messages. */
+    const char *cache_at;
     /** Set by "X509AuthnCache none". */
     int disabled;
     /** How long results are kept, shared and per process. */
@@ -436,6 +438,11 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
 /** The shared cache is shmcb (local shared memory, records never leave
  *  the machine), not a networked provider. */
 int x509authn_cache_is_local(void);
+
+/** check_config and post_config: the shared cache's instance, made from
+ *  X509AuthnCache's arguments (NULL, or what is wrong with them); no
+ *  instance when there is no provider. */
+const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp);
 
 /** post_config: the shared cache. */
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,

@@ -672,6 +672,7 @@ static const char *set_cache(cmd_parms *cmd, void *dconf, const char *spec,
         }
         x509authn_global.ttl = apr_time_from_sec(v);
     }
+    x509authn_global.cache_at = x509authn_directive_at(cmd);
     if (!strcasecmp(spec, "none")) {
         x509authn_global.disabled = 1;
         x509authn_global.provider = NULL;

@@ -174,6 +174,17 @@ def test_crl_file_that_is_no_crl_fails_configtest(h, pki):
     assert pki["alice"].cert in line and "CRL" in line, line
 
 
+def test_bad_cache_arguments_fail_configtest(h, pki):
+    rc, out = h.configtest(
+        server_extra='X509AuthnCache "shmcb:%s(lots)"\n' % h.path("run/x509-cache"),
+        extra_vhosts={"x": "X509AuthnTrustedProxy 192.0.2.77\n"
+                      "X509AuthnCACertificateFile %s\n" % quote(pki.ca_bundle)})
+    assert rc != 0 and "Syntax OK" not in out, out
+    at = "X509AuthnCache on line %d of %s" % (line_of(h, "X509AuthnCache"),
+                                               h.path("conf/configtest.conf"))
+    assert re.search(r"X509A0014: %s: .*size" % re.escape(at), out), out
+
+
 def test_good_trusted_proxy_configuration_passes(h, pki):
     rc, out = h.configtest(extra_vhosts={"x": "\n".join([
         "X509AuthnTrustedProxy 192.0.2.77",
