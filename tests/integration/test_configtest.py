@@ -355,3 +355,21 @@ def line_of_first(h, text):
 def test_eku_names_in_any_case_pass(h, name):
     rc, out = configtest(h, "X509AuthnRequireEKU %s" % quote(name))
     assert rc == 0 and "Syntax OK" in out, out
+
+
+def test_warnings_reach_the_error_log_once_per_start(h):
+    """At start-up the warnings go to the error log (not only to stderr),
+    once although httpd reads the configuration twice; again on a graceful
+    restart."""
+    try:
+        h.start(server_extra="X509AuthnHeader X-Client-Cert pem\n")
+        rx = r"\[x509authn:warn\].*X509A0801: X509AuthnHeader on line \d+ of %s does nothing" \
+            % re.escape(h.conf)
+        assert h.wait_log(0, "resuming normal operations"), h.log_since(0)
+        assert len(h.log_lines(0, rx)) == 1, h.log_since(0)
+        mark = h.log_mark()
+        h.reload(server_extra="X509AuthnHeader X-Client-Cert pem\n")
+        assert len(h.wait_log(mark, rx)) == 1, h.log_since(mark)
+        assert len(h.log_lines(0, rx)) == 2, h.log_since(0)
+    finally:
+        h.stop()
