@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from expect import ALICE_DN, A_DN
+from expect import ALICE_DN, A_DN, ok, denied
 from httpd import new_httpd, locations, quote
 
 
@@ -371,5 +371,20 @@ def test_warnings_reach_the_error_log_once_per_start(h):
         h.reload(server_extra="X509AuthnHeader X-Client-Cert pem\n")
         assert len(h.wait_log(mark, rx)) == 1, h.log_since(mark)
         assert len(h.log_lines(0, rx)) == 2, h.log_since(0)
+    finally:
+        h.stop()
+
+
+def test_eku_names_in_any_case_decide_requests(h):
+    """clientauth is clientAuth, emailprotection is emailProtection, at
+    request time too (not only accepted by the configuration)."""
+    try:
+        h.start(locations=locations({
+            "client": "AuthType X509\nX509AuthnRequireEKU clientauth\nRequire valid-user",
+            "email": "AuthType X509\nX509AuthnRequireEKU EMAILPROTECTION\n"
+                     "Require valid-user"}))
+        ok(h.get("client", "alice"))
+        ok(h.get("email", "smime"))
+        denied(h.get("email", "alice"))
     finally:
         h.stop()
