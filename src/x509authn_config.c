@@ -191,8 +191,8 @@ int x509authn_report_deferred(apr_pool_t *ptemp)
 /* What ap_regcomp() said about @a pattern, and where: ap_regerror()'s
  * reason (PCRE's own is not kept) and offset, and the rest of the pattern
  * from there. */
-static const char *regex_error(apr_pool_t *p, int rc, const ap_regex_t *re,
-                               const char *pattern)
+static const char *regex_reason(apr_pool_t *p, int rc, const ap_regex_t *re,
+                                const char *pattern)
 {
     char buf[256];
     apr_size_t len, plen = strlen(pattern);
@@ -212,8 +212,14 @@ static const char *regex_error(apr_pool_t *p, int rc, const ap_regex_t *re,
                              : apr_pstrcat(p, ", before '", pattern + off, "'",
                                            NULL));
     }
-    return apr_psprintf(p, "'%s' is not a valid regular expression: %s%s",
-                        pattern, buf, where);
+    return apr_pstrcat(p, buf, where, NULL);
+}
+
+static const char *regex_error(apr_pool_t *p, int rc, const ap_regex_t *re,
+                               const char *pattern)
+{
+    return apr_psprintf(p, "'%s' is not a valid regular expression: %s",
+                        pattern, regex_reason(p, rc, re, pattern));
 }
 
 static apr_status_t user_re_free(void *re)
@@ -367,7 +373,8 @@ static void *map_re_compile(apr_pool_t *p, const char *pattern, int *ncap,
     int rc = ap_regcomp(re, pattern, 0);
 
     if (rc != 0) {
-        *err = regex_error(p, rc, re, pattern);
+        /* x509a_map names the pattern */
+        *err = regex_reason(p, rc, re, pattern);
         return NULL;
     }
     apr_pool_cleanup_register(p, re, map_re_free, apr_pool_cleanup_null);
