@@ -19,6 +19,8 @@
 #include "util_filter.h"
 #include "mod_ssl.h"
 #include "util_mutex.h"
+#include "util_cfgtree.h"
+#include "mod_so.h"
 
 #include "apr_hash.h"
 #include "apr_optional_hooks.h"
@@ -55,7 +57,7 @@ static const char *pick_user(request_rec *r, const x509authn_dir_conf *dc,
         const char *value = x509a_cert_field(cert, &spec->field);
         ap_regmatch_t m[2];
 
-        if (!value) {
+        if (!value || spec->bad) {
             continue;
         }
         if (!spec->regex) {
@@ -352,11 +354,44 @@ static const char *path_rules_of(const ap_conf_vector_t *v)
     return NULL;
 }
 
+/* Which server, as the administrator knows it: "virtual host NAME:PORT
+ * (<VirtualHost ADDR> on line N of FILE)" or "the main server (ServerName
+ * NAME)"; never the port 0 of a ServerName without one. */
+static const char *server_desc(apr_pool_t *p, const server_rec *vs)
+{
+    const char *name = vs->server_hostname ? vs->server_hostname : "?";
+    const char *addrs = NULL;
+    const server_addr_rec *a;
+    apr_port_t port = vs->port;
+
+    if (!vs->is_virtual) {
+        return port ? apr_psprintf(p, "the main server (ServerName %s:%u)",
+                                   name, (unsigned)port)
+                    : apr_psprintf(p, "the main server (ServerName %s)", name);
+    }
+    for (a = vs->addrs; a; a = a->next) {
+        const char *one = a->host_port
+            ? apr_psprintf(p, "%s:%u", a->virthost, (unsigned)a->host_port)
+            : a->virthost;
+
+        addrs = addrs ? apr_pstrcat(p, addrs, " ", one, NULL) : one;
+        if (!port) {
+            port = a->host_port;
+        }
+    }
+    return apr_psprintf(p, "virtual host %s%s (<VirtualHost %s> on line %u "
+                        "of %s)", name,
+                        port ? apr_psprintf(p, ":%u", (unsigned)port) : "",
+                        addrs ? addrs : "?", vs->defn_line_number,
+                        vs->defn_name ? vs->defn_name : "?");
+}
+
 /* X509AuthnHeaderVerify Off verifies no path: rules about the path refuse
  * every forwarded certificate there.  Say so for the sections of the
  * server (top-level <Directory>, <Location> and the server itself;
  * .htaccess is only known at run time, where the refusal says why). */
-static void warn_unverified_path_rules(server_rec *vs, const char *where)
+static void warn_unverified_path_rules(server_rec *vs, server_rec *to,
+                                       const char *where)
 {
     core_server_config *csc = ap_get_core_module_config(vs->module_config);
     const apr_array_header_t *secs[2];
@@ -364,7 +399,7 @@ static void warn_unverified_path_rules(server_rec *vs, const char *where)
     int i, j;
 
     if ((rule = path_rules_of(vs->lookup_defaults)) != NULL) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs, X509A_LOGNO(0700)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, to, X509A_LOGNO(0700)
                      "%s in %s with X509AuthnHeaderVerify Off: no path is "
                      "verified, so every forwarded certificate fails it",
                      rule, where);
@@ -378,7 +413,7 @@ static void warn_unverified_path_rules(server_rec *vs, const char *where)
             const core_dir_config *cd = ap_get_core_module_config(v);
 
             if ((rule = path_rules_of(v)) != NULL) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, to,
                              X509A_LOGNO(0700) "%s in <%s %s> of %s with "
                              "X509AuthnHeaderVerify Off: no path is verified, "
                              "so every forwarded certificate fails it", rule,
@@ -389,49 +424,215 @@ static void warn_unverified_path_rules(server_rec *vs, const char *where)
     }
 }
 
-/* Check every server's forwarded-certificate settings and build the trust
- * stores (one per distinct setting). */
-static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
-                                 apr_pool_t *ptemp, server_rec *s)
+/* Is a conditional section of the configuration in force?  <IfModule> and
+ * <IfDefine> as httpd decides them; other sections are taken as they are. */
+static int section_in_force(apr_pool_t *p, server_rec *s,
+                            const ap_directive_t *d)
+{
+    APR_OPTIONAL_FN_TYPE(ap_find_loaded_module_symbol) *find_symbol;
+    char *arg;
+    const char *args;
+    int not, found;
+
+    if (strcasecmp(d->directive, "<IfModule")
+        && strcasecmp(d->directive, "<IfDefine")) {
+        return 1;
+    }
+    args = d->args ? d->args : "";
+    arg = ap_getword_conf(p, &args);
+    if (*arg && arg[strlen(arg) - 1] == '>') {
+        arg[strlen(arg) - 1] = '\0';
+    }
+    not = *arg == '!';
+    arg += not;
+    if (!strcasecmp(d->directive, "<IfDefine")) {
+        found = ap_exists_config_define(arg);
+    }
+    else {
+        find_symbol = APR_RETRIEVE_OPTIONAL_FN(ap_find_loaded_module_symbol);
+        found = ap_find_linked_module(arg) != NULL
+                || (find_symbol && find_symbol(s, arg) != NULL);
+    }
+    return not ? !found : found;
+}
+
+/* Is @a d "AuthType X509" or "X509Authn On"? */
+static int asks_for_certificates(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d->args ? d->args : "";
+    const char *arg;
+
+    if (strcasecmp(d->directive, "AuthType")
+        && strcasecmp(d->directive, "X509Authn")) {
+        return 0;
+    }
+    arg = ap_getword_conf(p, &args);
+    return !strcasecmp(d->directive, "AuthType") ? !strcasecmp(arg, "X509")
+                                                 : !strcasecmp(arg, "on");
+}
+
+/* Does @a in trust a proxy?  The main server's sections apply to every
+ * virtual host: for them, does any server? */
+static int trusts_a_proxy(server_rec *s, server_rec *in)
+{
+    server_rec *vs;
+
+    for (vs = in == s ? s : in; vs; vs = in == s ? vs->next : NULL) {
+        if (x509authn_header_mode(ap_get_module_config(vs->module_config,
+                                                       &x509authn_module))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Without mod_ssl, certificates come only from trusted proxies: "AuthType
+ * X509" (or "X509Authn On") in a server that trusts none can never log
+ * anyone in.  The configuration tree names the file and line. */
+static void warn_no_certificate_source(apr_pool_t *p, server_rec *s,
+                                       server_rec *to,
+                                       const ap_directive_t *d,
+                                       server_rec *in)
+{
+    for (; d; d = d->next) {
+        if (!strcasecmp(d->directive, "<VirtualHost")) {
+            server_rec *vs;
+
+            for (vs = s->next; vs; vs = vs->next) {
+                if (vs->defn_name && (int)vs->defn_line_number == d->line_num
+                    && !strcmp(vs->defn_name, d->filename)) {
+                    break;
+                }
+            }
+            warn_no_certificate_source(p, s, to, d->first_child,
+                                       vs ? vs : in);
+        }
+        else if (d->first_child) {
+            if (section_in_force(p, s, d)) {
+                warn_no_certificate_source(p, s, to, d->first_child, in);
+            }
+        }
+        else if (asks_for_certificates(p, d) && !trusts_a_proxy(s, in)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, to ? to : in,
+                         X509A_LOGNO(0802) "%s on line %d of %s, in %s: "
+                         "mod_ssl is not loaded and no proxy is trusted there "
+                         "(X509AuthnTrustedProxy, X509AuthnProxyRequire), so "
+                         "no client certificate can arrive: it never logs "
+                         "anyone in", !strcasecmp(d->directive, "AuthType")
+                         ? "AuthType X509" : "X509Authn On", d->line_num,
+                         d->filename, server_desc(p, in));
+        }
+    }
+}
+
+/*
+ * What is allowed but does nothing, or less than it seems: forwarded-
+ * certificate settings where no proxy is trusted, AuthType X509 where no
+ * certificate can arrive, X509AuthnHeaderVerify Off.  Logged on @a to (the
+ * main server, whose messages go to stderr under configtest), or on each
+ * server when NULL (its error log at startup).
+ */
+static void warn_settings(apr_pool_t *ptemp, server_rec *s, server_rec *to)
+{
+    /* directive location -> whether a server that trusts a proxy uses it */
+    apr_hash_t *used = apr_hash_make(ptemp);
+    apr_array_header_t *order = apr_array_make(ptemp, 4, sizeof(char *));
+    server_rec *vs;
+    int i;
+
+    for (vs = s; vs; vs = vs->next) {
+        const x509authn_srv_conf *sc = ap_get_module_config(vs->module_config,
+                                                            &x509authn_module);
+        int trusted = x509authn_header_mode(sc);
+
+        for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
+            const char *at = sc->set_at[i];
+
+            if (!at) {
+                continue;
+            }
+            if (!apr_hash_get(used, at, APR_HASH_KEY_STRING)) {
+                APR_ARRAY_PUSH(order, const char *) = at;
+                apr_hash_set(used, at, APR_HASH_KEY_STRING, "");
+            }
+            if (trusted) {
+                apr_hash_set(used, at, APR_HASH_KEY_STRING, "used");
+            }
+        }
+        if (trusted && !sc->verify) {
+            const char *where = server_desc(ptemp, vs);
+
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, to ? to : vs,
+                         X509A_LOGNO(0011) "X509AuthnHeaderVerify Off in %s: "
+                         "certificates forwarded by trusted proxies are "
+                         "accepted without local verification", where);
+            warn_unverified_path_rules(vs, to ? to : vs, where);
+        }
+    }
+    for (i = 0; i < order->nelts; i++) {
+        const char *at = APR_ARRAY_IDX(order, i, const char *);
+
+        if (!*(const char *)apr_hash_get(used, at, APR_HASH_KEY_STRING)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, to ? to : s,
+                         X509A_LOGNO(0801) "%s does nothing: no server where "
+                         "it applies trusts a proxy to forward certificates "
+                         "(X509AuthnTrustedProxy, X509AuthnProxyRequire)", at);
+        }
+    }
+    if (!ap_find_linked_module("mod_ssl.c")) {
+        warn_no_certificate_source(ptemp, s, to, ap_conftree, s);
+    }
+}
+
+/*
+ * What start-up would refuse, refused before configtest's "Syntax OK":
+ * errors kept while reading the directives, a networked shared cache
+ * without a secret, X509AuthnSource header where no proxy is trusted,
+ * verification without CA certificates, CA and CRL files that do not load.
+ * The trust stores built here (one per distinct setting) serve the server.
+ * Before open_logs: messages go on the main server, to stderr, naming the
+ * directive's file and line and the server.
+ */
+static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                  apr_pool_t *ptemp, server_rec *s)
 {
     apr_hash_t *verifiers = apr_hash_make(ptemp);
     server_rec *vs;
-    int need_cache = 0;
     const char *err;
+    int rv, need_cache = 0;
 
+    if ((rv = x509authn_report_deferred(ptemp)) != OK
+        || (rv = x509authn_record_check_config(s)) != OK) {
+        return rv;
+    }
     for (vs = s; vs; vs = vs->next) {
         x509authn_srv_conf *sc = ap_get_module_config(vs->module_config,
                                                       &x509authn_module);
-        const char *where = apr_psprintf(ptemp, "%s:%u",
-                                         vs->server_hostname ?
-                                         vs->server_hostname : "*",
-                                         vs->port);
         const char *key;
 
         if (!x509authn_header_mode(sc)) {
             if (sc->header_source_used) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, vs, X509A_LOGNO(0010)
-                             "X509AuthnSource header is used in %s, which "
-                             "trusts no proxy: set X509AuthnTrustedProxy "
-                             "and/or X509AuthnProxyRequire", where);
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0010)
+                             "%s, in %s, which trusts no proxy: set "
+                             "X509AuthnTrustedProxy and/or "
+                             "X509AuthnProxyRequire there (or in the main "
+                             "server)", sc->header_source_at,
+                             server_desc(ptemp, vs));
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
             continue;
         }
         if (!sc->verify) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, vs, X509A_LOGNO(0011)
-                         "X509AuthnHeaderVerify Off in %s: certificates "
-                         "forwarded by trusted proxies are accepted without "
-                         "local verification", where);
-            warn_unverified_path_rules(vs, where);
             continue;
         }
         if (!sc->ca_file && !sc->ca_path) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, vs, X509A_LOGNO(0012)
-                         "%s trusts proxies to forward certificates but has "
-                         "no X509AuthnCACertificateFile or "
-                         "X509AuthnCACertificatePath to verify them with "
-                         "(or say X509AuthnHeaderVerify Off)", where);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0012)
+                         "%s, in %s: proxies are trusted to forward "
+                         "certificates, but there is no "
+                         "X509AuthnCACertificateFile or "
+                         "X509AuthnCACertificatePath to verify them with (or "
+                         "say X509AuthnHeaderVerify Off)", sc->trust_at,
+                         server_desc(ptemp, vs));
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         key = apr_psprintf(ptemp, "%s|%s|%s|%d", sc->ca_file ? sc->ca_file : "",
@@ -446,14 +647,88 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             vc.crl_file = sc->crl_file;
             vc.depth = sc->depth;
             if ((err = x509a_verifier_create(pconf, &vc, &sc->verifier))) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, vs, X509A_LOGNO(0013)
-                             "cannot load the trust store for forwarded "
-                             "certificates in %s: %s", where, err);
+                const char *at[3];
+                int n = 0;
+
+                at[0] = at[1] = at[2] = NULL;
+                if (sc->set_at[X509AUTHN_AT_CA_FILE] && sc->ca_file) {
+                    at[n++] = sc->set_at[X509AUTHN_AT_CA_FILE];
+                }
+                if (sc->set_at[X509AUTHN_AT_CA_PATH] && sc->ca_path) {
+                    at[n++] = sc->set_at[X509AUTHN_AT_CA_PATH];
+                }
+                if (sc->set_at[X509AUTHN_AT_CRL] && sc->crl_file) {
+                    at[n++] = sc->set_at[X509AUTHN_AT_CRL];
+                }
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0013)
+                             "%s%s%s%s%s, in %s: cannot load the trust store "
+                             "for forwarded certificates: %s",
+                             at[0] ? at[0] : "X509AuthnCACertificateFile",
+                             at[1] ? " and " : "", at[1] ? at[1] : "",
+                             at[2] ? " and " : "", at[2] ? at[2] : "",
+                             server_desc(ptemp, vs), err);
+                sc->verifier = NULL;
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
             apr_hash_set(verifiers, key, APR_HASH_KEY_STRING, sc->verifier);
         }
         need_cache = 1;
+    }
+    /* the shared cache's arguments (opened in post_config) */
+    if (need_cache && (err = x509authn_cache_create(pconf, ptemp))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",
+                     err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* at startup the warnings go to the error log, from post_config */
+    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) {
+        warn_settings(ptemp, s, s);
+    }
+    return OK;
+}
+
+/* Process pool note: the first pass of a start has given the warnings. */
+#define WARNED_KEY "x509authn-warned"
+
+/* The shared cache, once check_config has built the trust stores; the
+ * warnings of x509authn_check_config(), in the servers' error logs. */
+static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                 apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *vs;
+    int need_cache = 0;
+    const char *err;
+    void *seen = NULL;
+
+    for (vs = s; vs; vs = vs->next) {
+        const x509authn_srv_conf *sc = ap_get_module_config(
+            vs->module_config, &x509authn_module);
+
+        if (x509authn_header_mode(sc) && sc->verify) {
+            if (!sc->verifier) {
+                /* fail closed should check_config not have run */
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, vs, X509A_LOGNO(0803)
+                             "no trust store for forwarded certificates in %s",
+                             server_desc(ptemp, vs));
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            need_cache = 1;
+        }
+    }
+    /* once per start or restart: httpd starts with two passes over the
+     * configuration; the first has the logs open when the ports listen */
+    apr_pool_userdata_get(&seen, WARNED_KEY, s->process->pool);
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        warn_settings(ptemp, s, NULL);
+        apr_pool_userdata_set("1", WARNED_KEY, apr_pool_cleanup_null,
+                              s->process->pool);
+    }
+    else if (seen) {
+        apr_pool_userdata_set(NULL, WARNED_KEY, apr_pool_cleanup_null,
+                              s->process->pool);
+    }
+    else {
+        warn_settings(ptemp, s, NULL);
     }
     if (need_cache && ((err = x509authn_cache_post_config(pconf, ptemp, s))
                        || (err = x509authn_record_post_config(pconf, s)))) {
@@ -462,13 +737,6 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
-}
-
-/* Before configtest's "Syntax OK": what directives alone decide. */
-static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
-                                  apr_pool_t *ptemp, server_rec *s)
-{
-    return x509authn_record_check_config(s);
 }
 
 static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)

@@ -4,6 +4,7 @@
 
 #include <string.h>
 #include <errno.h>
+#include <strings.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
@@ -199,6 +200,39 @@ static const char *load_cas(x509a_rules *rules, apr_pool_t *p,
     return err;
 }
 
+/* An object by dotted OID or OpenSSL name.  Names are matched without
+ * regard to case (OBJ_txt2obj() is case-sensitive: "clientauth" would miss
+ * clientAuth); a name that several objects share that way is refused. */
+static ASN1_OBJECT *object_of(const char *value)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(value, 0);
+    int nid, found = NID_undef, last = OBJ_new_nid(0);
+
+    if (obj) {
+        return obj;
+    }
+    ERR_clear_error();
+    for (nid = 1; nid < last; nid++) {
+        const char *sn = OBJ_nid2sn(nid), *ln = OBJ_nid2ln(nid);
+        const ASN1_OBJECT *o;
+
+        if ((!sn || strcasecmp(sn, value)) && (!ln || strcasecmp(ln, value))) {
+            continue;
+        }
+        o = OBJ_nid2obj(nid);
+        if (!o || OBJ_length(o) == 0) {
+            continue;
+        }
+        if (found != NID_undef) {
+            ERR_clear_error();
+            return NULL;
+        }
+        found = nid;
+    }
+    ERR_clear_error();
+    return found == NID_undef ? NULL : OBJ_dup(OBJ_nid2obj(found));
+}
+
 static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
                              x509a_rule_kind kind, const char *value,
                              const char **warning);
@@ -280,9 +314,8 @@ static const char *rules_add(x509a_rules *rules, apr_pool_t *p,
     }
     case X509A_RULE_EKU:
     case X509A_RULE_POLICY: {
-        ASN1_OBJECT *obj = OBJ_txt2obj(value, 0);
+        ASN1_OBJECT *obj = object_of(value);
         if (!obj) {
-            ERR_clear_error();
             return kind == X509A_RULE_EKU
                 ? apr_psprintf(p, "'%s' is not an extended key usage: use a "
                                "name such as clientAuth or a dotted OID", value)

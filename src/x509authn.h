@@ -53,6 +53,9 @@ typedef enum {
 typedef struct {
     x509a_field field;          /**< The certificate field. */
     ap_regex_t *regex;          /**< Optional; its one capture is the name. */
+    int bad;                    /**< Its expression did not compile (the
+                                 *   configuration is refused at check_config;
+                                 *   the line never yields a name). */
 } x509authn_user_spec;
 
 /** Directory configuration. */
@@ -84,6 +87,20 @@ typedef struct {
                  map_required_set:1;
 } x509authn_dir_conf;
 
+/** Server directives about forwarded certificates, which do nothing in a
+ *  server that trusts no proxy (index of x509authn_srv_conf.set_at). */
+typedef enum {
+    X509AUTHN_AT_HEADER = 0,    /**< X509AuthnHeader */
+    X509AUTHN_AT_CHAIN,         /**< X509AuthnChainHeader */
+    X509AUTHN_AT_VERIFY,        /**< X509AuthnHeaderVerify */
+    X509AUTHN_AT_CA_FILE,       /**< X509AuthnCACertificateFile */
+    X509AUTHN_AT_CA_PATH,       /**< X509AuthnCACertificatePath */
+    X509AUTHN_AT_CRL,           /**< X509AuthnCARevocationFile */
+    X509AUTHN_AT_DEPTH,         /**< X509AuthnVerifyDepth */
+    X509AUTHN_AT_MAX_LEN,       /**< X509AuthnHeaderMaxSize */
+    X509AUTHN_AT_COUNT
+} x509authn_at;
+
 /** Forwarded certificates seen by this process (x509authn_entry.c). */
 typedef struct x509authn_hcache x509authn_hcache;
 
@@ -114,6 +131,15 @@ typedef struct {
     apr_size_t max_len;
     /** Some directory of this server says X509AuthnSource header. */
     int header_source_used;
+    /** Where the first of them is ("X509AuthnSource header on line N of
+     *  FILE"), for messages. */
+    const char *header_source_at;
+    /** Where X509AuthnTrustedProxy or X509AuthnProxyRequire is said for
+     *  this server (its own or the main server's), for messages. */
+    const char *trust_at;
+    /** Where each forwarded-certificate setting in force was said
+     *  (x509authn_at), NULL when not set: "DIRECTIVE on line N of FILE". */
+    const char *set_at[X509AUTHN_AT_COUNT];
     /** The trust store, built at startup when verification is on. */
     x509a_verifier *verifier;
     /** Per child process: decoded and verified forwarded certificates. */
@@ -136,6 +162,8 @@ typedef struct {
     const char *provider_args;
     /** The provider name, for messages. */
     const char *provider_name;
+    /** Where X509AuthnCache was said, for messages. */
+    const char *cache_at;
     /** Set by "X509AuthnCache none". */
     int disabled;
     /** How long results are kept, shared and per process. */
@@ -155,6 +183,9 @@ typedef struct {
     /** X509AuthnCacheSecret's PREVIOUS-FILE: records under it are still
      *  accepted, or NULL. */
     x509a_record_key *record_key_prev;
+    /** Errors found while reading the configuration, reported by
+     *  x509authn_report_deferred() (const char *). */
+    apr_array_header_t *deferred;
 } x509authn_global_conf;
 
 /** The module-wide settings. */
@@ -184,6 +215,18 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 
 /** Non-zero when the server has a trust condition for proxies. */
 int x509authn_header_mode(const x509authn_srv_conf *sc);
+
+/** "DIRECTIVE on line N of FILE" for the directive being read. */
+const char *x509authn_directive_at(cmd_parms *cmd);
+
+/**
+ * check_config: report the errors found while the configuration was read
+ * that are kept for now so that their text reaches the administrator as
+ * written (httpd's log doubles every backslash, which makes regular
+ * expressions unreadable): each goes to stderr, where httpd's own
+ * configuration errors go.  OK, or an error status when there was one.
+ */
+int x509authn_report_deferred(apr_pool_t *ptemp);
 
 /* ------------------------------------------------------------------------ */
 /* Certificate entries and the per-process cache (x509authn_entry.c)        */
@@ -395,6 +438,11 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
 /** The shared cache is shmcb (local shared memory, records never leave
  *  the machine), not a networked provider. */
 int x509authn_cache_is_local(void);
+
+/** check_config and post_config: the shared cache's instance, made from
+ *  X509AuthnCache's arguments (NULL, or what is wrong with them); no
+ *  instance when there is no provider. */
+const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp);
 
 /** post_config: the shared cache. */
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,

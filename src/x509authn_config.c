@@ -75,6 +75,7 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
     const x509authn_srv_conf *base = basev, *add = addv;
     x509authn_srv_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    int i;
 
     conf->proxies = add->proxies ? add->proxies : base->proxies;
     conf->proxy_rules = add->proxy_rules ? add->proxy_rules : base->proxy_rules;
@@ -89,8 +90,13 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(crl_file, crl_file_set);
     MERGE_SET(depth, depth_set);
     MERGE_SET(max_len, max_len_set);
+    for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
+        conf->set_at[i] = add->set_at[i] ? add->set_at[i] : base->set_at[i];
+    }
+    conf->trust_at = add->trust_at ? add->trust_at : base->trust_at;
     /* a directory inside this virtual host may use header mode */
     conf->header_source_used = add->header_source_used;
+    conf->header_source_at = add->header_source_at;
     return conf;
 }
 
@@ -109,6 +115,117 @@ static x509authn_srv_conf *srv_conf(cmd_parms *cmd)
 {
     return ap_get_module_config(cmd->server->module_config,
                                 &x509authn_module);
+}
+
+const char *x509authn_directive_at(cmd_parms *cmd)
+{
+    if (!cmd->directive || !cmd->directive->filename) {
+        return cmd->cmd->name;
+    }
+    return apr_psprintf(cmd->pool, "%s on line %d of %s", cmd->cmd->name,
+                        cmd->directive->line_num, cmd->directive->filename);
+}
+
+/* Remember where a server's forwarded-certificate setting was said. */
+static void note_set_at(cmd_parms *cmd, x509authn_at which)
+{
+    srv_conf(cmd)->set_at[which] = x509authn_directive_at(cmd);
+}
+
+/*
+ * A setter's error that shows what the administrator wrote (a regular
+ * expression): httpd logs the error a setter returns with every backslash
+ * doubled, so in the server configuration it is kept and reported as
+ * written by x509authn_report_deferred() at check_config (before "Syntax
+ * OK" and before the server starts); the caller leaves the setting unusable.
+ * In .htaccess (read at request time) it is the request's error as usual.
+ */
+static const char *defer_error(cmd_parms *cmd, const char *err)
+{
+    apr_array_header_t **list = &x509authn_global.deferred;
+
+    if (ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) {
+        return directive_error(cmd, err);
+    }
+    if (!*list) {
+        *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(*list, const char *) = apr_pstrcat(
+        cmd->pool, x509authn_directive_at(cmd), ": ", err, NULL);
+    return NULL;
+}
+
+int x509authn_report_deferred(apr_pool_t *ptemp)
+{
+    const apr_array_header_t *list = x509authn_global.deferred;
+    apr_file_t *err;
+    int i;
+
+    if (!list || !list->nelts) {
+        return OK;
+    }
+    if (apr_file_open_stderr(&err, ptemp) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (i = 0; i < list->nelts; i++) {
+        const unsigned char *m = APR_ARRAY_IDX(list, i, const unsigned char *);
+        apr_size_t len = strlen((const char *)m);
+        char *out = apr_palloc(ptemp, 4 * len + 1), *o = out;
+
+        /* control characters escaped as httpd does, backslashes left alone */
+        for (; *m; m++) {
+            if (apr_iscntrl(*m)) {
+                o += apr_snprintf(o, 5, "\\x%02x", *m);
+            }
+            else {
+                *o++ = (char)*m;
+            }
+        }
+        *o = '\0';
+        apr_file_printf(err, "X509A0805: %s\n", out);
+    }
+    apr_file_flush(err);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* What ap_regcomp() said about @a pattern, and where: ap_regerror()'s
+ * reason (PCRE's own is not kept) and offset, and the rest of the pattern
+ * from there. */
+static const char *regex_reason(apr_pool_t *p, int rc, const ap_regex_t *re,
+                                const char *pattern)
+{
+    char buf[256];
+    apr_size_t len, plen = strlen(pattern);
+    int off = (int)re->re_erroffset;
+    const char *where = "";
+
+    ap_regerror(rc, re, buf, sizeof(buf));
+    /* it pads the offset with spaces */
+    for (len = strlen(buf); len && buf[len - 1] == ' '; len--) {
+        buf[len - 1] = '\0';
+    }
+    if (off >= 0 && (apr_size_t)off <= plen) {
+        where = apr_psprintf(p, "%s%s", strstr(buf, " at offset ") ? ""
+                             : apr_psprintf(p, " at offset %d", off),
+                             (apr_size_t)off == plen
+                             ? ", the end of the pattern"
+                             : apr_pstrcat(p, ", before '", pattern + off, "'",
+                                           NULL));
+    }
+    return apr_pstrcat(p, buf, where, NULL);
+}
+
+static const char *regex_error(apr_pool_t *p, int rc, const ap_regex_t *re,
+                               const char *pattern)
+{
+    return apr_psprintf(p, "'%s' is not a valid regular expression: %s",
+                        pattern, regex_reason(p, rc, re, pattern));
+}
+
+static apr_status_t user_re_free(void *re)
+{
+    ap_regfree(re);
+    return APR_SUCCESS;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -136,7 +253,14 @@ static const char *set_source(cmd_parms *cmd, void *dconf, const char *arg)
         /* checked at startup: header mode needs a trust condition
          * (.htaccess files are read later, and are checked then) */
         if (!ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) {
-            srv_conf(cmd)->header_source_used = 1;
+            x509authn_srv_conf *sc = srv_conf(cmd);
+
+            sc->header_source_used = 1;
+            if (!sc->header_source_at) {
+                sc->header_source_at = apr_psprintf(cmd->pool,
+                    "X509AuthnSource header on line %d of %s",
+                    cmd->directive->line_num, cmd->directive->filename);
+            }
         }
     }
     else if (!strcasecmp(arg, "any")) {
@@ -194,18 +318,24 @@ static const char *add_user(cmd_parms *cmd, void *dconf, const char *field,
         return directive_error(cmd, err);
     }
     spec->regex = NULL;
+    spec->bad = 0;
     if (regex) {
-        spec->regex = ap_pregcomp(cmd->pool, regex, 0);
-        if (!spec->regex) {
-            return directive_error(cmd, apr_psprintf(cmd->pool,
-                                   "'%s' is not a valid regular expression",
-                                   regex));
+        ap_regex_t *re = apr_pcalloc(cmd->pool, sizeof(*re));
+        int rc = ap_regcomp(re, regex, 0);
+
+        if (rc != 0) {
+            spec->bad = 1;
+            return defer_error(cmd, regex_error(cmd->pool, rc, re, regex));
         }
-        if (spec->regex->re_nsub != 1) {
-            return directive_error(cmd, apr_psprintf(cmd->pool,
-                                   "'%s' must have exactly one capture group "
-                                   "(it has %d): the capture is the user name",
-                                   regex, (int)spec->regex->re_nsub));
+        apr_pool_cleanup_register(cmd->pool, re, user_re_free,
+                                  apr_pool_cleanup_null);
+        spec->regex = re;
+        if (re->re_nsub != 1) {
+            spec->bad = 1;
+            return defer_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' must have exactly one capture group "
+                               "(it has %d): the capture is the user name",
+                               regex, (int)re->re_nsub));
         }
     }
     return NULL;
@@ -240,12 +370,11 @@ static void *map_re_compile(apr_pool_t *p, const char *pattern, int *ncap,
                             const char **err)
 {
     ap_regex_t *re = apr_pcalloc(p, sizeof(*re));
-    char buf[256];
     int rc = ap_regcomp(re, pattern, 0);
 
     if (rc != 0) {
-        ap_regerror(rc, re, buf, sizeof(buf));
-        *err = apr_pstrdup(p, buf);
+        /* x509a_map names the pattern */
+        *err = regex_reason(p, rc, re, pattern);
         return NULL;
     }
     apr_pool_cleanup_register(p, re, map_re_free, apr_pool_cleanup_null);
@@ -294,7 +423,9 @@ static const char *set_user_map(cmd_parms *cmd, void *dconf, const char *arg)
     map = apr_hash_get(loaded, path, APR_HASH_KEY_STRING);
     if (!map) {
         if ((err = x509a_map_load(cmd->pool, path, &map_regex_ops, &map))) {
-            return directive_error(cmd, err);
+            /* no map in force: the configuration is refused (deferred
+             * errors stop httpd at check_config, before any request) */
+            return defer_error(cmd, err);
         }
         apr_hash_set(loaded, path, APR_HASH_KEY_STRING, map);
     }
@@ -338,6 +469,9 @@ static const char *add_trusted_proxy(cmd_parms *cmd, void *dconf,
     if (!sc->proxies) {
         sc->proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
     }
+    if (!sc->trust_at) {
+        sc->trust_at = x509authn_directive_at(cmd);
+    }
     APR_ARRAY_PUSH(sc->proxies, apr_ipsubnet_t *) = subnet;
     return NULL;
 }
@@ -376,6 +510,9 @@ static const char *add_proxy_require(cmd_parms *cmd, void *dconf,
     if (!sc->proxy_rules) {
         sc->proxy_rules = apr_array_make(cmd->pool, 2, sizeof(x509a_rules *));
     }
+    if (!sc->trust_at) {
+        sc->trust_at = x509authn_directive_at(cmd);
+    }
     APR_ARRAY_PUSH(sc->proxy_rules, x509a_rules *) = rules;
     return NULL;
 }
@@ -410,6 +547,7 @@ static const char *set_header(cmd_parms *cmd, void *dconf, const char *name,
     }
     sc->header = name;
     sc->header_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_HEADER);
     return NULL;
 }
 
@@ -430,6 +568,7 @@ static const char *set_chain_header(cmd_parms *cmd, void *dconf,
     }
     sc->chain_header = base;
     sc->chain_header_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_CHAIN);
     return NULL;
 }
 
@@ -439,6 +578,7 @@ static const char *set_verify(cmd_parms *cmd, void *dconf, int on)
 
     sc->verify = on;
     sc->verify_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_VERIFY);
     return NULL;
 }
 
@@ -463,14 +603,17 @@ static const char *set_trust_file(cmd_parms *cmd, void *dconf,
     if (!strcmp(cmd->cmd->name, "X509AuthnCACertificateFile")) {
         sc->ca_file = path;
         sc->ca_file_set = 1;
+        note_set_at(cmd, X509AUTHN_AT_CA_FILE);
     }
     else if (want_dir) {
         sc->ca_path = path;
         sc->ca_path_set = 1;
+        note_set_at(cmd, X509AUTHN_AT_CA_PATH);
     }
     else {
         sc->crl_file = path;
         sc->crl_file_set = 1;
+        note_set_at(cmd, X509AUTHN_AT_CRL);
     }
     return NULL;
 }
@@ -501,6 +644,7 @@ static const char *set_depth(cmd_parms *cmd, void *dconf, const char *arg)
     }
     sc->depth = (int)v;
     sc->depth_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_DEPTH);
     return NULL;
 }
 
@@ -515,6 +659,7 @@ static const char *set_max_len(cmd_parms *cmd, void *dconf, const char *arg)
     }
     sc->max_len = (apr_size_t)v;
     sc->max_len_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_MAX_LEN);
     return NULL;
 }
 
@@ -534,6 +679,7 @@ static const char *set_cache(cmd_parms *cmd, void *dconf, const char *spec,
         }
         x509authn_global.ttl = apr_time_from_sec(v);
     }
+    x509authn_global.cache_at = x509authn_directive_at(cmd);
     if (!strcasecmp(spec, "none")) {
         x509authn_global.disabled = 1;
         x509authn_global.provider = NULL;

@@ -571,6 +571,37 @@ static apr_status_t socache_destroy(void *data)
     return APR_SUCCESS;
 }
 
+const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp)
+{
+    x509authn_global_conf *g = &x509authn_global;
+    const char *err;
+
+    if (g->disabled || g->instance) {
+        return NULL;
+    }
+    if (!g->provider) {
+        /* the embedded default, when mod_socache_shmcb is loaded */
+        g->provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP,
+                                         AP_SOCACHE_DEFAULT_PROVIDER,
+                                         AP_SOCACHE_PROVIDER_VERSION);
+        if (!g->provider) {
+            return NULL;
+        }
+        g->provider_name = AP_SOCACHE_DEFAULT_PROVIDER;
+        g->provider_args = NULL;
+    }
+    /* parses the arguments only (as mod_ssl does while reading
+     * SSLSessionCache); init opens the cache in post_config */
+    err = g->provider->create(&g->instance, g->provider_args, ptemp, pconf);
+    if (err) {
+        g->instance = NULL;
+        return apr_psprintf(pconf, "%s: %s",
+                            g->cache_at ? g->cache_at : "X509AuthnCache",
+                            err);
+    }
+    return NULL;
+}
+
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                         server_rec *s)
 {
@@ -582,26 +613,17 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     if (g->disabled) {
         return NULL;
     }
-    if (!g->provider) {
-        /* the embedded default, when mod_socache_shmcb is loaded */
-        g->provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP,
-                                         AP_SOCACHE_DEFAULT_PROVIDER,
-                                         AP_SOCACHE_PROVIDER_VERSION);
-        if (!g->provider) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, X509A_LOGNO(0306)
-                         "no shared verification cache: load "
-                         "mod_socache_shmcb or set X509AuthnCache; results "
-                         "are kept per process only");
-            return NULL;
-        }
-        g->provider_name = AP_SOCACHE_DEFAULT_PROVIDER;
-        g->provider_args = NULL;
+    if ((err = x509authn_cache_create(pconf, ptemp))) {
+        return err;
+    }
+    if (!g->instance) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, X509A_LOGNO(0306)
+                     "no shared verification cache: load "
+                     "mod_socache_shmcb or set X509AuthnCache; results "
+                     "are kept per process only");
+        return NULL;
     }
     hints.expiry_interval = (long)apr_time_sec(g->ttl);
-    err = g->provider->create(&g->instance, g->provider_args, ptemp, pconf);
-    if (err) {
-        return apr_psprintf(pconf, "X509AuthnCache: %s", err);
-    }
     if (g->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
         rv = ap_global_mutex_create(&g->mutex, NULL, X509AUTHN_MUTEX_TYPE,
                                     NULL, s, pconf, 0);

@@ -353,8 +353,8 @@ def start_fails(request, workroot, pki, module_so, name, **kw):
                 break
             time.sleep(0.05)
         assert srv.proc.poll() is not None, "httpd started:\n" + srv.log_since(0)
-    with open(srv.error_log) as f:
-        log = f.read()
+    # refused at check_config, before the error log is opened: stderr only
+    log = srv.log_since(0)
     with open(srv.stderr_path) as f:
         log += f.read()
     return log

@@ -335,6 +335,42 @@ START_TEST(rules_eku)
 }
 END_TEST
 
+/* EKU names as OpenSSL spells them or in any case (OBJ_txt2obj() alone is
+ * case-sensitive); a name two objects share without regard to case, or
+ * no object has, is refused. */
+START_TEST(rules_eku_case)
+{
+    tc_spec s = { 0 };
+    static const tc_attr subj[] = { { "CN", "eku" }, { NULL } };
+    x509a_cert *client, *server, *card;
+
+    s.subject = subj;
+    s.eku = "clientAuth";
+    client = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.eku = "serverAuth";
+    server = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+    s.eku = "1.3.6.1.4.1.311.20.2.2";
+    card = x509a_cert_make(tc_pool, tc_cert(tc_pool, &s, NULL));
+
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "clientauth", NULL), client);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "CLIENTAUTH", NULL), client);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "tls web client authentication",
+                          NULL), client);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "clientauth", NULL), server,
+                X509A_RULE_EKU);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "serverauth", NULL), client,
+                X509A_RULE_EKU);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "serverauth", NULL), server);
+    ASSERT_PASS(rules_add(NULL, X509A_RULE_EKU, "mssmartcardlogin", NULL), card);
+    ASSERT_FAIL(rules_add(NULL, X509A_RULE_EKU, "mssmartcardlogin", NULL), client,
+                X509A_RULE_EKU);
+    ck_assert(tc_contains(add_err(X509A_RULE_EKU, "clientauthx"), "clientauthx"));
+    /* "mail" and "Mail" are two objects */
+    ck_assert(tc_contains(add_err(X509A_RULE_EKU, "MAIL"), "MAIL"));
+    ck_assert(tc_contains(add_err(X509A_RULE_EKU, ""), "extended key usage"));
+}
+END_TEST
+
 /* A leaf under a sub-CA of the tc_pki root, verified: the sub-CA with
  * @a ca_policies (NULL: no certificatePolicies) and @a constraints, the
  * leaf with @a leaf_policies. */
@@ -1131,6 +1167,7 @@ Suite *x509a_rules_suite(void)
     tcase_add_test(tc, rules_fingerprint);
     tcase_add_test(tc, rules_spki);
     tcase_add_test(tc, rules_eku);
+    tcase_add_test(tc, rules_eku_case);
     tcase_add_test(tc, rules_policy);
     tcase_add_test(tc, rules_and_across_kinds);
     tcase_add_test(tc, rules_add_errors);
