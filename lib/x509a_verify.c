@@ -71,6 +71,7 @@ static const char *read_file(apr_pool_t *p, const char *name, char **data,
         if (rv == APR_EOF && *len == 0) {
             rv = APR_SUCCESS;
         }
+        (*data)[*len] = '\0';
         apr_file_close(f);
     }
     if (rv != APR_SUCCESS) {
@@ -163,10 +164,15 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
         }
         EVP_DigestUpdate(md, data, len);
         /* delta CRLs (deltaCRLIndicator) in the same file complete their
-         * base CRL (RFC 5280 5.2.4, 6.3.3): AD CS publishes deltas daily */
+         * base CRL (RFC 5280 5.2.4, 6.3.3): AD CS publishes deltas daily.
+         * EXTENDED_CRL_SUPPORT: without it OpenSSL may take a delta as the
+         * complete CRL (get_crl_score() skips deltas only with it), and a
+         * certificate the base revokes passes; with it, indirect and
+         * reason-partitioned CRLs are processed as RFC 5280 says too */
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK
                                     | X509_V_FLAG_CRL_CHECK_ALL
-                                    | X509_V_FLAG_USE_DELTAS);
+                                    | X509_V_FLAG_USE_DELTAS
+                                    | X509_V_FLAG_EXTENDED_CRL_SUPPORT);
     }
     X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
     if (v->conf.depth >= 0) {
@@ -269,7 +275,7 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     apr_pool_create(&tmp, p);
     md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, "x509a-verify-2 purpose=sslclient deltas", 39);
+    EVP_DigestUpdate(md, "x509a-verify-3 purpose=sslclient deltas ext", 43);
     EVP_DigestUpdate(md, &v->conf.depth, sizeof(v->conf.depth));
     if (v->conf.ca_file) {
         char *data;
@@ -278,6 +284,16 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
             EVP_MD_CTX_free(md);
             apr_pool_destroy(tmp);
             return err;
+        }
+        /* a private key where trust anchors belong: the wrong file, and a
+         * key now readable by whoever reads the configuration's files */
+        if (memchr(data, '\0', v->ca_len) == NULL
+            && strstr(data, "PRIVATE KEY-----") != NULL) {
+            EVP_MD_CTX_free(md);
+            apr_pool_destroy(tmp);
+            return apr_psprintf(p, "'%s' holds a private key: give it the CA "
+                                "certificates only, and keep the key out of "
+                                "it", v->conf.ca_file);
         }
         v->ca_data = data;
         EVP_DigestUpdate(md, data, v->ca_len);

@@ -83,11 +83,20 @@ def m(workroot):
     m.revoke("dca", "drev")
     delta = m.crl("dca", "dca-delta.crl.pem", 0x11,
                   ["2.5.29.27 = critical,DER:02:01:10"])
+    # a CA whose delta CRL (made before anything was revoked) lists nothing,
+    # and whose base CRL revokes drev2: the delta must not stand in for it
+    m.ca("dca2", "/O=Path Test/CN=Delta CA 2", issuer="r1")
+    m.leaf("drev2", "/O=Path Test/CN=drev2", issuer="dca2")
+    delta2 = m.crl("dca2", "dca2-delta.crl.pem", 0x11,
+                   ["2.5.29.27 = critical,DER:02:01:10"])
+    m.revoke("dca2", "drev2")
+    base2 = m.crl("dca2", "dca2-base.crl.pem", 0x10,
+                  ["freshestCRL = URI:" + FRESHEST])
     r1crl = m.crl("r1", "r1.crl.pem", 1)
     m.cat("roots.pem", "r1", "r2")
     m.cat("roots-and-a.pem", "r1", "r2", "a1x", "a2")
     m.cat("reneg-ca.pem", "r1", "r2", "a2", "pp", "s2")
-    m.cat("crls.pem", r1crl, base, delta)
+    m.cat("crls.pem", r1crl, base, delta, delta2, base2)
     m.cat("crls-base.pem", r1crl, base)
     return m
 
@@ -301,6 +310,14 @@ def test_delta_crl_revokes(h, m):
     assert h.wait_log(mark, r"certificate revoked")
     # the base CRL alone does not list it
     accepted(fwd(h, "hdr-base", "x509", m["drev"], [m["dca"]]), m["drev"])
+
+
+def test_delta_crl_never_replaces_its_base(h, m):
+    """dca2's delta (listing nothing) comes before its base (revoking drev2)
+    in the file: OpenSSL without extended CRL support took the delta as
+    the complete CRL and let drev2 in."""
+    for _ in range(3):
+        refused(fwd(h, "hdr-crl", "x509", m["drev2"], [m["dca2"]]))
 
 
 # -- defect 6: X509AuthnMaxDepth ----------------------------------------------------

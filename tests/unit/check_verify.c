@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
 #include <apr_time.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "x509a_verify.h"
@@ -359,6 +360,22 @@ START_TEST(verify_create_errors)
                      "holds no PEM certificate");
     verifier_refused("CA file with CRLs only", crl, NULL, NULL,
                      "holds no PEM certificate");
+    {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *key;
+        long n;
+
+        ck_assert(PEM_write_bio_PrivateKey(b, pki.root_key, NULL, NULL, 0,
+                                           NULL, NULL));
+        n = BIO_get_mem_data(b, &key);
+        verifier_refused("CA file with a private key",
+                         put_file("withkey.pem",
+                                  apr_pstrcat(tc_pool, pems(pki.root, NULL),
+                                              apr_pstrndup(tc_pool, key, n),
+                                              NULL)),
+                         NULL, NULL, "holds a private key");
+        BIO_free(b);
+    }
     text = tc_cert_pem(tc_pool, pki.root);
     verifier_refused("CA file with a broken certificate",
                      put_file("broken.pem",
@@ -695,6 +712,30 @@ START_TEST(verify_delta_crl)
                                             13, 12, NULL, "1001",
                                             (char *)NULL)), NULL)), -1);
     verify_ok("delta of another base", v, pki.leaf, inter);
+
+    /* a delta never stands in for its base: the base revokes the leaf, a
+     * later delta lists nothing new (whatever their order in the file, and
+     * their lastUpdate) */
+    {
+        const char *base_rev = tc_crl_pem(tc_pool, tc_crl_numbered(
+            tc_pool, pki.inter, pki.inter_key, 10, -1, url, "1001",
+            (char *)NULL));
+        const char *delta_none = tc_crl_pem(tc_pool, tc_crl_numbered(
+            tc_pool, pki.inter, pki.inter_key, 11, 10, NULL, (char *)NULL));
+
+        v = verifier(ca, NULL, put_file("basefirst.pem", apr_pstrcat(
+            tc_pool, root_crl, base_rev, delta_none, NULL)), -1);
+        verify_fails("revoked by the base, delta after", v, pki.leaf, inter,
+                     "certificate revoked");
+        v = verifier(ca, NULL, put_file("deltafirst.pem", apr_pstrcat(
+            tc_pool, delta_none, root_crl, base_rev, NULL)), -1);
+        verify_fails("revoked by the base, delta before", v, pki.leaf, inter,
+                     "certificate revoked");
+        /* a delta alone is no complete CRL */
+        v = verifier(ca, NULL, put_file("deltaonly.pem", apr_pstrcat(
+            tc_pool, root_crl, delta_none, NULL)), -1);
+        verify_fails("only a delta CRL", v, pki.leaf, inter, NULL);
+    }
 
     /* a base without freshestCRL: RFC 5280 6.3.3 looks for no delta */
     v = verifier(ca, NULL, put_file("nofresh.pem", apr_pstrcat(
