@@ -10,8 +10,9 @@
 #   4. debian/tests/module (the autopkgtest): a second apache2 on a copy of
 #      /etc/apache2, on a free high port, with mod_ssl and a test CA: an
 #      accepted client (200, REMOTE_USER) and refused ones (403);
-#   5. remove (configuration kept, module disabled), then purge (nothing
-#      left in /etc/apache2 or /var/lib/apache2);
+#   5. remove (configuration kept, module disabled; installing again
+#      enables it), then purge (nothing left in /etc/apache2 or
+#      /var/lib/apache2);
 #   6. the machine is as before: same /etc/apache2 and /var/lib/apache2
 #      entries, the system apache2 running only if it was.
 # The system apache2 is never started: when it is stopped and no
@@ -151,6 +152,10 @@ disabled || fail "module still enabled after remove"
 [ ! -e /usr/lib/apache2/modules/mod_x509authn.so ] || fail "module file left after remove"
 [ -f /etc/apache2/mods-available/x509authn.conf ] || fail "remove deleted the conffile"
 apache2ctl -t 2>&1 | grep -q 'Syntax OK' || fail "configtest after remove"
+# installing again undoes the removal's disable (a maintainer's, not the admin's)
+DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null
+enabled || fail "installing again after remove left the module disabled"
+echo "ok: remove kept the conffiles and disabled the module; installing again enabled it"
 
 step "purge"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "$pkg" 2>&1 | { grep -v '^(Reading database' || true; } | tail -3

@@ -15,9 +15,9 @@ fail=0
 registered=$(sed -n 's/.*\(AP_INIT_[A-Z0-9]*\|RULE\)("\(X509Authn[A-Za-z]*\)".*/\2/p' "$table" | sort -u)
 [ -n "$registered" ] || { echo "no directives found in $table"; exit 99; }
 for d in $registered; do
-    grep -Eq "^#$d( |$)" "$conf" || { echo "$conf: directive $d missing (as '#$d DEFAULT')"; fail=1; }
+    grep -Eq "^#[[:space:]]*$d( |$)" "$conf" || { echo "$conf: directive $d missing (as '#$d DEFAULT')"; fail=1; }
 done
-for d in $(sed -n 's/^#\(X509Authn[A-Za-z]*\).*/\1/p' "$conf" | sort -u); do
+for d in $(sed -n 's/^#[[:space:]]*\(X509Authn[A-Za-z]*\).*/\1/p' "$conf" | sort -u); do
     echo "$registered" | grep -qx "$d" || { echo "$conf: $d is not a directive of the module"; fail=1; }
 done
 # Nothing active but the <IfModule> wrapper.
