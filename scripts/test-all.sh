@@ -71,10 +71,15 @@ if [[ $skip != *" distcheck "* ]]; then
     make -C "$top/build/ci" -s distcheck
     if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
         tarball=$(ls -t "$top"/build/ci/mod_x509authn-*.tar.gz | head -1)
-        missing=$(comm -13 <(tar tzf "$tarball" | sed 's|^[^/]*/||' | sort) \
+        tar tzf "$tarball" | sed 's|^[^/]*/||' | grep -v -e '/$' -e '^$' | sort > "$top/build/ci/dist-files.txt"
+        missing=$(comm -13 "$top/build/ci/dist-files.txt" \
                            <(git -C "$top" ls-files | grep -vx .gitignore | sort))
         [ -z "$missing" ] || { echo "not in $tarball:"; echo "$missing"; exit 1; }
-        echo "every tracked file is in $(basename "$tarball")"
+        # besides them only what autoreconf generates: no build or test output
+        extra=$(comm -23 "$top/build/ci/dist-files.txt" <(git -C "$top" ls-files | sort) \
+            | grep -Ev '^(configure|Makefile\.in|aclocal\.m4|config\.h\.in|build-aux/[^/]*|m4/[^/]*)$' || true)
+        [ -z "$extra" ] || { echo "in $tarball but not in git:"; echo "$extra"; exit 1; }
+        echo "$(basename "$tarball"): every tracked file, and only generated files besides"
     fi
 fi
 
