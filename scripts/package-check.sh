@@ -13,8 +13,10 @@
 #   5. remove (configuration kept, module disabled; installing again
 #      enables it), then purge (nothing left in /etc/apache2 or
 #      /var/lib/apache2);
-#   6. the machine is as before: same /etc/apache2 and /var/lib/apache2
-#      entries, the system apache2 running only if it was.
+#   6. the machine is as before: the same entries in /etc/apache2,
+#      /var/lib/apache2 and the run and lock directories (the empty state,
+#      run and lock directories a2enmod and apache2ctl make are removed),
+#      the system apache2 running only if it was.
 # The system apache2 is never started: when it is stopped and no
 # policy-rc.d exists, one denying service actions is in place while the
 # package is installed and removed (the postinst would restart apache2).
@@ -44,8 +46,18 @@ system_apache_running() {
     local pid
     pid=$(cat /var/run/apache2/apache2.pid 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
+# what the package, a2enmod/a2dismod and apache2ctl may touch
+# (apache2ctl makes the run and lock directories of the system layout)
+watched="/etc/apache2 /var/lib/apache2 /var/run/apache2 /var/lock/apache2"
 snapshot() {
-    find /etc/apache2 /var/lib/apache2 -printf '%p %y %l\n' 2>/dev/null | sort
+    find $watched -printf '%p %y %l\n' 2>/dev/null | sort || true
+}
+# Empty directories made since the start by apache2ctl and a2enmod
+# (/var/run/apache2/socks, /var/lib/apache2/module/disabled_by_admin, ...)
+remove_new_dirs() {
+    snapshot | comm -13 "$before" - \
+        | awk '$2 == "d" && $1 ~ "^/var/(lib|run|lock)/apache2(/|$)" {print $1}' \
+        | sort -r | xargs -r rmdir --ignore-fail-on-non-empty
 }
 
 work=$(mktemp -d /tmp/x509a-package.XXXXXX)
@@ -65,6 +77,7 @@ cleanup() {
         echo "package-check.sh: stopping the system apache2 (it was stopped before)" >&2
         apache2ctl -k stop || true
     fi
+    [ $rc = 0 ] || remove_new_dirs
     [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
     if [ -n "${X509A_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
     exit $rc
@@ -164,17 +177,13 @@ left=$(find /etc/apache2 /var/lib/apache2 /usr/lib/apache2/modules -name '*x509a
 [ -z "$left" ] || fail "left after purge: $left"
 
 step "the machine as before"
-# a2enmod/a2dismod (and so the maintainer scripts) make their empty state
-# directories (/var/lib/apache2/module/disabled_by_admin, ...) on first use
+remove_new_dirs
 snapshot > "$work/after.txt"
-comm -13 "$before" "$work/after.txt" | awk '$2 == "d" && $1 ~ "^/var/lib/apache2/" {print $1}' \
-    | sort -r | xargs -r rmdir --ignore-fail-on-non-empty
-snapshot > "$work/after.txt"
-diff -u "$before" "$work/after.txt" || fail "/etc/apache2 or /var/lib/apache2 changed (diff above)"
+diff -u "$before" "$work/after.txt" || fail "$watched changed (diff above)"
 now=no
 system_apache_running && now=yes
 [ "$now" = "$was_running" ] || fail "system apache2 running: before $was_running, now $now"
-echo "ok: /etc/apache2 and /var/lib/apache2 as before; system apache2 running: $now (as before)"
+echo "ok: $watched as before; system apache2 running: $now (as before)"
 
 if [ -n "${X509A_PACKAGE_OUT:-}" ]; then
     mkdir -p "$X509A_PACKAGE_OUT"
