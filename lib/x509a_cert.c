@@ -480,7 +480,9 @@ const char *x509a_cert_subject_attr(x509a_cert *c, const char *oid, int index)
     const apr_array_header_t *attrs = subject_attrs(c);
     int i;
 
-    for (i = attrs->nelts - 1; i >= 0; i--) {
+    /* certificate order, as mod_ssl's SSL_CLIENT_S_DN_CN and our
+     * X509_CLIENT_S_DN_CN pick the first */
+    for (i = 0; i < attrs->nelts; i++) {
         const dn_attr *a = &APR_ARRAY_IDX(attrs, i, dn_attr);
         if (strcmp(a->oid, oid) == 0 && index-- == 0) {
             return a->value;

@@ -160,9 +160,10 @@ const unsigned char *x509a_cert_spki_sha256(x509a_cert *c);
 const apr_array_header_t *x509a_cert_san(x509a_cert *c, x509a_san_kind kind);
 
 /**
- * Value of a subject attribute: the occurrence @a index counted from the
- * most specific one (0 = the last in the certificate, which RFC 4514 lists
- * first), as UTF-8 with control characters escaped; NULL when absent.
+ * Value of a subject attribute: the occurrence @a index in certificate
+ * (ASN.1) order, 0 = the first, the one mod_ssl exports as
+ * SSL_CLIENT_S_DN_CN (and we as X509_CLIENT_S_DN_CN); as UTF-8 with control
+ * characters escaped; NULL when absent.
  */
 const char *x509a_cert_subject_attr(x509a_cert *c, const char *oid, int index);
 
@@ -194,8 +195,8 @@ const char *x509a_cert_describe(x509a_cert *c);
 typedef enum {
     X509A_FIELD_SUBJECT = 1,     /**< `subject` */
     X509A_FIELD_SUBJECT_LEGACY,  /**< `subject-legacy` */
-    X509A_FIELD_CN,              /**< `cn` (the most specific CN) */
-    X509A_FIELD_SUBJECT_ATTR,    /**< `subject:ATTR` */
+    X509A_FIELD_CN,              /**< `cn` (the first CN, as SSL_CLIENT_S_DN_CN) */
+    X509A_FIELD_SUBJECT_ATTR,    /**< `subject:ATTR` (the first ATTR) */
     X509A_FIELD_EMAIL,           /**< `email`: SAN rfc822Name, else emailAddress */
     X509A_FIELD_UPN,             /**< `upn`: SAN otherName msUPN */
     X509A_FIELD_URI,             /**< `uri`: SAN URI */

@@ -10,6 +10,8 @@
 #include <apr_lib.h>
 #include <openssl/evp.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include "x509a_decode.h"
 
@@ -23,6 +25,7 @@ static const struct {
     { "list", X509A_FMT_LIST },
     { "rfc9440", X509A_FMT_RFC9440 },
     { "xfcc", X509A_FMT_XFCC },
+    { "xfcc-append", X509A_FMT_XFCC_APPEND },
     { NULL, 0 }
 };
 
@@ -36,8 +39,8 @@ const char *x509a_format_parse(const char *name, x509a_format *out)
             return NULL;
         }
     }
-    return "not a header format: use auto, pem, der-base64, list, rfc9440 "
-           "or xfcc";
+    return "not a header format: use auto, pem, der-base64, list, rfc9440, "
+           "xfcc or xfcc-append";
 }
 
 const char *x509a_format_name(x509a_format fmt)
@@ -328,17 +331,45 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
 /* Envoy x-forwarded-client-cert                                           */
 /* ---------------------------------------------------------------------- */
 
-static const char *const xfcc_keys[] = {
-    "By", "Hash", "Cert", "Chain", "Subject", "URI", "DNS", NULL
+/* Envoy's keys in the order it writes them (mutateXfccRequestHeader): By
+ * once per URI SAN of its own certificate, Hash, then as configured Cert,
+ * Chain, Subject, URI (once per URI SAN, or empty), DNS (once per DNS SAN).
+ * Cert, Chain and Subject are always quoted; the others never are, nor
+ * escaped, so a SAN holding ',' ';' '=' or '"' can forge keys and elements:
+ * anything Envoy does not write is refused rather than interpreted. */
+enum {
+    XK_BY, XK_HASH, XK_CERT, XK_CHAIN, XK_SUBJECT, XK_URI, XK_DNS, XK_COUNT
 };
+
+static const struct {
+    const char *name;
+    int quoted;    /* Envoy always quotes it (else never) */
+    int repeats;   /* one pair per SAN */
+} xfcc_keys[XK_COUNT] = {
+    { "By", 0, 1 },
+    { "Hash", 0, 0 },
+    { "Cert", 1, 0 },
+    { "Chain", 1, 0 },
+    { "Subject", 1, 0 },
+    { "URI", 0, 1 },
+    { "DNS", 0, 1 },
+};
+
+#define XFCC_MAX_PARTS 64
+
+/** One parsed XFCC element: the first value of each key, and counts. */
+typedef struct {
+    span val[XK_COUNT];
+    int count[XK_COUNT];
+} xfcc_elem;
 
 static int looks_xfcc(span v)
 {
     int i;
 
-    for (i = 0; xfcc_keys[i]; i++) {
-        apr_size_t n = strlen(xfcc_keys[i]);
-        if (v.len > n && strncasecmp(v.s, xfcc_keys[i], n) == 0
+    for (i = 0; i < XK_COUNT; i++) {
+        apr_size_t n = strlen(xfcc_keys[i].name);
+        if (v.len > n && strncasecmp(v.s, xfcc_keys[i].name, n) == 0
             && v.s[n] == '=') {
             return 1;
         }
@@ -380,18 +411,13 @@ static int split_quoted(span v, char sep, span *parts, int max)
     return quoted ? -1 : n;
 }
 
-/* A value, unquoted: "..." with \" and \\ escapes. */
-static const char *xfcc_value(apr_pool_t *p, span v, span *out)
+/* A quoted value, unquoted: "..." with \" and \\ escapes. */
+static const char *xfcc_unquote(apr_pool_t *p, span v, span *out)
 {
     char *buf;
     apr_size_t i, n = 0;
 
-    v = trim(v);
-    if (!v.len || v.s[0] != '"') {
-        *out = v;
-        return memchr(v.s, '"', v.len) ? "stray quote in an XFCC value" : NULL;
-    }
-    if (v.len < 2 || v.s[v.len - 1] != '"') {
+    if (v.len < 2 || v.s[0] != '"' || v.s[v.len - 1] != '"') {
         return "unterminated quoted XFCC value";
     }
     buf = apr_palloc(p, v.len);
@@ -411,94 +437,240 @@ static const char *xfcc_value(apr_pool_t *p, span v, span *out)
     return NULL;
 }
 
-#define XFCC_MAX_PARTS 64
-
-static const char *decode_xfcc(apr_pool_t *p, span v, x509a_forwarded *out)
+/* One element: keys known, in Envoy's order, quoted as Envoy quotes them,
+ * and Hash present (Envoy writes it whenever there is a client
+ * certificate, which is the only time it writes an element). */
+static const char *xfcc_parse_elem(apr_pool_t *p, span el, xfcc_elem *out)
 {
-    span elems[XFCC_MAX_PARTS], pairs[XFCC_MAX_PARTS], cert = { 0 },
-         chain = { 0 };
-    int ne, np, i, have_cert = 0, have_chain = 0;
+    span pairs[XFCC_MAX_PARTS];
+    int np, j, k, last = -1;
     const char *err;
 
-    ne = split_quoted(v, ',', elems, XFCC_MAX_PARTS);
-    if (ne <= 0) {
-        return "malformed XFCC (quoting or too many elements)";
+    memset(out, 0, sizeof(*out));
+    np = split_quoted(trim(el), ';', pairs, XFCC_MAX_PARTS);
+    if (np <= 0) {
+        return "malformed XFCC element";
     }
-    /* every element must be well formed; the last one is the nearest
-     * proxy's and is the one used */
-    for (i = 0; i < ne; i++) {
-        int j;
+    for (j = 0; j < np; j++) {
+        span kv = trim(pairs[j]), key, val;
+        const char *eq = memchr(kv.s, '=', kv.len);
 
-        np = split_quoted(trim(elems[i]), ';', pairs, XFCC_MAX_PARTS);
-        if (np <= 0) {
-            return "malformed XFCC element";
+        if (!eq || eq == kv.s) {
+            return "XFCC element part without key=value";
         }
-        for (j = 0; j < np; j++) {
-            span kv = trim(pairs[j]), key, val;
-            const char *eq = memchr(kv.s, '=', kv.len);
-
-            if (!eq || eq == kv.s) {
-                return "XFCC element part without key=value";
+        key.s = kv.s;
+        key.len = (apr_size_t)(eq - kv.s);
+        val.s = eq + 1;
+        val.len = kv.len - key.len - 1;
+        for (k = 0; k < XK_COUNT; k++) {
+            if (key.len == strlen(xfcc_keys[k].name)
+                && strncasecmp(key.s, xfcc_keys[k].name, key.len) == 0) {
+                break;
             }
-            key.s = kv.s;
-            key.len = (apr_size_t)(eq - kv.s);
-            kv.s = eq + 1;
-            kv.len -= key.len + 1;
-            if ((err = xfcc_value(p, kv, &val))) {
+        }
+        if (k == XK_COUNT) {
+            char *name = apr_pstrmemdup(p, key.s, key.len);
+
+            /* named in the log only when it is a short plain word */
+            if (key.len > 16
+                || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz0123456789-_")
+                   != key.len) {
+                name = "?";
+            }
+            return apr_pstrcat(p, "XFCC key ", name, " is not one Envoy "
+                               "writes", NULL);
+        }
+        if (k == last && !xfcc_keys[k].repeats) {
+            return apr_pstrcat(p, "XFCC element with two ", xfcc_keys[k].name,
+                               " keys", NULL);
+        }
+        if (k < last) {
+            return apr_pstrcat(p, "XFCC key ", xfcc_keys[k].name, " after ",
+                               xfcc_keys[last].name, " (not Envoy's order: "
+                               "an injected or repeated key?)", NULL);
+        }
+        last = k;
+        if (xfcc_keys[k].quoted) {
+            if (!val.len || val.s[0] != '"') {
+                return apr_pstrcat(p, "unquoted XFCC ", xfcc_keys[k].name,
+                                   " value (Envoy quotes it)", NULL);
+            }
+            if ((err = xfcc_unquote(p, val, &val))) {
                 return err;
             }
-            if (i != ne - 1) {
-                continue;
-            }
-            if (key.len == 4 && strncasecmp(key.s, "Cert", 4) == 0) {
-                if (have_cert++) {
-                    return "XFCC element with two Cert keys";
-                }
-                cert = val;
-            }
-            else if (key.len == 5 && strncasecmp(key.s, "Chain", 5) == 0) {
-                if (have_chain++) {
-                    return "XFCC element with two Chain keys";
-                }
-                chain = val;
-            }
+        }
+        else if (strcspn_len(val, "\"=") != val.len) {
+            /* Envoy writes these raw: a quote or '=' comes from a SAN
+             * forging structure (',' and ';' split it already) */
+            return apr_pstrcat(p, "XFCC ", xfcc_keys[k].name, " value holds "
+                               "'\"' or '=' (written unquoted by Envoy: "
+                               "injected structure?)", NULL);
+        }
+        if (!out->count[k]++) {
+            out->val[k] = val;
         }
     }
-    out->chain = sk_X509_new_null();
-    apr_pool_cleanup_register(p, out->chain, free_stack, apr_pool_cleanup_null);
-    if (have_chain) {
-        span decoded;
-        if ((err = url_decode(p, chain, &decoded))
-            || (err = pem_all(p, decoded, out->chain))) {
+    if (!out->count[XK_HASH]) {
+        return "XFCC element without Hash";
+    }
+    if (out->val[XK_HASH].len != 2 * SHA256_DIGEST_LENGTH) {
+        return "XFCC Hash is not a hex SHA-256";
+    }
+    for (j = 0; j < 2 * SHA256_DIGEST_LENGTH; j++) {
+        if (!apr_isxdigit(out->val[XK_HASH].s[j])) {
+            return "XFCC Hash is not a hex SHA-256";
+        }
+    }
+    return NULL;
+}
+
+/* Whether any @a type SAN of @a x holds one of Envoy's separators or a
+ * quote: written raw into the element, it would have changed its
+ * structure.  Returns the reason, or NULL. */
+static const char *xfcc_unsafe_san(apr_pool_t *p, X509 *x, int type,
+                                   const char *what)
+{
+    GENERAL_NAMES *names;
+    int crit = -1, i;
+    const char *err = NULL;
+
+    names = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+    if (!names) {
+        return crit == -2 ? "certificate with several SAN extensions" : NULL;
+    }
+    for (i = 0; i < sk_GENERAL_NAME_num(names) && !err; i++) {
+        GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+        span s;
+
+        if (gn->type != type) {
+            continue;
+        }
+        s.s = (const char *)ASN1_STRING_get0_data(gn->d.ia5);
+        s.len = (apr_size_t)ASN1_STRING_length(gn->d.ia5);
+        if (strcspn_len(s, ",;=\"") != s.len) {
+            err = apr_pstrcat(p, "the certificate's ", what, " SAN holds "
+                              "a comma, semicolon, equals sign or double "
+                              "quote, which Envoy writes unescaped (forged "
+                              "keys or elements?)", NULL);
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return err;
+}
+
+/* The certificate(s) of a parsed element: the leaf (Cert, else Chain's
+ * first) must be the one Hash names, and its URI and DNS SANs, when the
+ * element lists them, must not be able to forge structure.  *leaf is NULL
+ * for an element with neither Cert nor Chain; *chain (if asked for) gets
+ * the intermediates. */
+static const char *xfcc_certs(apr_pool_t *p, const xfcc_elem *el, X509 **leaf,
+                              STACK_OF(X509) **chain)
+{
+    STACK_OF(X509) *all = sk_X509_new_null();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    unsigned int mdlen;
+    span decoded;
+    const char *err;
+
+    *leaf = NULL;
+    apr_pool_cleanup_register(p, all, free_stack, apr_pool_cleanup_null);
+    if (el->count[XK_CHAIN]) {
+        if ((err = url_decode(p, el->val[XK_CHAIN], &decoded))
+            || (err = pem_all(p, decoded, all))) {
             return apr_pstrcat(p, "XFCC Chain: ", err, NULL);
         }
+        if (sk_X509_num(all) == 0) {
+            return "XFCC Chain holds no certificate";
+        }
     }
-    if (have_cert) {
-        span decoded;
+    if (el->count[XK_CERT]) {
         STACK_OF(X509) *one = sk_X509_new_null();
 
         apr_pool_cleanup_register(p, one, free_stack, apr_pool_cleanup_null);
-        if ((err = url_decode(p, cert, &decoded))
+        if ((err = url_decode(p, el->val[XK_CERT], &decoded))
             || (err = pem_all(p, decoded, one))) {
             return apr_pstrcat(p, "XFCC Cert: ", err, NULL);
         }
         if (sk_X509_num(one) != 1) {
             return "XFCC Cert holds no or several certificates";
         }
-        out->leaf = sk_X509_shift(one);
-        /* Chain starts with the leaf itself */
-        if (sk_X509_num(out->chain) > 0
-            && X509_cmp(sk_X509_value(out->chain, 0), out->leaf) == 0) {
-            X509_free(sk_X509_shift(out->chain));
+        /* Envoy's Chain starts with the leaf it also wrote as Cert */
+        if (sk_X509_num(all) > 0
+            && X509_cmp(sk_X509_value(all, 0), sk_X509_value(one, 0)) != 0) {
+            return "XFCC Chain does not start with the Cert certificate";
+        }
+        if (sk_X509_num(all) == 0) {
+            sk_X509_push(all, sk_X509_shift(one));
         }
     }
-    else if (have_chain && sk_X509_num(out->chain) > 0) {
-        out->leaf = sk_X509_shift(out->chain);
+    if (sk_X509_num(all) == 0) {
+        return NULL;
     }
-    else {
+    if (!X509_digest(sk_X509_value(all, 0), EVP_sha256(), md, &mdlen)) {
+        ERR_clear_error();
+        return "cannot hash the XFCC certificate";
+    }
+    apr_escape_hex(hex, md, mdlen, 0, NULL);
+    if (el->val[XK_HASH].len != 2 * mdlen
+        || strncasecmp(el->val[XK_HASH].s, hex, 2 * mdlen) != 0) {
+        return "XFCC Hash does not match the element's certificate";
+    }
+    if ((el->count[XK_URI]
+         && (err = xfcc_unsafe_san(p, sk_X509_value(all, 0), GEN_URI, "URI")))
+        || (el->count[XK_DNS]
+            && (err = xfcc_unsafe_san(p, sk_X509_value(all, 0), GEN_DNS,
+                                      "DNS")))) {
+        return err;
+    }
+    *leaf = sk_X509_shift(all);
+    apr_pool_cleanup_register(p, *leaf, free_x509, apr_pool_cleanup_null);
+    if (chain) {
+        *chain = all;
+    }
+    return NULL;
+}
+
+/* Envoy's x-forwarded-client-cert.  SANITIZE_SET (@a append 0) writes one
+ * element; APPEND_FORWARD (@a append 1) adds one after whatever came in,
+ * and the last is the client as the nearest Envoy saw it.  Every element
+ * must be as Envoy writes it. */
+static const char *decode_xfcc(apr_pool_t *p, span v, int append,
+                               x509a_forwarded *out)
+{
+    span elems[XFCC_MAX_PARTS];
+    xfcc_elem el;
+    int ne, i;
+    const char *err;
+
+    ne = split_quoted(v, ',', elems, XFCC_MAX_PARTS);
+    if (ne <= 0) {
+        return "malformed XFCC (quoting or too many elements)";
+    }
+    if (ne > 1 && !append) {
+        /* no ';' in reasons: the log line uses it as a separator */
+        return apr_psprintf(p, "XFCC with %d elements: format xfcc takes one "
+                            "(Envoy's SANITIZE_SET), xfcc-append the last "
+                            "(APPEND_FORWARD)", ne);
+    }
+    for (i = 0; i < ne; i++) {
+        X509 *leaf;
+
+        if ((err = xfcc_parse_elem(p, elems[i], &el))
+            || (err = xfcc_certs(p, &el, &leaf,
+                                 i == ne - 1 ? &out->chain : NULL))) {
+            return ne > 1 ? apr_psprintf(p, "element %d: %s", i + 1, err)
+                          : err;
+        }
+        out->leaf = leaf;
+    }
+    if (!out->leaf) {
         return "XFCC element has no Cert or Chain";
     }
-    apr_pool_cleanup_register(p, out->leaf, free_x509, apr_pool_cleanup_null);
+    if (sk_X509_num(out->chain) == 0) {
+        out->chain = NULL;
+    }
     return NULL;
 }
 
@@ -625,12 +797,15 @@ const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
             fmt = X509A_FMT_RFC9440;
         }
         else if (looks_xfcc(v)) {
+            /* one element, as SANITIZE_SET: which proxy appended which
+             * element cannot be told from the value */
             fmt = X509A_FMT_XFCC;
         }
     }
     switch (fmt) {
     case X509A_FMT_XFCC:
-        err = decode_xfcc(p, v, out);
+    case X509A_FMT_XFCC_APPEND:
+        err = decode_xfcc(p, v, fmt == X509A_FMT_XFCC_APPEND, out);
         break;
     case X509A_FMT_LIST:
         err = decode_list(p, v, out);
@@ -647,7 +822,8 @@ const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
         out->chain = NULL;
         return err;
     }
-    if (fmt != X509A_FMT_XFCC && fmt != X509A_FMT_LIST) {
+    if (fmt != X509A_FMT_XFCC && fmt != X509A_FMT_XFCC_APPEND
+        && fmt != X509A_FMT_LIST) {
         apr_pool_cleanup_register(p, out->leaf, free_x509,
                                   apr_pool_cleanup_null);
     }

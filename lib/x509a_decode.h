@@ -35,12 +35,16 @@
 
 /** Header value formats (X509AuthnHeader's second argument). */
 typedef enum {
-    X509A_FMT_AUTO = 0,   /**< detect: pem, der-base64, rfc9440 or xfcc */
+    X509A_FMT_AUTO = 0,   /**< detect: pem, der-base64, rfc9440 or xfcc
+                               (never xfcc-append) */
     X509A_FMT_PEM,        /**< PEM, maybe URL-encoded or space-folded */
     X509A_FMT_DER_BASE64, /**< base64 DER (= PEM body without armour) */
     X509A_FMT_LIST,       /**< leaf then chain, comma-joined base64 DER */
     X509A_FMT_RFC9440,    /**< RFC 9440 Client-Cert byte sequence */
-    X509A_FMT_XFCC        /**< Envoy x-forwarded-client-cert */
+    X509A_FMT_XFCC,       /**< Envoy x-forwarded-client-cert, one element
+                               (SANITIZE_SET) */
+    X509A_FMT_XFCC_APPEND /**< Envoy XFCC, the last of its elements
+                               (APPEND_FORWARD) */
 } x509a_format;
 
 /** What a header carried. */
@@ -51,7 +55,7 @@ typedef struct {
 
 /**
  * Parse a format name (`auto`, `pem`, `der-base64`, `list`, `rfc9440`,
- * `xfcc`; case-insensitive).
+ * `xfcc`, `xfcc-append`; case-insensitive).
  * @return NULL on success, else why the name is not a format
  */
 const char *x509a_format_parse(const char *name, x509a_format *out);

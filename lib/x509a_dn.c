@@ -6,9 +6,6 @@
 
 #include <string.h>
 #include <stdlib.h>
-#include <locale.h>
-#include <wctype.h>
-#include <pthread.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <openssl/asn1.h>
@@ -17,6 +14,7 @@
 #include <openssl/buffer.h>
 
 #include "x509a_dn.h"
+#include "x509a_strprep.h"
 #include "x509a_print.h"
 #include "x509a_buf.h"
 
@@ -122,172 +120,50 @@ static const char *oid_text(apr_pool_t *p, const ASN1_OBJECT *obj)
 }
 
 /* --------------------------------------------------------------------- */
-/* Folding                                                                */
-/* --------------------------------------------------------------------- */
-
-static locale_t fold_locale;
-static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
-
-static void fold_init(void)
-{
-    /* C.UTF-8 lowercases all of Unicode; without it, ASCII only */
-    fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-}
-
-/* httpd unloads and reloads modules on every restart: free what the
- * library keeps for the life of the process. */
-__attribute__((destructor)) static void fold_fini(void)
-{
-    if (fold_locale) {
-        freelocale(fold_locale);
-        fold_locale = (locale_t)0;
-    }
-}
-
-/* Decode one UTF-8 sequence; returns its length or 0 when invalid. */
-static apr_size_t utf8_decode(const unsigned char *s, apr_size_t len,
-                              unsigned long *cp)
-{
-    unsigned long c;
-    apr_size_t n, i;
-
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2;
-        c = s[0] & 0x1f;
-    }
-    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3;
-        c = s[0] & 0x0f;
-    }
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4;
-        c = s[0] & 0x07;
-    }
-    else {
-        return 0;
-    }
-    if (len < n) {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    /* overlong forms, surrogates and values past U+10FFFF */
-    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff))
-        || (c >= 0xd800 && c <= 0xdfff)) {
-        return 0;
-    }
-    *cp = c;
-    return n;
-}
-
-static apr_size_t utf8_encode(unsigned long c, char *out)
-{
-    if (c < 0x80) {
-        out[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        out[0] = (char)(0xc0 | (c >> 6));
-        out[1] = (char)(0x80 | (c & 0x3f));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (char)(0xe0 | (c >> 12));
-        out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (c & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (c >> 18));
-    out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (c & 0x3f));
-    return 4;
-}
-
-static int fold_is_space(unsigned long c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0;
-}
-
-char *x509a_utf8_fold(apr_pool_t *p, const char *in, apr_size_t len,
-                      apr_size_t *out_len)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    /* lowercase forms are at most one byte longer per character */
-    char *out = apr_palloc(p, len * 2 + 1);
-    apr_size_t i = 0, o = 0;
-    int pending_space = 0;
-
-    pthread_once(&fold_once, fold_init);
-    while (i < len) {
-        unsigned long c;
-        apr_size_t n = utf8_decode(s + i, len - i, &c);
-
-        if (n == 0) {
-            return NULL;
-        }
-        i += n;
-        if (fold_is_space(c)) {
-            pending_space = (o > 0);
-            continue;
-        }
-        if (pending_space) {
-            out[o++] = ' ';
-            pending_space = 0;
-        }
-        if (c < 0x80) {
-            if (c >= 'A' && c <= 'Z') {
-                c += 'a' - 'A';
-            }
-        }
-        else if (fold_locale) {
-            c = (unsigned long)towlower_l((wint_t)c, fold_locale);
-        }
-        o += utf8_encode(c, out + o);
-    }
-    out[o] = '\0';
-    if (out_len) {
-        *out_len = o;
-    }
-    return out;
-}
-
-/* --------------------------------------------------------------------- */
 /* Canonical form                                                         */
 /* --------------------------------------------------------------------- */
 
-/* One AVA encoded as: OID '=' 4-byte big-endian length, folded value.
- * Values that are not strings start with '#' (hex of their DER), which a
- * folded string cannot be confused with because the marker byte 0x01
- * precedes string values. */
+/* One AVA encoded as: OID '=' 4-byte big-endian length, marker, value.
+ * The marker byte tells string values prepared by RFC 4518 (0x01) from
+ * values compared as bytes (0x02: '#' and the hex of their DER, or not
+ * UTF-8) and from values RFC 4518 cannot prepare (0x03: a prohibited code
+ * point; such a DN is also flagged unmatchable), so that none can be
+ * taken for another. */
 typedef struct {
     char *data;
     apr_size_t len;
 } canon_piece;
 
-static canon_piece canon_ava(apr_pool_t *p, const x509a_ava *ava, int is_hex)
+static canon_piece canon_ava(apr_pool_t *p, const x509a_ava *ava,
+                             unsigned long *prohibited)
 {
     canon_piece cp;
     apr_size_t olen = strlen(ava->oid), flen = 0;
-    const char *folded = NULL;
-    char *d;
+    char *folded = NULL, marker = '\x02', *d;
 
-    if (!is_hex) {
-        folded = x509a_utf8_fold(p, ava->value, ava->value_len, &flen);
+    *prohibited = 0;
+    if (!ava->is_hex) {
+        unsigned long bad = 0;
+
+        switch (x509a_strprep(p, ava->value, ava->value_len, &folded, &flen,
+                              &bad)) {
+        case X509A_STRPREP_OK:
+            marker = '\x01';
+            break;
+        case X509A_STRPREP_PROHIBITED:
+            marker = '\x03';
+            *prohibited = bad;
+            folded = NULL;
+            break;
+        case X509A_STRPREP_BAD_UTF8:
+            folded = NULL;
+            break;
+        }
     }
     if (!folded) {
-        /* not UTF-8 (or a #hex value): compare the bytes as they are */
-        folded = ava->value;
+        /* compare the bytes as they are */
+        folded = (char *)ava->value;
         flen = ava->value_len;
-        is_hex = 1;
     }
     cp.len = olen + 1 + 4 + 1 + flen;
     cp.data = d = apr_palloc(p, cp.len);
@@ -298,7 +174,7 @@ static canon_piece canon_ava(apr_pool_t *p, const x509a_ava *ava, int is_hex)
     *d++ = (char)((flen >> 16) & 0xff);
     *d++ = (char)((flen >> 8) & 0xff);
     *d++ = (char)(flen & 0xff);
-    *d++ = is_hex ? '\x02' : '\x01';
+    *d++ = marker;
     memcpy(d, folded, flen);
     return cp;
 }
@@ -315,9 +191,13 @@ static int canon_piece_cmp(const void *a, const void *b)
     return x->len < y->len ? -1 : (x->len > y->len);
 }
 
-/* The canonical form: RDNs in certificate order, the AVAs of each sorted. */
-static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
+/* The canonical form: RDNs in certificate order, the AVAs of each sorted.
+ * Returns the first AVA with a code point RFC 4518 prohibits (and that
+ * code point in @a bad), NULL when there is none. */
+static const x509a_ava *dn_canonicalise(apr_pool_t *p, x509a_dn *dn,
+                                        unsigned long *bad)
 {
+    const x509a_ava *first_bad = NULL;
     apr_pool_t *tmp;
     x509a_buf canon = { 0 };
     int i, j;
@@ -332,7 +212,13 @@ static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
 
         for (j = 0; j < rdn->nelts; j++) {
             const x509a_ava *ava = &APR_ARRAY_IDX(rdn, j, x509a_ava);
-            pieces[j] = canon_ava(tmp, ava, ava->is_hex);
+            unsigned long prohibited;
+
+            pieces[j] = canon_ava(tmp, ava, &prohibited);
+            if (prohibited && !first_bad) {
+                first_bad = ava;
+                *bad = prohibited;
+            }
         }
         qsort(pieces, rdn->nelts, sizeof(*pieces), canon_piece_cmp);
         x509a_buf_add(&canon, "R", 1);
@@ -343,12 +229,17 @@ static void dn_canonicalise(apr_pool_t *p, x509a_dn *dn)
     x509a_buf_add(&canon, "", 0);
     dn->canon = apr_pmemdup(p, canon.d, canon.len + 1);
     dn->canon_len = canon.len;
+    dn->unmatchable = (first_bad != NULL);
     apr_pool_destroy(tmp);
+    return first_bad;
 }
 
 int x509a_dn_equal(const x509a_dn *a, const x509a_dn *b)
 {
-    return a->canon_len == b->canon_len
+    /* RFC 4518 2.4: a value that cannot be prepared matches nothing, not
+     * even itself */
+    return !a->unmatchable && !b->unmatchable
+           && a->canon_len == b->canon_len
            && memcmp(a->canon, b->canon, a->canon_len) == 0;
 }
 
@@ -398,7 +289,7 @@ static void ava_set_asn1(apr_pool_t *p, x509a_ava *ava, const ASN1_STRING *str)
     if (is_string_type(ASN1_STRING_type(str))) {
         n = ASN1_STRING_to_UTF8(&utf8, str);
     }
-    if (n >= 0 && x509a_utf8_fold(p, (const char *)utf8, (apr_size_t)n, NULL)) {
+    if (n >= 0 && x509a_utf8_valid((const char *)utf8, (apr_size_t)n)) {
         ava->value = apr_pstrmemdup(p, (const char *)utf8, (apr_size_t)n);
         ava->value_len = (apr_size_t)n;
         ava->is_hex = 0;
@@ -442,7 +333,10 @@ x509a_dn *x509a_dn_from_name(apr_pool_t *p, const X509_NAME *name)
         ava->nid = OBJ_obj2nid(obj);
         ava_set_asn1(p, ava, X509_NAME_ENTRY_get_data(ne));
     }
-    dn_canonicalise(p, dn);
+    {
+        unsigned long bad;
+        dn_canonicalise(p, dn, &bad);
+    }
     return dn;
 }
 
@@ -484,7 +378,7 @@ static const char *ava_make(apr_pool_t *p, x509a_ava *ava, const char *type,
         OPENSSL_free(der);
         return NULL;
     }
-    if (!x509a_utf8_fold(p, value, vlen, NULL)) {
+    if (!x509a_utf8_valid(value, vlen)) {
         return apr_psprintf(p, "the value of %s is not valid UTF-8", type);
     }
     if (memchr(value, '\0', vlen)) {
@@ -773,7 +667,22 @@ const char *x509a_dn_parse(apr_pool_t *p, const char *text, x509a_dn **out)
         return apr_psprintf(p, "'%s' is not a distinguished name: %s", text,
                             err);
     }
-    dn_canonicalise(p, dn);
+    {
+        unsigned long bad = 0;
+        const x509a_ava *ava = dn_canonicalise(p, dn, &bad);
+
+        if (ava) {
+            /* it could never match a certificate: say so at startup */
+            const char *sn = ava->nid != NID_undef ? OBJ_nid2sn(ava->nid)
+                                                   : ava->oid;
+            return apr_psprintf(p, "'%s' cannot match any certificate: the "
+                                "value of %s holds U+%04lX, which DN "
+                                "comparison (RFC 4518 string preparation, "
+                                "Unicode 3.2) prohibits (unassigned in "
+                                "Unicode 3.2, private use, non-character or "
+                                "U+FFFD)", text, sn, bad);
+        }
+    }
     *out = dn;
     return NULL;
 }

@@ -11,10 +11,11 @@
  *  - RDNs in certificate (ASN.1) order: RFC 4514 strings are reversed;
  *  - attribute types by OID (`CN`, `cn`, `commonName` and `2.5.4.3` agree);
  *  - the AVAs of a multi-valued RDN sorted (their order is not significant);
- *  - values decoded to UTF-8, case folded (full Unicode simple lowercase
- *    where the C library offers it, ASCII otherwise), leading and trailing
- *    white space removed and inner runs of white space folded to one space
- *    (RFC 4518 caseIgnoreMatch, without Unicode normalisation).
+ *  - values decoded to UTF-8 and prepared as RFC 4518 caseIgnoreMatch
+ *    prescribes, from built-in Unicode 3.2 tables (x509a_strprep.h): case
+ *    folding by RFC 3454 table B.2, NFKC, white space folded.  A value with
+ *    a code point RFC 4518 prohibits makes the DN unmatchable: it equals
+ *    no DN, itself included (x509a_dn_parse() refuses such a DN).
  */
 
 #ifndef X509A_DN_H
@@ -43,6 +44,9 @@ typedef struct {
     /** Set for a DN parsed from RFC 4514 syntax (written most specific
      *  RDN first). */
     int rfc4514;
+    /** Set when a value holds a code point RFC 4518 prohibits: the DN
+     *  equals no DN (x509a_dn_equal() is false). */
+    int unmatchable;
 } x509a_dn;
 
 /**
@@ -54,7 +58,9 @@ typedef struct {
  * @param p    pool for the result
  * @param text the DN
  * @param dn   receives the parsed DN
- * @return NULL on success, else a message saying what is wrong
+ * @return NULL on success, else a message saying what is wrong (also for
+ *         a value with a code point RFC 4518 prohibits, which no
+ *         certificate could match)
  */
 const char *x509a_dn_parse(apr_pool_t *p, const char *text, x509a_dn **dn);
 
@@ -65,7 +71,8 @@ const char *x509a_dn_parse(apr_pool_t *p, const char *text, x509a_dn **dn);
  */
 x509a_dn *x509a_dn_from_name(apr_pool_t *p, const X509_NAME *name);
 
-/** Non-zero when both DNs are the same after canonicalisation. */
+/** Non-zero when both DNs are the same after canonicalisation (never for
+ *  an unmatchable DN). */
 int x509a_dn_equal(const x509a_dn *a, const x509a_dn *b);
 
 /**
@@ -91,12 +98,5 @@ char *x509a_name_to_string(apr_pool_t *p, const X509_NAME *name, int legacy);
  *         or NULL when the name is unknown.
  */
 ASN1_OBJECT *x509a_attr_type(const char *name);
-
-/**
- * Case fold and white-space fold a UTF-8 string as the canonical form does.
- * @return the folded string, or NULL when @a in is not valid UTF-8
- */
-char *x509a_utf8_fold(apr_pool_t *p, const char *in, apr_size_t len,
-                      apr_size_t *out_len);
 
 #endif /* X509A_DN_H */

@@ -7,19 +7,50 @@
 # Run as root on Debian 12; missing packages are installed first.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-demo=$top/build/demo
 port=${DEMO_PORT:-8443}
+# where the demo's files are (the checkout, or /var/tmp when apache2's
+# children cannot read the checkout): remembered for "stop"
+where=$top/build/demo.where
 . "$top/scripts/deps.sh"
 
+stop_demo() {
+    local d=$1
+    if [ -f "$d/httpd.pid" ] && kill -0 "$(cat "$d/httpd.pid")" 2>/dev/null; then
+        apache2 -f "$d/httpd.conf" -k stop >/dev/null 2>&1 || true
+        for _ in $(seq 50); do
+            [ -f "$d/httpd.pid" ] || break
+            sleep 0.1
+        done
+        return 0
+    fi
+    return 1
+}
+
 if [ "${1:-}" = stop ]; then
-    if [ -f "$demo/httpd.conf" ]; then
-        apache2 -f "$demo/httpd.conf" -k stop && echo "demo server stopped"
+    if [ -f "$where" ] && stop_demo "$(cat "$where")"; then
+        echo "demo server stopped"
+    else
+        echo "no demo server running"
     fi
     exit 0
 fi
 
 x509a_install_deps demo
+echo "x509a: building the module in $top/build/ci"
 x509a_build "$top" "$top/build/ci" --enable-werror
+
+# apache2's children run as www-data: the files they read (CGI, documents)
+# must be where www-data can reach them.  A checkout in /root (mode 0700)
+# is not: the demo then keeps its files in /var/tmp.
+demo=$top/build/demo
+if ! runuser -u www-data -- test -r "$top/scripts/demo.sh" 2>/dev/null; then
+    demo=/var/tmp/mod_x509authn-demo
+    echo "x509a: $top is not readable by www-data (apache2's children run as" \
+         "www-data): the demo's files go to $demo"
+fi
+[ -f "$where" ] && [ "$(cat "$where")" != "$demo" ] && stop_demo "$(cat "$where")" || true
+mkdir -p "$top/build"
+echo "$demo" > "$where"
 
 mkdir -p "$demo/htdocs/whoami" "$demo/cgi"
 /usr/bin/python3 "$top/tests/integration/pki.py" "$demo/pki" >/dev/null
@@ -79,7 +110,13 @@ ScriptAlias /whoami $demo/cgi/whoami
 EOF
 chmod -R a+rX "$demo"
 
-apache2 -f "$demo/httpd.conf" -k stop 2>/dev/null && sleep 1 || true
+stop_demo "$demo" || true
+if ! apache2 -t -f "$demo/httpd.conf" >/dev/null 2>"$demo/configtest.log"; then
+    echo "demo: apache2 refuses the demo configuration:" >&2
+    cat "$demo/configtest.log" >&2
+    exit 1
+fi
+echo "x509a: starting the demo apache2 on https://127.0.0.1:$port/"
 apache2 -f "$demo/httpd.conf" -k start
 for _ in $(seq 50); do
     curl -s -o /dev/null --cacert "$pki/root.crt" "https://127.0.0.1:$port/" && break
@@ -97,6 +134,17 @@ show() {
 
 show "alice, issued by Issuing CA A: accepted" \
      --cert "$pki/alice.bundle.pem" --key "$pki/alice.key"
+# the demo is only a demo if alice gets in: say why not, and fail
+status=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$pki/root.crt" \
+         --cert "$pki/alice.bundle.pem" --key "$pki/alice.key" \
+         "https://127.0.0.1:$port/whoami" || true)
+if [ "$status" != 200 ]; then
+    echo >&2
+    echo "demo FAILED: alice should be accepted, the server answered HTTP $status." >&2
+    echo "Last lines of $demo/error.log:" >&2
+    tail -n 15 "$demo/error.log" >&2 || true
+    exit 1
+fi
 show "no client certificate: refused" -o /dev/null
 show "bob, issued by Issuing CA B: refused by X509AuthnRequireIssuer" \
      --cert "$pki/bob.bundle.pem" --key "$pki/bob.key" -o /dev/null

@@ -1,5 +1,5 @@
 # Debian packages the project needs; sourced by the other scripts.
-#   x509a_install_deps build|demo|test|bench|package
+#   x509a_install_deps build|demo|test|bench|package|fresh
 # Installs what is missing (as root), running apt-get update at most once.
 
 X509A_PKGS_BUILD="build-essential autoconf automake libtool pkg-config apache2-dev libssl-dev"
@@ -18,6 +18,7 @@ x509a_install_deps() {
         test) want=$X509A_PKGS_TEST ;;
         bench) want=$X509A_PKGS_BENCH ;;
         package) want=$X509A_PKGS_PACKAGE ;;
+        fresh) want=${X509A_PKGS_FRESH:-mmdebstrap} ;;
         *) echo "x509a_install_deps: unknown set '$1'" >&2; return 2 ;;
     esac
     for pkg in $want; do
@@ -29,7 +30,8 @@ x509a_install_deps() {
         echo "missing Debian packages (run as root to install them): ${missing[*]}" >&2
         return 1
     fi
-    echo "Installing: ${missing[*]}"
+    echo "x509a: installing the Debian packages the ${1} step needs and this machine lacks" \
+         "(apt-get update once, then apt-get install): ${missing[*]}"
     # Packaged services (apache2, nginx, redis, slapd) must not start on
     # their default ports: the tests start their own instances.
     local policy=/usr/sbin/policy-rc.d made_policy=
@@ -46,11 +48,28 @@ x509a_install_deps() {
     return $rc
 }
 
-# Configure (once per build directory) and build.
+# What configure found of the optional dependencies (Check for the unit
+# tests, nghttp2 for the benchmark client): a build directory configured
+# without one is configured again once it is there.
+x509a_optional_deps() {
+    local m out=
+    for m in check libnghttp2; do
+        if pkg-config --exists "$m" 2>/dev/null; then out+="$m "; fi
+    done
+    echo "$out"
+}
+
+# Configure (again when the options or the optional dependencies changed)
+# and build.
 #   x509a_build TOP BUILDDIR [configure options]
 x509a_build() {
     local top=$1 dir=$2; shift 2
+    local stamp="configure $* | found: $(x509a_optional_deps)"
     (cd "$top" && { [ -x configure ] || autoreconf -fi; }) || return 1
     mkdir -p "$dir"
-    (cd "$dir" && { [ -f Makefile ] || "$top/configure" -q "$@"; } && make -j"$(nproc)")
+    if [ ! -f "$dir/Makefile" ] || [ "$(cat "$dir/.x509a-configured" 2>/dev/null)" != "$stamp" ]; then
+        (cd "$dir" && "$top/configure" -q "$@") || return 1
+        echo "$stamp" > "$dir/.x509a-configured"
+    fi
+    make -C "$dir" -s -j"$(nproc)"
 }

@@ -691,8 +691,8 @@ const command_rec x509authn_cmds[] = {
                   "must match."),
     AP_INIT_TAKE12("X509AuthnHeader", set_header, NULL, RSRC_CONF,
                    "The header carrying the client certificate and its "
-                   "format: auto (default), pem, der-base64, list, rfc9440 "
-                   "or xfcc."),
+                   "format: auto (default), pem, der-base64, list, rfc9440, "
+                   "xfcc or xfcc-append."),
     AP_INIT_TAKE1("X509AuthnChainHeader", set_chain_header, NULL, RSRC_CONF,
                   "The header carrying intermediates (RFC 9440 list or PEM "
                   "bundle), or PREFIX* for numbered headers PREFIX0, "

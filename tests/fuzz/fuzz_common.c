@@ -196,7 +196,7 @@ void fz_touch_dn(const x509a_dn *dn)
             }
         }
     }
-    if (!x509a_dn_equal(dn, dn)) {
+    if (!x509a_dn_equal(dn, dn) && !dn->unmatchable) {
         fz_fail("a DN differs from itself");
     }
 }
@@ -229,6 +229,11 @@ static int known_mismatch(const x509a_dn *dn)
 {
     int i, j, known = 0;
 
+    if (dn->unmatchable) {
+        /* a code point RFC 4518 prohibits: x509a_dn_parse() refuses it
+         * on purpose (such a DN could never match) */
+        return 2;
+    }
     for (i = 0; i < dn->rdns->nelts; i++) {
         const apr_array_header_t *rdn =
             APR_ARRAY_IDX(dn->rdns, i, apr_array_header_t *);

@@ -3,7 +3,7 @@
 /* x509a_decode_leaf() on arbitrary header values.
  *
  * Input: byte 0 selects the format (auto, pem, der-base64, list, rfc9440,
- * xfcc; modulo 6), byte 1 the length limit (even: 1 MB; odd: (b >> 1) * 16
+ * xfcc, xfcc-append; modulo 7), byte 1 the length limit (even: 1 MB; odd: (b >> 1) * 16
  * bytes, 0..2032), the rest is the header value (NUL-terminated copy).
  * A decoded leaf is wrapped in an x509a_cert (with the chain that came
  * along as untrusted certificates) and every accessor runs on it. */
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2) {
         return 0;
     }
-    fmt = (x509a_format)(data[0] % 6);
+    fmt = (x509a_format)(data[0] % 7);
     max_len = (data[1] & 1) ? (apr_size_t)(data[1] >> 1) * 16 : 1u << 20;
     value = fz_cstr(data + 2, size - 2);
     apr_pool_create(&p, fz_init());

@@ -7,8 +7,8 @@
  * of the same text, and must equal the DN read back from a certificate
  * name built from its AVAs (UTF8String values, DER round trip): the
  * canonical form of a rule and of a certificate agree.  The raw bytes also
- * go to x509a_utf8_fold() (without a terminator, so an over-read is an
- * ASan report) and the text, and its part before '=', to
+ * go to x509a_strprep() (without a terminator, so an over-read is an
+ * ASan report; its output is checked to be a fixed point) and the text, and its part before '=', to
  * x509a_attr_type(). */
 
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "x509a_dn.h"
+#include "x509a_strprep.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -139,11 +140,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(slash);
 
-    folded = x509a_utf8_fold(p, (const char *)data, size, &flen);
-    if (folded) {
-        if (flen > 2 * size || folded[flen] != '\0') {
-            fz_fail("fold output of %lu bytes for %lu", (unsigned long)flen,
-                    (unsigned long)size);
+    if (x509a_strprep(p, (const char *)data, size, &folded, &flen, NULL)
+        == X509A_STRPREP_OK) {
+        char *again = NULL;
+        apr_size_t alen = 0;
+
+        if (folded[flen] != '\0' || strlen(folded) > flen) {
+            fz_fail("prepared output of %lu bytes for %lu",
+                    (unsigned long)flen, (unsigned long)size);
+        }
+        /* a prepared string prepares to itself (NFKC, B.2 with NFKC and
+         * the space rule are idempotent) */
+        if (x509a_strprep(p, folded, flen, &again, &alen, NULL)
+            != X509A_STRPREP_OK || alen != flen
+            || memcmp(again, folded, flen) != 0) {
+            fz_fail("a prepared string prepares to something else");
         }
         fz_touch(folded);
     }

@@ -28,7 +28,7 @@ TARGETS = ["fuzz_decode_leaf", "fuzz_decode_chain", "fuzz_dn", "fuzz_numbers",
 
 # x509a_format values (first byte of a fuzz_decode_leaf input)
 FMT = {"auto": 0, "pem": 1, "der-base64": 2, "list": 3, "rfc9440": 4,
-       "xfcc": 5}
+       "xfcc": 5, "xfcc-append": 6}
 
 W = None  # work directory
 
@@ -439,6 +439,7 @@ def decode_seeds(certs):
     tabbed = pem.strip().replace("\n", "\n\t")
     xfcc_cert = pct(pem)
     xfcc_chain = pct(pem + ipem)
+    xfcc_hash = hashlib.sha256(leaf).hexdigest()
     values = {
         "pem": pem,
         "pem_spaces": one_line,
@@ -457,8 +458,12 @@ def decode_seeds(certs):
                 'Subject="CN=alice,O=Example Corp";URI=spiffe://example.org/'
                 'alice;DNS=alice.example.org'
                 % (hashlib.sha256(leaf).hexdigest(), xfcc_cert),
-        "xfcc_chain": 'Hash=00;Cert="%s";Chain="%s"' % (xfcc_cert, xfcc_chain),
-        "xfcc_chain_only": "By=x;Chain=%s" % pct(pem + ipem),
+        "xfcc_chain": 'Hash=%s;Cert="%s";Chain="%s"'
+                      % (xfcc_hash, xfcc_cert, xfcc_chain),
+        "xfcc_chain_only": 'By=x;Hash=%s;Chain="%s"' % (xfcc_hash, xfcc_chain),
+        # issue 12: a URI SAN ",Cert=..." makes Envoy write two elements
+        "xfcc_san_injection": 'By=x;Hash=%s;Cert="%s";URI=spiffe://w,Cert=%s'
+                              % (xfcc_hash, xfcc_cert, xfcc_cert),
         "xfcc_two_elements": 'By=spiffe://a;Hash=1;Subject="CN=old,O=x",'
                              'By=spiffe://b;Cert=%s' % xfcc_cert,
         "xfcc_quoted_escapes": 'By="spi\\"ffe";Subject="\\\\x";Cert="%s"'
@@ -481,6 +486,10 @@ def decode_seeds(certs):
         leafseed(label, fmt or "auto", v)
         if label in auto and fmt:
             leafseed(label + "_auto", "auto", v)
+    leafseed("xfcc_append", "xfcc-append",
+             values["xfcc_chain_only"] + ", " + values["xfcc"])
+    leafseed("xfcc_append_san_injection", "xfcc-append",
+             values["xfcc_san_injection"])
     leafseed("pem_bundle", "pem", pem + ipem)
     leafseed("pem_bundle_auto_refused", "auto", pem + ", " + ipem)
     leafseed("pem_small_limit", "pem", pem, small)
@@ -588,7 +597,7 @@ def numbers_seeds(certs):
         "subject:OID.0.9.2342.19200300.100.1.1", "email", "upn", "uri", "dns",
         "serial", "issuer+serial", "sha256", "SUBJECT:emailAddress",
         "subject:", "subject:bogus", "auto", "pem", "der-base64", "list",
-        "rfc9440", "XFCC",
+        "rfc9440", "XFCC", "xfcc-append",
     ]
     for i, v in enumerate(vals):
         seed("fuzz_numbers", "n%02d" % i, v)

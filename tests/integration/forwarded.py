@@ -70,12 +70,14 @@ def traefik_list(certs):
 def xfcc_element(cert=None, chain=None, by="spiffe://proxy.test/envoy",
                  subject=None, uri=None, dns=None, hash_=True):
     """One Envoy XFCC element.  `chain` is a list of certificates (the leaf
-    first, as Envoy writes it)."""
+    first, as Envoy writes it).  Keys in Envoy's order; Hash (of the leaf)
+    is always there, as Envoy always writes it."""
     parts = []
     if by:
         parts.append("By=" + by)
-    if hash_ and cert is not None:
-        parts.append("Hash=" + cert.sha256.lower())
+    leaf = cert if cert is not None else (chain[0] if chain else None)
+    if hash_ and leaf is not None:
+        parts.append("Hash=" + leaf.sha256.lower())
     if cert is not None:
         parts.append('Cert="%s"' % pem_escaped(cert, plus="escaped"))
     if chain is not None:

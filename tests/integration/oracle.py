@@ -74,9 +74,10 @@ POLICIES = {"alice": ["1.3.6.1.4.1.55555.1.1"],
 
 
 def rdn_value(dn, attr):
-    """The first (most specific) value of `attr` in an RFC 4514 string
-    (the test PKI has no escaped separators in the names used here)."""
-    for part in dn.split(","):
+    """The value of `attr` that comes first in the certificate (as
+    SSL_CLIENT_S_DN_CN): the last in an RFC 4514 string (the test PKI has no
+    escaped separators in the names used here)."""
+    for part in reversed(dn.split(",")):
         k, _, v = part.partition("=")
         if k == attr:
             return v

@@ -307,8 +307,8 @@ def test_certificate_without_a_name_never_reaches_ldap(h, slapd):
 
 
 def test_user_missing_from_ldap_is_denied(h):
-    """carol's certificate (X509AuthnUser cn) logs in as "carol", whom the
-    directory does not know."""
+    """carol's certificate (X509AuthnUser cn: its first CN) logs in as
+    "Users", whom the directory does not know."""
     authz_denied(h.get("cn-exists", "multiou"), 403)
     authz_denied(h.get("cn-grp", "multiou"), 403)
     ok(h.get("cn-exists", "alice"), "alice")

@@ -301,31 +301,38 @@ def test_xfcc_cert_and_chain(h, pki):
     accepted(h, "xfcc", xfcc(h, F.xfcc_element(None, chain=[a, ca_a])), a)
 
 
-def test_xfcc_several_elements_last_one_counts(h, pki):
+def test_xfcc_several_elements_refused(h, pki):
+    """`xfcc` is SANITIZE_SET: one element; the last of several is taken only
+    by `xfcc-append` (test_xfcc_injection.py)."""
     a, ca_a, b, ca_b = pki["alice"], pki["issuing-a"], pki["bob"], pki["issuing-b"]
     ea = F.xfcc_element(a, chain=[a, ca_a], subject=a.subject)
     eb = F.xfcc_element(b, chain=[b, ca_b], subject=b.subject)
-    accepted(h, "xfcc", xfcc(h, eb + "," + ea), a)
-    accepted(h, "xfcc", xfcc(h, ea + "," + eb), b)
+    refused(h, "xfcc", xfcc(h, eb + "," + ea), r"malformed.*2 elements")
+    refused(h, "xfcc", xfcc(h, ea + "," + eb), r"malformed.*2 elements")
     # several elements in separate fields (httpd joins them with ", ")
-    accepted(h, "xfcc", [("X-Forwarded-Client-Cert", eb), ("X-Forwarded-Client-Cert", ea)], a)
+    refused(h, "xfcc", [("X-Forwarded-Client-Cert", eb), ("X-Forwarded-Client-Cert", ea)],
+            r"malformed.*2 elements")
     # quoted Subject with commas, semicolons, escaped quotes and '=' inside
     tricky = F.xfcc_element(a, chain=[a, ca_a],
                             subject='CN=Smith\\, John;x=1,O=ACME "Quotes" Inc,C=US')
-    accepted(h, "xfcc", xfcc(h, eb + "," + tricky), a)
+    accepted(h, "xfcc", xfcc(h, tricky), a)
 
 
 def test_xfcc_refusals(h, pki):
     a, ca_a = pki["alice"], pki["issuing-a"]
     # leaf without its intermediate (CA file: root only)
     refused(h, "xfcc", xfcc(h, F.xfcc_element(a)), r"local issuer", tag="X509A0111")
-    refused(h, "xfcc", xfcc(h, 'By=x;Hash=00;Subject="CN=alice"'),
+    refused(h, "xfcc", xfcc(h, 'By=x;Hash=%s;Subject="CN=alice"' % a.sha256.lower()),
             r"malformed.*no Cert")
     refused(h, "xfcc", xfcc(h, 'Cert="%s";Chain="%s' % (
         F.pem_escaped(a), F.pem_escaped(ca_a))), r"malformed")
     # the last element is broken: an earlier good one does not count
     good = F.xfcc_element(a, chain=[a, ca_a])
     refused(h, "xfcc", xfcc(h, good + ',Cert="%s' % F.pem_escaped(a)), r"malformed")
+    # shapes Envoy never writes: no Hash, unquoted Cert
+    refused(h, "xfcc", xfcc(h, F.xfcc_element(a, hash_=False)), r"malformed.*without Hash")
+    refused(h, "xfcc", xfcc(h, "Hash=%s;Cert=%s" % (a.sha256.lower(), F.pem_escaped(a))),
+            r"malformed.*unquoted XFCC Cert")
 
 
 def test_numbered_chain_headers(h, pki):

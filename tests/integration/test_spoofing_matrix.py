@@ -155,7 +155,18 @@ def make_cert(srv, pki, name, subj, serial, ext=None):
     return ExtraCert(name, crt, key)
 
 
+def san_cert(srv, pki, name, serial, kind, value):
+    """A client of Issuing CA A with one URI or DNS SAN holding `value`."""
+    c = make_cert(srv, pki, name, "/C=US/O=Example Corp/CN=" + name, serial, [
+        "keyUsage = critical, digitalSignature", "extendedKeyUsage = clientAuth",
+        "subjectAltName = @alt", "[alt]", "%s.0 = %s" % (kind, value)])
+    assert value.encode() in c.der
+    c.san = (kind, value)
+    return c
+
+
 def extra_certs(srv, pki):
+    bob_pem = urllib.parse.quote(F.pem(pki["bob"]), safe="")
     return {
         # X.509 v1: no extensions at all (no basicConstraints, KU, EKU), which
         # OpenSSL's verification accepts for any purpose
@@ -171,6 +182,12 @@ def extra_certs(srv, pki):
                                  "extendedKeyUsage = clientAuth",
                                  "subjectKeyIdentifier = hash",
                                  "authorityKeyIdentifier = keyid:always"]),
+        # issue 12: SAN text that Envoy copies raw into XFCC, forging a
+        # second element with bob's (public) certificate
+        "san-uri-inject": san_cert(srv, pki, "san-uri-inject", "0x3103", "URI",
+                                   "spiffe://example/ns/w,Cert=" + bob_pem),
+        "san-dns-inject": san_cert(srv, pki, "san-dns-inject", "0x3104", "DNS",
+                                   "w.example,Cert=" + bob_pem),
     }
 
 
@@ -679,6 +696,16 @@ def xfcc_el(C, name, chain=True, **kw):
     return F.xfcc_element(c, chain=[c, ca] if chain and ca else None, **kw)
 
 
+def xfcc_envoy(C, name):
+    """Envoy's SANITIZE_SET element for `name` with cert, subject, uri and
+    dns: its SAN written raw (uri: true writes an empty URI= without one)."""
+    c = C(name)
+    kind, value = c.san
+    return F.xfcc_element(c, subject=c.subject, uri=value if kind == "URI" else None,
+                          dns=value if kind == "DNS" else None) \
+        + (";URI=" if kind == "DNS" else "")
+
+
 def xfcc_pad(C, total):
     """Harmless By= elements in front of alice's, to `total` bytes."""
     good = xfcc_el(C, "alice")
@@ -1013,24 +1040,26 @@ CASES = [
               "X_Forwarded_Client_Cert"),
     refuse_row("xfcc-last-element-lookalike", "xf",
                lambda C: [(XFCC, xfcc_el(C, "alice") + "," + xfcc_el(C, "lookalike"))],
-               [L_rejected(r"verification failed at depth 1: unable to get local issuer "
-                           r"certificate")], cert="lookalike",
+               [L_refused(r"malformed X-Forwarded-Client-Cert header: XFCC with 2 "
+                          r"elements")],
                spoofed=("alice", "lookalike"),
-               why="the last element is the nearest proxy's: a good earlier one "
-                   "does not count"),
+               why="xfcc is SANITIZE_SET: one element; neither a good earlier one nor "
+                   "the last counts"),
     refuse_row("xfcc-quoted-fake-cert-in-subject", "xf",
-               lambda C: [(XFCC, xfcc_el(C, "bob") + ',By=spiffe://evil;Subject="x\\",'
-                           'Cert=\\"%s\\""' % F.pem_escaped(C("alice"), plus="escaped"))],
+               lambda C: [(XFCC, 'By=spiffe://evil;Hash=%s;Subject="x\\",'
+                           'Cert=\\"%s\\""' % (C("alice").sha256.lower(),
+                                                F.pem_escaped(C("alice"), plus="escaped")))],
                [L_refused(r"malformed X-Forwarded-Client-Cert header: XFCC element has "
-                          r"no Cert or Chain")], spoofed=("alice", "bob"),
+                          r"no Cert or Chain")], spoofed=("alice",),
                why="a Cert= inside a quoted Subject (escaped quotes) is no Cert"),
     refuse_row("xfcc-escaped-backslash-before-quote", "xf",
                lambda C: [(XFCC, xfcc_el(C, "alice") + ';Subject="x\\\\",Cert="%s"'
                            % F.pem_escaped(C("lookalike"), plus="escaped"))],
-               [L_rejected(VF0 + "unable to get local issuer certificate")],
-               cert="lookalike",
+               [L_refused(r"malformed X-Forwarded-Client-Cert header: XFCC with 2 "
+                          r"elements")],
                spoofed=("alice", "lookalike"),
-               why='"x\\\\" ends the quoted string: the last element is the lookalike'),
+               why='"x\\\\" ends the quoted string: the lookalike would be a second '
+                   'element'),
     refuse_row("xfcc-two-cert-keys", "xf",
                lambda C: [(XFCC, 'By=spiffe://p;Cert="%s";Cert="%s"' % (
                    F.pem_escaped(C("alice"), plus="escaped"),
@@ -1043,8 +1072,19 @@ CASES = [
                [L_refused(r"malformed X-Forwarded-Client-Cert header: malformed XFCC")],
                spoofed=("alice", "bob")),
     refuse_row("xfcc-stray-quote", "xf",
-               lambda C: [(XFCC, xfcc_el(C, "alice") + ',By=x;Cert=ab"cd"ef')],
+               lambda C: [(XFCC, xfcc_el(C, "alice") + ';Subject="ab"cd"ef"')],
                [L_refused(r"malformed X-Forwarded-Client-Cert header: .*stray quote")]),
+    refuse_row("xfcc-san-uri-injection", "xf",
+               lambda C: [(XFCC, xfcc_envoy(C, "san-uri-inject"))],
+               [L_refused(r"malformed X-Forwarded-Client-Cert header: XFCC with 2 "
+                          r"elements")], spoofed=("bob",),
+               why="issue 12: a URI SAN ',Cert=<bob>' from the trusted CA, in Envoy's "
+                   "own SANITIZE_SET header"),
+    refuse_row("xfcc-san-dns-injection", "xf",
+               lambda C: [(XFCC, xfcc_envoy(C, "san-dns-inject"))],
+               [L_refused(r"malformed X-Forwarded-Client-Cert header: XFCC with 2 "
+                          r"elements")], spoofed=("bob",),
+               why="issue 12: the DNS SAN variant"),
     refuse_row("xfcc-too-many-elements", "xf",
                lambda C: [(XFCC, ",".join(["By=spiffe://p%d" % i for i in range(70)]
                                           + [xfcc_el(C, "alice")]))],

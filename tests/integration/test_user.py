@@ -42,7 +42,8 @@ USERS = {
         "X509AuthnUser upn",
         "X509AuthnUser subject:UID",
     ]),
-    "u-cn-require": "X509AuthnUser cn\nRequire user alice carol",
+    "u-cn-require": "X509AuthnUser cn\nRequire user alice Users",
+    "u-cn-require-last": "X509AuthnUser cn\nRequire user carol",
 }
 
 
@@ -66,13 +67,13 @@ def h(request, workroot, pki, module_so):
     ("u-legacy", "alice", ALICE_DN_SLASH),
     ("u-legacy", "bob", "/C=US/O=Example Corp/CN=bob/emailAddress=bob@example.com"),
     ("u-cn", "alice", "alice"),
-    ("u-cn", "multiou", "carol"),          # the most specific CN
+    ("u-cn", "multiou", "Users"),          # the first CN, as SSL_CLIENT_S_DN_CN
     ("u-cn", "utf8", "J\u00fcrgen M\u00fcller"),
     ("u-cn", "escaped", "Smith, John"),
     ("u-uid", "alice", "alice01"),
     ("u-uid", "escaped", "jsmith"),
     ("u-ou", "alice", "Engineering"),
-    ("u-ou", "multiou", "Staff"),          # the most specific OU
+    ("u-ou", "multiou", "Corp"),           # the first OU, as SSL_CLIENT_S_DN_OU
     ("u-email-attr", "bob", "bob@example.com"),
     ("u-email", "alice", "alice@example.com"),
     ("u-email", "bob", "bob@example.com"),  # no SAN e-mail: subject emailAddress
@@ -89,13 +90,13 @@ def h(request, workroot, pki, module_so):
     ("u-chain", "alice", "alice"),          # 1st line: upn with capture
     ("u-chain", "escaped", "jsmith"),       # no upn: 2nd line subject:UID
     ("u-chain", "bob", "bob"),              # no upn, no UID: 3rd line cn
-    ("u-chain", "multiou", "carol"),
+    ("u-chain", "multiou", "Users"),
     ("u-re-nomatch-next", "alice", "alice"),
     ("u-missing-next", "alice", "alice@corp.example.com"),
     ("u-missing-next", "bob", "bob@example.com"),
     ("u-none", "alice", "alice@corp.example.com"),
     ("u-cn-require", "alice", "alice"),
-    ("u-cn-require", "multiou", "carol"),
+    ("u-cn-require", "multiou", "Users"),
 ])
 def test_user_field(h, loc, cert, user):
     env = ok(h.get(loc, cert), user)
@@ -151,3 +152,15 @@ def test_require_user_on_mapped_name(h):
     r = h.get("u-cn-require", "bob")
     assert r.status == 401
     denied(h.get("u-cn-require"))
+
+
+def test_cn_is_the_first_of_two(h):
+    """multiou has CN=Users then CN=carol (certificate order): `cn` is the
+    first, as mod_ssl's SSL_CLIENT_S_DN_CN and X509_CLIENT_S_DN_CN (issue 12,
+    defect 7: it was the last, "carol")."""
+    env = ok(h.get("u-cn", "multiou"), "Users")
+    assert env["X509_CLIENT_S_DN_CN"] == env["SSL_CLIENT_S_DN_CN"] == "Users"
+    assert env["X509_CLIENT_S_DN_CN_1"] == "carol"
+    r = h.get("u-cn-require-last", "multiou")
+    assert r.status == 401, r
+    ok(h.get("u-ou", "multiou"), env["SSL_CLIENT_S_DN_OU"])

@@ -124,6 +124,7 @@ Header always set X-User "expr=%{{REMOTE_USER}}"
 
 Listen 127.0.0.1:{plain}
 <VirtualHost 127.0.0.1:{plain}>
+    ServerName localhost
     X509AuthnTrustedProxy 127.0.0.1
     X509AuthnCACertificateFile "{ca}"
     X509AuthnCARevocationFile "{crl}"
@@ -136,6 +137,7 @@ Listen 127.0.0.1:{plain}
 
 Listen 127.0.0.1:{tls}
 <VirtualHost 127.0.0.1:{tls}>
+    ServerName localhost
     SSLEngine on
     SSLCertificateFile "{cert}"
     SSLCertificateKeyFile "{key}"

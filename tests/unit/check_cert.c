@@ -368,14 +368,14 @@ START_TEST(cert_subject_attr)
 
     ck_assert_str_eq(x509a_cert_subject_attr(c, "2.5.4.3", 0), "Alice Smith");
     ck_assert_ptr_null(x509a_cert_subject_attr(c, "2.5.4.3", 1));
-    /* most specific (last in the certificate) first */
-    ck_assert_str_eq(x509a_cert_subject_attr(c, "2.5.4.11", 0), "Security");
-    ck_assert_str_eq(x509a_cert_subject_attr(c, "2.5.4.11", 1), "Engineering");
+    /* in certificate order, the first first (as SSL_CLIENT_S_DN_OU) */
+    ck_assert_str_eq(x509a_cert_subject_attr(c, "2.5.4.11", 0), "Engineering");
+    ck_assert_str_eq(x509a_cert_subject_attr(c, "2.5.4.11", 1), "Security");
     ck_assert_ptr_null(x509a_cert_subject_attr(c, "2.5.4.11", 2));
     ck_assert_str_eq(x509a_cert_subject_attr(c, "0.9.2342.19200300.100.1.25", 0),
-                     "example");
-    ck_assert_str_eq(x509a_cert_subject_attr(c, "0.9.2342.19200300.100.1.25", 1),
                      "com");
+    ck_assert_str_eq(x509a_cert_subject_attr(c, "0.9.2342.19200300.100.1.25", 1),
+                     "example");
     ck_assert_str_eq(x509a_cert_subject_attr(c, "0.9.2342.19200300.100.1.1", 0),
                      "asmith");
     ck_assert_str_eq(x509a_cert_subject_attr(c, "1.2.840.113549.1.9.1", 0),
@@ -386,6 +386,58 @@ START_TEST(cert_subject_attr)
     ck_assert_str_eq(x509a_cert_subject_attr(d, "2.5.4.3", 0),
                      "line1\\0Aline2");
     ck_assert_str_eq(x509a_cert_subject_attr(d, "2.5.4.10", 0), "Ä");
+}
+END_TEST
+
+/* The value of a variable of @a style, NULL when absent. */
+static const char *style_var(x509a_cert *c, x509a_vars_style style,
+                             const char *name)
+{
+    const apr_array_header_t *vars = x509a_cert_vars(c, style);
+    int i;
+
+    for (i = 0; i < vars->nelts; i++) {
+        const x509a_var *v = &APR_ARRAY_IDX(vars, i, x509a_var);
+        if (strcmp(v->name, name) == 0) {
+            return v->value;
+        }
+    }
+    return NULL;
+}
+
+/* Two CNs (and two OUs): every place that picks one value takes the first
+ * in the certificate, as mod_ssl's SSL_CLIENT_S_DN_CN does (issue 12,
+ * defect 7: X509AuthnUser cn took the last) */
+START_TEST(cert_first_of_several)
+{
+    static const tc_attr two[] = {
+        { "O", "Example Corp" }, { "OU", "ou-first" }, { "OU", "ou-second" },
+        { "CN", "cn-first" }, { "CN", "cn-second" },
+        { "emailAddress", "first@example.com" },
+        { "emailAddress", "second@example.com" }, { NULL }
+    };
+    x509a_cert *c = simple_cert(two, NULL, NULL);
+
+    ck_assert_str_eq(field(c, "cn"), "cn-first");
+    ck_assert_str_eq(field(c, "subject:CN"), "cn-first");
+    ck_assert_str_eq(field(c, "subject:2.5.4.3"), "cn-first");
+    ck_assert_str_eq(field(c, "subject:OU"), "ou-first");
+    ck_assert_str_eq(field(c, "email"), "first@example.com");
+    ck_assert_str_eq(x509a_cert_var(c, tc_pool, "X509_CLIENT_S_DN_CN", 0),
+                     "cn-first");
+    ck_assert_str_eq(x509a_cert_var(c, tc_pool, "X509_CLIENT_S_DN_CN_1", 0),
+                     "cn-second");
+    ck_assert_str_eq(x509a_cert_var(c, tc_pool, "X509_CLIENT_S_DN_OU", 0),
+                     "ou-first");
+    ck_assert_str_eq(style_var(c, X509A_VARS_MODSSL, "SSL_CLIENT_S_DN_CN"),
+                     "cn-first");
+    ck_assert_str_eq(style_var(c, X509A_VARS_MODSSL, "SSL_CLIENT_S_DN_Email"),
+                     "first@example.com");
+    /* RFC 4514 prints the most specific first; that order is not used */
+    ck_assert_str_eq(x509a_cert_subject(c),
+                     "emailAddress=second@example.com,"
+                     "emailAddress=first@example.com,CN=cn-second,"
+                     "CN=cn-first,OU=ou-second,OU=ou-first,O=Example Corp");
 }
 END_TEST
 
@@ -711,9 +763,9 @@ START_TEST(field_values)
     ck_assert_str_eq(field(c, "subject-legacy"), FULL_S_DN_LEGACY);
     ck_assert_str_eq(field(c, "cn"), "Alice Smith");
     ck_assert_str_eq(field(c, "subject:CN"), "Alice Smith");
-    ck_assert_str_eq(field(c, "subject:OU"), "Security");
+    ck_assert_str_eq(field(c, "subject:OU"), "Engineering");
     ck_assert_str_eq(field(c, "subject:UID"), "asmith");
-    ck_assert_str_eq(field(c, "subject:DC"), "example");
+    ck_assert_str_eq(field(c, "subject:DC"), "com");
     ck_assert_str_eq(field(c, "subject:emailAddress"), "alice@subject.example");
     ck_assert_str_eq(field(c, "email"), "alice@example.com");
     ck_assert_str_eq(field(c, "upn"), "alice@corp.example");
@@ -730,7 +782,10 @@ START_TEST(field_values)
 }
 END_TEST
 
-START_TEST(field_cn_most_specific)
+/* An Active Directory style subject: `cn` is the first CN in the
+ * certificate ("Users"), as SSL_CLIENT_S_DN_CN; the most specific one
+ * (first in the RFC 4514 string) is reached with a REGEX on `subject` */
+START_TEST(field_cn_first)
 {
     static const tc_attr carol[] = {
         { "DC", "com" }, { "DC", "example" }, { "CN", "Users" },
@@ -739,9 +794,11 @@ START_TEST(field_cn_most_specific)
     x509a_cert *c = simple_cert(carol, NULL, NULL);
 
     ck_assert_str_eq(x509a_cert_subject(c), "CN=carol,CN=Users,DC=example,DC=com");
-    ck_assert_str_eq(field(c, "cn"), "carol");
-    ck_assert_str_eq(field(c, "subject:CN"), "carol");
-    ck_assert_str_eq(field(c, "subject:dc"), "example");
+    ck_assert_str_eq(field(c, "cn"), "Users");
+    ck_assert_str_eq(field(c, "subject:CN"), "Users");
+    ck_assert_str_eq(field(c, "subject:dc"), "com");
+    ck_assert_str_eq(x509a_cert_var(c, tc_pool, "X509_CLIENT_S_DN_CN", 0),
+                     "Users");
 }
 END_TEST
 
@@ -1186,6 +1243,7 @@ Suite *x509a_cert_suite(void)
     tcase_add_test(tc, cert_san);
     tcase_add_test(tc, cert_san_utf8_upn);
     tcase_add_test(tc, cert_subject_attr);
+    tcase_add_test(tc, cert_first_of_several);
     tcase_add_test(tc, cert_validity);
     tcase_add_test(tc, cert_pem);
     tcase_add_test(tc, cert_chain_pem);
@@ -1199,7 +1257,7 @@ Suite *x509a_cert_suite(void)
     tcase_add_checked_fixture(tc, tc_setup, tc_teardown);
     tcase_add_test(tc, field_parse);
     tcase_add_test(tc, field_values);
-    tcase_add_test(tc, field_cn_most_specific);
+    tcase_add_test(tc, field_cn_first);
     tcase_add_test(tc, field_email_fallback);
     tcase_add_test(tc, field_missing);
     tcase_add_test(tc, field_issuer_serial);

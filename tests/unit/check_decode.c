@@ -234,7 +234,7 @@ static const char *expect_chain_refused(const char *what, const char *value,
 
 static const x509a_format all_formats[] = {
     X509A_FMT_AUTO, X509A_FMT_PEM, X509A_FMT_DER_BASE64, X509A_FMT_LIST,
-    X509A_FMT_RFC9440, X509A_FMT_XFCC
+    X509A_FMT_RFC9440, X509A_FMT_XFCC, X509A_FMT_XFCC_APPEND
 };
 #define N_FORMATS ((int)(sizeof(all_formats) / sizeof(all_formats[0])))
 
@@ -255,11 +255,13 @@ START_TEST(decode_format_names)
         { "list", X509A_FMT_LIST }, { "LIST", X509A_FMT_LIST },
         { "rfc9440", X509A_FMT_RFC9440 }, { "RFC9440", X509A_FMT_RFC9440 },
         { "xfcc", X509A_FMT_XFCC }, { "XfCc", X509A_FMT_XFCC },
+        { "xfcc-append", X509A_FMT_XFCC_APPEND },
+        { "XFCC-Append", X509A_FMT_XFCC_APPEND },
     };
     static const char *const bad[] = {
         "", "base64", "der", "der_base64", "derbase64", "pem ", " pem",
         "rfc-9440", "rfc8941", "x-forwarded-client-cert", "lists", "autos",
-        NULL
+        "xfcc_append", "xfcc-last", "append", NULL
     };
     x509a_format fmt;
     int i;
@@ -285,6 +287,7 @@ START_TEST(decode_format_names)
     ck_assert_str_eq(x509a_format_name(X509A_FMT_LIST), "list");
     ck_assert_str_eq(x509a_format_name(X509A_FMT_RFC9440), "rfc9440");
     ck_assert_str_eq(x509a_format_name(X509A_FMT_XFCC), "xfcc");
+    ck_assert_str_eq(x509a_format_name(X509A_FMT_XFCC_APPEND), "xfcc-append");
     for (i = 0; i < N_FORMATS; i++) {
         const char *err = x509a_format_parse(
             x509a_format_name(all_formats[i]), &fmt);
@@ -821,95 +824,271 @@ static char *xfcc_pem(const char *text)
     return apr_pstrcat(tc_pool, "\"", pct(text, NULL, 1), "\"", NULL);
 }
 
+/* Envoy's Hash: hex SHA-256 of the DER, lower case */
+static char *xfcc_hash(X509 *x)
+{
+    char *h = tc_digest_hex(tc_pool, x, EVP_sha256()), *c;
+
+    for (c = h; *c; c++) {
+        *c = (char)apr_tolower(*c);
+    }
+    return apr_pstrcat(tc_pool, "Hash=", h, NULL);
+}
+
+/* An element as Envoy writes it with cert: true: By, Hash, Cert, then
+ * @a tail (";..." or "") */
+static char *xfcc_el(X509 *x, const char *tail)
+{
+    return apr_pstrcat(tc_pool, ENVOY_BY, ";", xfcc_hash(x), ";Cert=",
+                       xfcc_pem(pem(x)), tail, NULL);
+}
+
+/* A client certificate from pki.inter with the given SANs (two at most;
+ * NULL values are left out) */
+static X509 *leaf_with_sans(tc_san_type t1, const char *v1, tc_san_type t2,
+                            const char *v2)
+{
+    static const tc_attr dn[] = { { "CN", "mallory" }, { NULL } };
+    tc_san san[3];
+    tc_spec s = { 0 };
+    int n = 0;
+
+    if (v1) {
+        san[n].type = t1;
+        san[n].value = v1;
+        san[n++].oid = NULL;
+    }
+    if (v2) {
+        san[n].type = t2;
+        san[n].value = v2;
+        san[n++].oid = NULL;
+    }
+    san[n].type = TC_SAN_END;
+    s.subject = dn;
+    s.issuer = pki.inter;
+    s.issuer_key = pki.inter_key;
+    s.san = san;
+    return tc_cert(tc_pool, &s, NULL);
+}
+
 START_TEST(decode_xfcc)
 {
     const char *cert = xfcc_pem(pem(pki.leaf));
     const char *bundle = xfcc_pem(apr_pstrcat(tc_pool, pem(pki.leaf),
                                               pem(pki.inter), NULL));
-    const char *v;
+    const char *hash = xfcc_hash(pki.leaf), *v;
+    X509 *sans;
     x509a_forwarded f;
 
     ck_assert(strncmp(cert, "\"-----BEGIN%20CERTIFICATE-----%0a", 33) == 0);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";Cert=", cert, ";",
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", hash, ";Cert=", cert, ";",
                     ENVOY_SUBJECT, ";", ENVOY_URI, NULL);
     expect_leaf("Envoy example with Cert", v, X509A_FMT_XFCC, pki.leaf, 0);
-    expect_leaf("Envoy example with Cert", v, X509A_FMT_AUTO, pki.leaf, 0);
-
-    /* several elements: the last one (the nearest proxy's) is used */
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";Cert=",
-                    xfcc_pem(pem(pki.fake_leaf)),
-                    ";URI=spiffe://lyft.com/backend-team,"
-                    "By=http://backend.lyft.com;Hash=9ba61d6425303443c0748a02"
-                    "dd8de688468ed33be74eee6556d90c0149c1309e;Cert=", cert,
-                    ";URI=spiffe://lyft.com/frontend-team", NULL);
-    expect_leaf("two elements", v, X509A_FMT_XFCC, pki.leaf, 0);
-    expect_leaf("two elements", v, X509A_FMT_AUTO, pki.leaf, 0);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, ", ", ENVOY_BY,
-                    ";Cert=", xfcc_pem(pem(pki.fake_leaf)), NULL);
-    expect_leaf("two elements, other order", v, X509A_FMT_XFCC, pki.fake_leaf,
+    expect_leaf("Envoy example with Cert", v, X509A_FMT_XFCC_APPEND, pki.leaf,
                 0);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";", ENVOY_SUBJECT,
-                    ";", ENVOY_URI, ",", ENVOY_BY, ";Cert=", cert, NULL);
-    expect_leaf("first element without Cert", v, X509A_FMT_XFCC, pki.leaf, 0);
+    expect_leaf("Envoy example with Cert", v, X509A_FMT_AUTO, pki.leaf, 0);
+    expect_leaf("Hash in upper case", replace(v, hash + 5,
+                                              tc_digest_hex(tc_pool, pki.leaf,
+                                                            EVP_sha256())),
+                X509A_FMT_XFCC, pki.leaf, 0);
 
-    /* DNS keys, repeated */
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";Cert=", cert, ";",
-                    ENVOY_URI, ";DNS=lyft.com;DNS=www.lyft.com", NULL);
-    expect_leaf("DNS keys", v, X509A_FMT_AUTO, pki.leaf, 0);
+    /* Envoy's certificate has no URI SAN: no By */
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, NULL);
+    expect_leaf("no By", v, X509A_FMT_XFCC, pki.leaf, 0);
 
-    /* quoted values holding ',', ';', '=' and escaped quotes */
-    v = apr_pstrcat(tc_pool,
-                    "By=spiffe://a;Subject=\"O=Lyft, Inc.;CN=\\\"x\\\"\";"
-                    "Hash=abc,", ENVOY_BY, ";Subject=\"CN=\\\"Test, Client\\\";"
-                    "O=Lyft\\\\ Inc.\";Cert=", cert,
-                    ";URI=\"spiffe://lyft.com/a,b;c\"", NULL);
-    expect_leaf("quoted values", v, X509A_FMT_XFCC, pki.leaf, 0);
-    expect_leaf("quoted values", v, X509A_FMT_AUTO, pki.leaf, 0);
+    /* By, URI and DNS once per SAN; URI empty when there is none */
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";By=spiffe://lyft.com/front;", hash,
+                    ";Cert=", cert, ";", ENVOY_SUBJECT, ";URI=", NULL);
+    expect_leaf("two By, empty URI", v, X509A_FMT_XFCC, pki.leaf, 0);
+    sans = leaf_with_sans(TC_SAN_URI, "spiffe://example/ns/w", TC_SAN_DNS,
+                          "w.example");
+    v = xfcc_el(sans, ";Subject=\"CN=mallory\";URI=spiffe://example/ns/w;"
+                "DNS=w.example");
+    expect_leaf("URI and DNS of the certificate", v, X509A_FMT_XFCC, sans, 0);
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", hash, ";Cert=", cert, ";",
+                    ENVOY_URI, ";URI=spiffe://lyft.com/b;DNS=lyft.com;"
+                    "DNS=www.lyft.com", NULL);
+    expect_leaf("two URI, two DNS", v, X509A_FMT_AUTO, pki.leaf, 0);
+
+    /* Subject as Envoy writes it: RFC 2253, its escapes, quoted */
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", hash, ";Cert=", cert,
+                    ";Subject=\"CN=\\\"Test\\, Client\\\",O=Lyft\\; Inc.,"
+                    "OU=a\\=b\\\\\";", ENVOY_URI, NULL);
+    expect_leaf("Subject with escapes", v, X509A_FMT_XFCC, pki.leaf, 0);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Subject=\"\"", NULL);
+    expect_leaf("empty Subject", v, X509A_FMT_XFCC, pki.leaf, 0);
 
     /* Chain only: the leaf is its first certificate */
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";Chain=", bundle, ";",
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", hash, ";Chain=", bundle, ";",
                     ENVOY_SUBJECT, NULL);
     f = expect_leaf("Chain only", v, X509A_FMT_XFCC, pki.leaf, 1);
     ck_assert(X509_cmp(sk_X509_value(f.chain, 0), pki.inter) == 0);
     expect_leaf("Chain only", v, X509A_FMT_AUTO, pki.leaf, 1);
-    v = apr_pstrcat(tc_pool, "Chain=", xfcc_pem(pem(pki.leaf)), NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Chain=", xfcc_pem(pem(pki.leaf)), NULL);
     expect_leaf("Chain of one", v, X509A_FMT_AUTO, pki.leaf, 0);
 
     /* Cert and Chain: Chain starts with the leaf, which is not repeated */
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";Cert=", cert,
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", hash, ";Cert=", cert,
                     ";Chain=", bundle, ";", ENVOY_SUBJECT, ";", ENVOY_URI,
                     NULL);
     f = expect_leaf("Cert and Chain", v, X509A_FMT_XFCC, pki.leaf, 1);
     ck_assert(X509_cmp(sk_X509_value(f.chain, 0), pki.inter) == 0);
-    v = apr_pstrcat(tc_pool, "Chain=",
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Chain=",
                     xfcc_pem(apr_pstrcat(tc_pool, pem(pki.leaf), pem(pki.inter),
-                                         pem(pki.root), NULL)),
-                    ";Cert=", cert, NULL);
-    f = expect_leaf("Chain before Cert", v, X509A_FMT_AUTO, pki.leaf, 2);
+                                         pem(pki.root), NULL)), NULL);
+    f = expect_leaf("Chain to the root", v, X509A_FMT_AUTO, pki.leaf, 2);
     ck_assert(X509_cmp(sk_X509_value(f.chain, 0), pki.inter) == 0);
     ck_assert(X509_cmp(sk_X509_value(f.chain, 1), pki.root) == 0);
-    v = apr_pstrcat(tc_pool, "Cert=", cert, ";Chain=",
-                    xfcc_pem(pem(pki.inter)), NULL);
-    f = expect_leaf("Chain without the leaf", v, X509A_FMT_XFCC, pki.leaf, 1);
-    ck_assert(X509_cmp(sk_X509_value(f.chain, 0), pki.inter) == 0);
 
-    /* unquoted, and keys in other cases */
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", pct(pem(pki.leaf), NULL, 0),
-                    NULL);
-    expect_leaf("unquoted Cert", v, X509A_FMT_AUTO, pki.leaf, 0);
-    v = apr_pstrcat(tc_pool, "by=http://frontend.lyft.com;cert=", cert, NULL);
+    /* keys in other cases, white space */
+    v = apr_pstrcat(tc_pool, "by=http://frontend.lyft.com;hash", hash + 4,
+                    ";cert=", cert, NULL);
     expect_leaf("lowercase keys", v, X509A_FMT_AUTO, pki.leaf, 0);
-    v = apr_pstrcat(tc_pool, "CERT=", cert, NULL);
-    expect_leaf("uppercase key", v, X509A_FMT_AUTO, pki.leaf, 0);
-    v = apr_pstrcat(tc_pool, " ", ENVOY_BY, " ; Cert=", cert, " , ", ENVOY_BY,
-                    " ;Cert=", cert, " ", NULL);
+    v = apr_pstrcat(tc_pool, "HASH", hash + 4, ";CERT=", cert, NULL);
+    expect_leaf("uppercase keys", v, X509A_FMT_AUTO, pki.leaf, 0);
+    v = apr_pstrcat(tc_pool, " ", ENVOY_BY, " ; ", hash, " ;Cert=", cert, " ",
+                    NULL);
     expect_leaf("OWS around parts", v, X509A_FMT_XFCC, pki.leaf, 0);
+}
+END_TEST
+
+/* APPEND_FORWARD: every element as Envoy writes it, the last one used */
+START_TEST(decode_xfcc_append)
+{
+    const char *v, *mine = xfcc_el(pki.leaf, ";" ENVOY_URI),
+               *other = xfcc_el(pki.fake_leaf, ";" ENVOY_URI);
+
+    v = apr_pstrcat(tc_pool, other, ",", mine, NULL);
+    expect_leaf("two elements", v, X509A_FMT_XFCC_APPEND, pki.leaf, 0);
+    v = apr_pstrcat(tc_pool, mine, ",", other, NULL);
+    expect_leaf("two elements, other order", v, X509A_FMT_XFCC_APPEND,
+                pki.fake_leaf, 0);
+    v = apr_pstrcat(tc_pool, other, ", ", mine, NULL);
+    expect_leaf("fields joined by httpd", v, X509A_FMT_XFCC_APPEND, pki.leaf,
+                0);
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";", ENVOY_SUBJECT,
+                    ";", ENVOY_URI, ",", mine, NULL);
+    expect_leaf("first element without Cert (Envoy's example)", v,
+                X509A_FMT_XFCC_APPEND, pki.leaf, 0);
+
+    /* the same values are refused by xfcc (SANITIZE_SET writes one) and
+     * by auto */
+    v = apr_pstrcat(tc_pool, other, ",", mine, NULL);
+    expect_refused("two elements", v, X509A_FMT_XFCC, "2 elements");
+    expect_refused("two elements", v, X509A_FMT_AUTO, "2 elements");
+
+    /* every element is checked */
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_URI, ",", mine, NULL);
+    expect_refused("earlier element without Hash", v, X509A_FMT_XFCC_APPEND,
+                   "element 1: XFCC element without Hash");
+    v = apr_pstrcat(tc_pool, replace(other, xfcc_hash(pki.fake_leaf),
+                                     xfcc_hash(pki.leaf)), ",", mine, NULL);
+    expect_refused("earlier element with a wrong Hash", v,
+                   X509A_FMT_XFCC_APPEND, "element 1: XFCC Hash does not");
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", xfcc_hash(pki.fake_leaf),
+                    ";Cert=", pct(pem(pki.fake_leaf), NULL, 0), ",", mine,
+                    NULL);
+    expect_refused("earlier element with an unquoted Cert", v,
+                   X509A_FMT_XFCC_APPEND, "element 1: unquoted XFCC Cert");
+    v = apr_pstrcat(tc_pool, mine, ",", ENVOY_BY, ";", ENVOY_HASH, ";",
+                    ENVOY_URI, NULL);
+    expect_refused("last element without Cert", v, X509A_FMT_XFCC_APPEND,
+                   "no Cert or Chain");
+}
+END_TEST
+
+/* A CA that puts requested text into URI or DNS SANs: Envoy copies them
+ * raw into the element, where ',' starts a new element and ';' a new key
+ * (issue 12).  bob's certificate is public; mallory's SAN pastes it. */
+START_TEST(decode_xfcc_san_injection)
+{
+    X509 *bob = pki.leaf, *m;
+    const char *bob_pem = pct(pem(bob), NULL, 0), *inj, *v;
+    const char *chain_only;
+
+    /* the reported shape: ",Cert=<PEM>" in a URI SAN, SANITIZE_SET */
+    inj = apr_pstrcat(tc_pool, "spiffe://example/ns/w,Cert=", bob_pem, NULL);
+    m = leaf_with_sans(TC_SAN_URI, inj, 0, NULL);
+    v = xfcc_el(m, apr_pstrcat(tc_pool, ";Subject=\"CN=mallory\";URI=", inj,
+                               NULL));
+    expect_refused("URI SAN ',Cert='", v, X509A_FMT_XFCC, "2 elements");
+    expect_refused("URI SAN ',Cert='", v, X509A_FMT_AUTO, "2 elements");
+    expect_refused("URI SAN ',Cert='", v, X509A_FMT_XFCC_APPEND,
+                   "element 1: the certificate's URI SAN holds");
+    /* the DNS variant */
+    inj = apr_pstrcat(tc_pool, "w.example,Cert=", bob_pem, NULL);
+    m = leaf_with_sans(TC_SAN_DNS, inj, 0, NULL);
+    v = xfcc_el(m, apr_pstrcat(tc_pool, ";Subject=\"CN=mallory\";URI=;DNS=",
+                               inj, NULL));
+    expect_refused("DNS SAN ',Cert='", v, X509A_FMT_XFCC, "2 elements");
+    expect_refused("DNS SAN ',Cert='", v, X509A_FMT_XFCC_APPEND,
+                   "element 1: the certificate's DNS SAN holds");
+
+    /* a complete forged element, quoted and with bob's Hash: only the
+     * SAN check tells it from a real second element */
+    inj = apr_pstrcat(tc_pool, "spiffe://example/ns/w,", ENVOY_BY, ";",
+                      xfcc_hash(bob), ";Cert=\"", bob_pem, "\"", NULL);
+    m = leaf_with_sans(TC_SAN_URI, inj, 0, NULL);
+    v = xfcc_el(m, apr_pstrcat(tc_pool, ";URI=", inj, NULL));
+    expect_refused("forged element", v, X509A_FMT_XFCC, "2 elements");
+    expect_refused("forged element", v, X509A_FMT_XFCC_APPEND,
+                   "element 1: the certificate's URI SAN holds");
+    v = xfcc_el(m, apr_pstrcat(tc_pool, ";URI=", inj, ";DNS=x.example",
+                               NULL));
+    expect_refused("forged element, DNS after it", v, X509A_FMT_XFCC_APPEND,
+                   "element 1: the certificate's URI SAN holds");
+
+    /* chain: true, cert: false: an injected Cert would be the only one;
+     * in the same element it comes after URI, and Hash names mallory */
+    inj = apr_pstrcat(tc_pool, "spiffe://example/ns/w;Cert=\"", bob_pem, "\"",
+                      NULL);
+    m = leaf_with_sans(TC_SAN_URI, inj, 0, NULL);
+    chain_only = apr_pstrcat(tc_pool, ENVOY_BY, ";", xfcc_hash(m), ";Chain=",
+                             xfcc_pem(apr_pstrcat(tc_pool, pem(m),
+                                                  pem(pki.inter), NULL)),
+                             ";Subject=\"CN=mallory\";URI=", inj, NULL);
+    expect_refused("';Cert=' in a URI SAN, chain only", chain_only,
+                   X509A_FMT_XFCC, "Cert after URI");
+    expect_refused("';Cert=' in a URI SAN, chain only", chain_only,
+                   X509A_FMT_XFCC_APPEND, "Cert after URI");
+    inj = apr_pstrcat(tc_pool, "w.example;Cert=\"", bob_pem, "\"", NULL);
+    m = leaf_with_sans(TC_SAN_DNS, inj, 0, NULL);
+    v = apr_pstrcat(tc_pool, xfcc_hash(m), ";Chain=", xfcc_pem(pem(m)),
+                    ";DNS=", inj, NULL);
+    expect_refused("';Cert=' in a DNS SAN, chain only", v, X509A_FMT_XFCC,
+                   "Cert after DNS");
+    /* ... and where Cert is written too, it is a second Cert */
+    v = xfcc_el(m, apr_pstrcat(tc_pool, ";DNS=", inj, NULL));
+    expect_refused("';Cert=' in a DNS SAN", v, X509A_FMT_XFCC, "Cert after");
+
+    /* keys Envoy writes after URI, forged in a URI SAN */
+    m = leaf_with_sans(TC_SAN_URI, "spiffe://w;DNS=x.example", 0, NULL);
+    v = xfcc_el(m, ";URI=spiffe://w;DNS=x.example");
+    expect_refused("';DNS=' in a URI SAN", v, X509A_FMT_XFCC,
+                   "the certificate's URI SAN holds");
+    /* '=' and '"' survive the split: refused in the value itself */
+    m = leaf_with_sans(TC_SAN_URI, "spiffe://w?a=b", 0, NULL);
+    v = xfcc_el(m, ";URI=spiffe://w?a=b");
+    expect_refused("'=' in a URI value", v, X509A_FMT_XFCC,
+                   "URI value holds");
+    m = leaf_with_sans(TC_SAN_DNS, "w\"x\".example", 0, NULL);
+    v = xfcc_el(m, ";URI=;DNS=w\"x\".example");
+    expect_refused("'\"' in a DNS value", v, X509A_FMT_XFCC, "DNS value holds");
+    v = xfcc_el(m, ";URI=;DNS=w\"x\".example;DNS=\"");
+    expect_refused("unbalanced '\"'", v, X509A_FMT_XFCC, "malformed XFCC");
+    /* such a SAN is harmless where Envoy does not write it (uri: false) */
+    m = leaf_with_sans(TC_SAN_URI, "spiffe://w?a=b;c,d", 0, NULL);
+    expect_leaf("unsafe URI SAN not written", xfcc_el(m, ""), X509A_FMT_XFCC,
+                m, 0);
+    expect_refused("unsafe URI SAN written", xfcc_el(m, ";URI=spiffe://w?a=b"),
+                   X509A_FMT_XFCC, NULL);
 }
 END_TEST
 
 START_TEST(decode_xfcc_malformed)
 {
-    const char *cert = xfcc_pem(pem(pki.leaf)), *v, *body;
+    const char *cert = xfcc_pem(pem(pki.leaf)), *hash = xfcc_hash(pki.leaf),
+               *v, *body;
     int i;
 
     v = apr_pstrcat(tc_pool, ENVOY_BY, ";", ENVOY_HASH, ";", ENVOY_SUBJECT,
@@ -918,84 +1097,157 @@ START_TEST(decode_xfcc_malformed)
                    "no Cert or Chain");
     expect_refused("Envoy example without Cert or Chain", v, X509A_FMT_AUTO,
                    "no Cert or Chain");
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, ",", ENVOY_BY, ";",
-                    ENVOY_URI, NULL);
-    expect_refused("Cert only in an earlier element", v, X509A_FMT_XFCC,
-                   "no Cert or Chain");
-    expect_refused("empty Chain", "By=a;Chain=\"\"", X509A_FMT_XFCC,
-                   "no Cert or Chain");
+    v = apr_pstrcat(tc_pool, hash, ";Chain=\"\"", NULL);
+    expect_refused("empty Chain", v, X509A_FMT_XFCC, "no certificate");
 
-    /* quoting */
+    /* Hash */
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, NULL);
+    expect_refused("no Hash", v, X509A_FMT_XFCC, "without Hash");
+    expect_refused("no Hash", v, X509A_FMT_AUTO, "without Hash");
+    v = apr_pstrcat(tc_pool, "Chain=", cert, NULL);
+    expect_refused("Chain, no Hash", v, X509A_FMT_XFCC, "without Hash");
+    v = apr_pstrcat(tc_pool, ENVOY_HASH, ";Cert=", cert, NULL);
+    expect_refused("Hash of another certificate", v, X509A_FMT_XFCC,
+                   "Hash does not match");
+    v = apr_pstrcat(tc_pool, xfcc_hash(pki.fake_leaf), ";Cert=", cert, NULL);
+    expect_refused("Hash of the lookalike", v, X509A_FMT_XFCC,
+                   "Hash does not match");
+    v = apr_pstrcat(tc_pool, xfcc_hash(pki.fake_leaf), ";Chain=",
+                    xfcc_pem(apr_pstrcat(tc_pool, pem(pki.leaf),
+                                         pem(pki.fake_leaf), NULL)), NULL);
+    expect_refused("Hash of a later Chain certificate", v, X509A_FMT_XFCC,
+                   "Hash does not match");
+    v = apr_pstrcat(tc_pool, "Hash=", tc_digest_hex(tc_pool, pki.leaf,
+                                                     EVP_sha1()),
+                    ";Cert=", cert, NULL);
+    expect_refused("SHA-1 as Hash", v, X509A_FMT_XFCC, "hex SHA-256");
+    v = apr_pstrcat(tc_pool, replace(hash, "Hash=", "Hash=0x"), ";Cert=", cert,
+                    NULL);
+    v = apr_pstrcat(tc_pool, apr_pstrndup(tc_pool, hash, strlen(hash) - 1),
+                    "g;Cert=", cert, NULL);
+    expect_refused("Hash not hex", v, X509A_FMT_XFCC, "hex SHA-256");
+    v = apr_pstrcat(tc_pool, "Hash=;Cert=", cert, NULL);
+    expect_refused("empty Hash", v, X509A_FMT_XFCC, "hex SHA-256");
+
+    /* quoting as Envoy quotes */
+    v = apr_pstrcat(tc_pool, ENVOY_BY, ";", hash, ";Cert=",
+                    pct(pem(pki.leaf), NULL, 0), NULL);
+    expect_refused("unquoted Cert", v, X509A_FMT_XFCC, "unquoted XFCC Cert");
+    expect_refused("unquoted Cert", v, X509A_FMT_AUTO, "unquoted XFCC Cert");
+    v = apr_pstrcat(tc_pool, hash, ";Chain=", pct(pem(pki.leaf), NULL, 0),
+                    NULL);
+    expect_refused("unquoted Chain", v, X509A_FMT_XFCC, "unquoted XFCC Chain");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Subject=CN=alice", NULL);
+    expect_refused("unquoted Subject", v, X509A_FMT_XFCC,
+                   "unquoted XFCC Subject");
+    v = apr_pstrcat(tc_pool, "By=\"spiffe://p\";", hash, ";Cert=", cert, NULL);
+    expect_refused("quoted By", v, X509A_FMT_XFCC, "By value holds");
+    v = apr_pstrcat(tc_pool, "Hash=\"", hash + 5, "\";Cert=", cert, NULL);
+    expect_refused("quoted Hash", v, X509A_FMT_XFCC, "Hash value holds");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert,
+                    ";URI=\"spiffe://lyft.com/a,b;c\"", NULL);
+    expect_refused("quoted URI", v, X509A_FMT_XFCC, "URI value holds");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";DNS=\"a.example\"", NULL);
+    expect_refused("quoted DNS", v, X509A_FMT_XFCC, "DNS value holds");
     body = apr_pstrcat(tc_pool, "\"", pct(pem(pki.leaf), NULL, 0), NULL);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", body, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", body, NULL);
     expect_refused("unterminated quote", v, X509A_FMT_XFCC, NULL);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", body, ";", ENVOY_URI, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", body, ";", ENVOY_URI, NULL);
     expect_refused("unterminated quote, more keys", v, X509A_FMT_AUTO, NULL);
-    v = apr_pstrcat(tc_pool, "By=http://a\"b;Cert=", cert, NULL);
-    expect_refused("stray quote", v, X509A_FMT_XFCC, "quot");
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";URI=a\"b\";Cert=", cert, NULL);
+    v = apr_pstrcat(tc_pool, "By=http://a\"b;", hash, ";Cert=", cert, NULL);
+    expect_refused("stray quote", v, X509A_FMT_XFCC, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";URI=a\"b\"", NULL);
     expect_refused("quote inside an unquoted value", v, X509A_FMT_XFCC,
-                   "stray quote");
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, "x", NULL);
+                   "URI value holds");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, "x", NULL);
     expect_refused("data after a quoted value", v, X509A_FMT_XFCC, NULL);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Subject=\"a\"b\"c\";Cert=", cert,
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Subject=\"a\"b\"c\"",
                     NULL);
     expect_refused("quote inside a quoted value", v, X509A_FMT_XFCC, NULL);
-    v = apr_pstrcat(tc_pool, "Subject=\"a\\\";Cert=", cert, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Subject=\"a\\\"", NULL);
     expect_refused("escaped closing quote", v, X509A_FMT_XFCC, NULL);
-    v = apr_pstrcat(tc_pool, "By=\"x;Cert=", cert, NULL);
+    v = apr_pstrcat(tc_pool, "By=\"x;", hash, ";Cert=", cert, NULL);
     expect_refused("quote opened in an earlier key", v, X509A_FMT_XFCC, NULL);
 
-    /* keys */
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, ";Cert=", cert, NULL);
+    /* keys: known ones, each once (By, URI, DNS once per SAN), in order */
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Cert=", cert, NULL);
     expect_refused("two Cert keys", v, X509A_FMT_XFCC, "two Cert keys");
-    v = apr_pstrcat(tc_pool, "Chain=", cert, ";chain=", cert, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";cert=", cert, NULL);
+    expect_refused("Cert and cert", v, X509A_FMT_XFCC, "two Cert keys");
+    v = apr_pstrcat(tc_pool, hash, ";Chain=", cert, ";CHAIN=", cert, NULL);
     expect_refused("two Chain keys", v, X509A_FMT_AUTO, "two Chain keys");
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";junk;Cert=", cert, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";", hash, ";Cert=", cert, NULL);
+    expect_refused("two Hash keys", v, X509A_FMT_XFCC, "two Hash keys");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";", ENVOY_SUBJECT, ";",
+                    ENVOY_SUBJECT, NULL);
+    expect_refused("two Subject keys", v, X509A_FMT_XFCC, "two Subject keys");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";", ENVOY_URI, ";DNS=a;",
+                    ENVOY_URI, NULL);
+    expect_refused("URI after DNS", v, X509A_FMT_XFCC, "URI after DNS");
+    v = apr_pstrcat(tc_pool, "Cert=", cert, ";", hash, NULL);
+    expect_refused("Hash after Cert", v, X509A_FMT_XFCC, "Hash after Cert");
+    v = apr_pstrcat(tc_pool, hash, ";", ENVOY_BY, ";Cert=", cert, NULL);
+    expect_refused("By after Hash", v, X509A_FMT_XFCC, "By after Hash");
+    v = apr_pstrcat(tc_pool, hash, ";Chain=", cert, ";Cert=", cert, NULL);
+    expect_refused("Cert after Chain", v, X509A_FMT_XFCC, "Cert after Chain");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";", ENVOY_URI, ";",
+                    ENVOY_SUBJECT, NULL);
+    expect_refused("Subject after URI", v, X509A_FMT_XFCC,
+                   "Subject after URI");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";SAN=spiffe://a", NULL);
+    expect_refused("SAN key", v, X509A_FMT_XFCC, "SAN is not one Envoy");
+    v = apr_pstrcat(tc_pool, hash, ";X-Cert=", cert, NULL);
+    expect_refused("unknown key", v, X509A_FMT_XFCC, "not one Envoy writes");
+    v = apr_pstrcat(tc_pool, hash, ";junk;Cert=", cert, NULL);
     expect_refused("part without '='", v, X509A_FMT_XFCC, "key=value");
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";=x;Cert=", cert, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";=x;Cert=", cert, NULL);
     expect_refused("empty key", v, X509A_FMT_XFCC, "key=value");
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, ";", NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";", NULL);
     expect_refused("trailing ';'", v, X509A_FMT_XFCC, NULL);
-    v = apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=", cert, ",", NULL);
-    expect_refused("trailing ','", v, X509A_FMT_XFCC, NULL);
-    v = apr_pstrcat(tc_pool, ",", ENVOY_BY, ";Cert=", cert, NULL);
-    expect_refused("leading ','", v, X509A_FMT_XFCC, NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ",", NULL);
+    expect_refused("trailing ','", v, X509A_FMT_XFCC_APPEND, NULL);
+    v = apr_pstrcat(tc_pool, ",", hash, ";Cert=", cert, NULL);
+    expect_refused("leading ','", v, X509A_FMT_XFCC_APPEND, NULL);
     v = "";
     for (i = 0; i < 70; i++) {
-        v = apr_pstrcat(tc_pool, v, ENVOY_BY, ",", NULL);
+        v = apr_pstrcat(tc_pool, v, ENVOY_HASH, ",", NULL);
     }
-    v = apr_pstrcat(tc_pool, v, "Cert=", cert, NULL);
-    expect_refused("70 elements", v, X509A_FMT_XFCC, NULL);
+    v = apr_pstrcat(tc_pool, v, hash, ";Cert=", cert, NULL);
+    expect_refused("70 elements", v, X509A_FMT_XFCC_APPEND, NULL);
 
     /* certificates */
-    v = apr_pstrcat(tc_pool, "Cert=", xfcc_pem(apr_pstrcat(
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", xfcc_pem(apr_pstrcat(
                         tc_pool, pem(pki.leaf), pem(pki.inter), NULL)), NULL);
     expect_refused("Cert with two certificates", v, X509A_FMT_XFCC,
                    "several");
-    v = apr_pstrcat(tc_pool, "Cert=", b64(pki.leaf), NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=\"", b64(pki.leaf), "\"", NULL);
     expect_refused("Cert as base64 DER", v, X509A_FMT_XFCC, "Cert");
-    v = apr_pstrcat(tc_pool, "Cert=",
+    v = apr_pstrcat(tc_pool, hash, ";Cert=",
                     xfcc_pem(armour(b64_der_edit(pki.leaf, 3, "", 0))), NULL);
     expect_refused("Cert with a cut DER", v, X509A_FMT_XFCC,
                    "not a DER certificate");
-    v = apr_pstrcat(tc_pool, "Cert=", cert, ";Chain=\"junk\"", NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Chain=\"junk\"", NULL);
     expect_refused("bad Chain", v, X509A_FMT_XFCC, "Chain");
-    v = apr_pstrcat(tc_pool, "Cert=",
-                    pct(apr_pstrcat(tc_pool, pem(pki.leaf), "%ZZ", NULL), NULL,
-                        0), NULL);
-    v = apr_pstrcat(tc_pool, "Cert=\"", pct(pem(pki.leaf), NULL, 0), "%ZZ\"",
-                    NULL);
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Chain=",
+                    xfcc_pem(pem(pki.inter)), NULL);
+    expect_refused("Chain without the leaf", v, X509A_FMT_XFCC,
+                   "Chain does not start with the Cert");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=", cert, ";Chain=",
+                    xfcc_pem(apr_pstrcat(tc_pool, pem(pki.fake_leaf),
+                                         pem(pki.inter), NULL)), NULL);
+    expect_refused("Chain of another leaf", v, X509A_FMT_XFCC,
+                   "Chain does not start with the Cert");
+    v = apr_pstrcat(tc_pool, hash, ";Cert=\"", pct(pem(pki.leaf), NULL, 0),
+                    "%ZZ\"", NULL);
     expect_refused("%ZZ in Cert", v, X509A_FMT_XFCC, "percent");
-    v = apr_pstrcat(tc_pool, "Cert=\"", pct(pem(pki.leaf), NULL, 0),
+    v = apr_pstrcat(tc_pool, hash, ";Cert=\"", pct(pem(pki.leaf), NULL, 0),
                     "%00\"", NULL);
     expect_refused("%00 in Cert", v, X509A_FMT_XFCC, "percent");
-    v = apr_pstrcat(tc_pool, "Cert=", pct(pem(pki.leaf), NULL, 0), "%4;By=x",
-                    NULL);
-    expect_refused("%4 in an unquoted Cert", v, X509A_FMT_XFCC, "percent");
     expect_refused("PEM given as xfcc", pem(pki.leaf), X509A_FMT_XFCC, NULL);
     expect_refused("base64 given as xfcc", b64(pki.leaf), X509A_FMT_XFCC,
                    NULL);
+    expect_refused("PEM given as xfcc-append", pem(pki.leaf),
+                   X509A_FMT_XFCC_APPEND, NULL);
 }
 END_TEST
 
@@ -1021,7 +1273,8 @@ START_TEST(decode_xfcc_quoted_escape_at_end)
     if (strlen(quoted) % 2) {
         quoted = apr_pstrcat(tc_pool, "%0A", quoted, NULL);
     }
-    v = apr_pstrcat(tc_pool, "Cert=\"", quoted, "\"", NULL);
+    v = apr_pstrcat(tc_pool, xfcc_hash(pki.leaf), ";Cert=\"", quoted, "\"",
+                    NULL);
     n = strlen(v) + 64;
 
     ck_assert_int_eq(apr_pool_create(&sub, tc_pool), APR_SUCCESS);
@@ -1071,17 +1324,12 @@ START_TEST(decode_auto_detection)
         { "RFC 9440", apr_pstrcat(tc_pool, ":", b64(x), ":", NULL) },
         { "RFC 9440 with parameters",
           apr_pstrcat(tc_pool, ":", b64(x), ":;a=1;b", NULL) },
-        { "XFCC Cert", apr_pstrcat(tc_pool, ENVOY_BY, ";Cert=",
-                                   xfcc_pem(text), NULL) },
-        { "XFCC Hash first", apr_pstrcat(tc_pool, ENVOY_HASH, ";Cert=",
+        { "XFCC Cert", apr_pstrcat(tc_pool, ENVOY_BY, ";", xfcc_hash(x),
+                                   ";Cert=", xfcc_pem(text), NULL) },
+        { "XFCC Hash first", apr_pstrcat(tc_pool, xfcc_hash(x), ";Cert=",
                                          xfcc_pem(text), NULL) },
-        { "XFCC Subject first", apr_pstrcat(tc_pool, ENVOY_SUBJECT, ";Cert=",
-                                            xfcc_pem(text), NULL) },
-        { "XFCC URI first", apr_pstrcat(tc_pool, ENVOY_URI, ";Cert=",
-                                        xfcc_pem(text), NULL) },
-        { "XFCC DNS first", apr_pstrcat(tc_pool, "DNS=lyft.com;Cert=",
-                                        xfcc_pem(text), NULL) },
-        { "XFCC Chain", apr_pstrcat(tc_pool, "Chain=", xfcc_pem(text), NULL) },
+        { "XFCC Chain", apr_pstrcat(tc_pool, xfcc_hash(x), ";Chain=",
+                                    xfcc_pem(text), NULL) },
     };
     int i;
 
@@ -1210,8 +1458,8 @@ START_TEST(decode_strict_der)
                                               b64(pki.inter), NULL),
                    X509A_FMT_LIST, "data after the certificate");
     expect_refused("DER + 'xyz'",
-                   apr_pstrcat(tc_pool, "Cert=", xfcc_pem(armour(trail2)),
-                               NULL),
+                   apr_pstrcat(tc_pool, xfcc_hash(pki.leaf), ";Cert=",
+                               xfcc_pem(armour(trail2)), NULL),
                    X509A_FMT_XFCC, "data after the certificate");
     expect_refused("two DER certificates in one base64", two, X509A_FMT_AUTO,
                    "data after the certificate");
@@ -1303,7 +1551,8 @@ START_TEST(decode_max_len)
     ck_assert_ptr_nonnull(err);
     ck_assert(tc_contains(err, "exceeds the limit"));
     /* every format */
-    v = apr_pstrcat(tc_pool, "Cert=", xfcc_pem(pem(pki.leaf)), NULL);
+    v = apr_pstrcat(tc_pool, xfcc_hash(pki.leaf), ";Cert=",
+                    xfcc_pem(pem(pki.leaf)), NULL);
     for (i = 0; i < N_FORMATS; i++) {
         err = x509a_decode_leaf(tc_pool, v, all_formats[i], strlen(v) - 1, &f);
         ck_assert_msg(err && tc_contains(err, "exceeds the limit"),
@@ -1312,6 +1561,8 @@ START_TEST(decode_max_len)
     }
     err = x509a_decode_leaf(tc_pool, v, X509A_FMT_XFCC, strlen(v), &f);
     ck_assert_msg(err == NULL, "xfcc at the limit: %s", err);
+    err = x509a_decode_leaf(tc_pool, v, X509A_FMT_XFCC_APPEND, strlen(v), &f);
+    ck_assert_msg(err == NULL, "xfcc-append at the limit: %s", err);
 }
 END_TEST
 
@@ -1537,8 +1788,9 @@ END_TEST
 START_TEST(decode_pool_owns_everything)
 {
     const char *two = apr_pstrcat(tc_pool, pem(pki.leaf), pem(pki.inter), NULL);
-    const char *cert = xfcc_pem(pem(pki.leaf));
+    const char *cert = xfcc_pem(pem(pki.leaf)), *h = xfcc_hash(pki.leaf);
     const char *sf = apr_pstrcat(tc_pool, ":", b64(pki.leaf), ":", NULL);
+    X509 *san = leaf_with_sans(TC_SAN_URI, "a,b", 0, NULL);
     const struct {
         const char *value;
         x509a_format fmt;
@@ -1563,18 +1815,30 @@ START_TEST(decode_pool_owns_everything)
         { apr_pstrcat(tc_pool, sf, ";a=\"x", NULL), X509A_FMT_RFC9440, 0 },
         { apr_pstrcat(tc_pool, sf, ", ", sf, NULL), X509A_FMT_RFC9440, 0 },
         { apr_pstrcat(tc_pool, sf, " x", NULL), X509A_FMT_RFC9440, 0 },
-        { apr_pstrcat(tc_pool, "Cert=", cert, NULL), X509A_FMT_XFCC, 1 },
-        { apr_pstrcat(tc_pool, "Cert=", cert, ";Chain=", xfcc_pem(two), NULL),
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, NULL), X509A_FMT_XFCC, 1 },
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, ";Chain=", xfcc_pem(two),
+                      NULL), X509A_FMT_XFCC, 1 },
+        { apr_pstrcat(tc_pool, h, ";Chain=", xfcc_pem(two), NULL),
           X509A_FMT_XFCC, 1 },
-        { apr_pstrcat(tc_pool, "Chain=", xfcc_pem(two), NULL),
-          X509A_FMT_XFCC, 1 },
-        { apr_pstrcat(tc_pool, "Cert=", xfcc_pem(two), NULL),
+        { apr_pstrcat(tc_pool, h, ";Cert=", xfcc_pem(two), NULL),
           X509A_FMT_XFCC, 0 },
-        { apr_pstrcat(tc_pool, "Chain=", xfcc_pem(two), ";Cert=\"x\"", NULL),
+        { apr_pstrcat(tc_pool, h, ";Cert=\"x\";Chain=", xfcc_pem(two), NULL),
           X509A_FMT_XFCC, 0 },
-        { apr_pstrcat(tc_pool, "Cert=", cert, ";Chain=",
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, ";Chain=",
                       xfcc_pem(apr_pstrcat(tc_pool, two, "x", NULL)), NULL),
           X509A_FMT_XFCC, 0 },
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, ";Chain=",
+                      xfcc_pem(pem(pki.inter)), NULL), X509A_FMT_XFCC, 0 },
+        { apr_pstrcat(tc_pool, xfcc_hash(pki.inter), ";Cert=", cert, NULL),
+          X509A_FMT_XFCC, 0 },
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, ",", h, ";Cert=", cert,
+                      NULL), X509A_FMT_XFCC_APPEND, 1 },
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, ",", h, ";Cert=", cert,
+                      NULL), X509A_FMT_XFCC, 0 },
+        { apr_pstrcat(tc_pool, h, ";Cert=", cert, ",", h, ";Chain=",
+                      xfcc_pem(two), ";Cert=", cert, NULL),
+          X509A_FMT_XFCC_APPEND, 0 },
+        { xfcc_el(san, ";URI=a,b"), X509A_FMT_XFCC_APPEND, 0 },
     };
     const char *chains[] = {
         two, apr_pstrcat(tc_pool, sf, ", ", sf, NULL),
@@ -1638,6 +1902,8 @@ Suite *x509a_decode_suite(void)
     tcase_add_test(tc, decode_rfc9440_unpadded);
     tcase_add_test(tc, decode_rfc9440_appendix_a);
     tcase_add_test(tc, decode_xfcc);
+    tcase_add_test(tc, decode_xfcc_append);
+    tcase_add_test(tc, decode_xfcc_san_injection);
     tcase_add_test(tc, decode_xfcc_malformed);
     tcase_add_test(tc, decode_xfcc_quoted_escape_at_end);
     tcase_add_test(tc, decode_auto_detection);

@@ -613,7 +613,8 @@ START_TEST(dn_utf8_values)
                  "CN=JÜRGEN GROß,O=MÜLLER GMBH,C=de");
     ASSERT_DN_EQ("CN=田中太郎,O=例え", "/O=例え/CN=田中太郎");
     ASSERT_DN_NE("CN=田中太郎", "CN=田中次郎");
-    ASSERT_DN_EQ("CN=😀", "CN=\\F0\\9F\\98\\80");
+    /* U+20000 (CJK Extension B, assigned in Unicode 3.1) */
+    ASSERT_DN_EQ("CN=\xf0\xa0\x80\x80", "CN=\\F0\\A0\\80\\80");
 }
 END_TEST
 
@@ -681,40 +682,71 @@ START_TEST(dn_parse_errors)
 }
 END_TEST
 
-START_TEST(dn_utf8_fold)
+/* RFC 4518 caseIgnoreMatch from the built-in Unicode 3.2 tables (the
+ * preparation itself is tested in check_strprep.c) */
+START_TEST(dn_rfc4518)
 {
-    apr_size_t n = 99;
-    char *s;
+    /* U+0130 prepares to i + U+0307: not "admin" (C.UTF-8's towlower()
+     * made it "i") */
+    ASSERT_DN_NE("CN=adm\xc4\xb0n,O=Example Corp", "CN=admin,O=Example Corp");
+    ASSERT_DN_NE("CN=ADM\xc4\xb0N", "CN=ADMIN");
+    ASSERT_DN_EQ("CN=adm\xc4\xb0n", "CN=admi\xcc\x87n");
+    ASSERT_DN_EQ("CN=adm\xc4\xb0n", "CN=ADMI\xcc\x87N");
+    /* KELVIN SIGN, fullwidth letters, ligatures fold to ASCII (NFKC) */
+    ASSERT_DN_EQ("CN=\xe2\x84\xaa" "elvin", "CN=kelvin");
+    ASSERT_DN_EQ("CN=\xef\xbd\x81\xef\xbd\x84\xef\xbd\x8d\xef\xbd\x89"
+                 "\xef\xbd\x8e", "CN=admin");
+    ASSERT_DN_EQ("CN=\xef\xbc\xa1\xef\xbc\xa4\xef\xbc\xad\xef\xbc\xa9"
+                 "\xef\xbc\xae", "CN=admin");
+    ASSERT_DN_EQ("CN=\xef\xac\x81le", "CN=FILE");             /* U+FB01 fi */
+    /* composed and decomposed forms are one */
+    ASSERT_DN_EQ("CN=caf\xc3\xa9", "CN=CAFE\xcc\x81");
+    ASSERT_DN_EQ("CN=\xe2\x84\xab", "CN=\xc3\xa5");          /* ANGSTROM */
+    /* German sharp s folds to ss (table B.2) */
+    ASSERT_DN_EQ("CN=Gro\xc3\x9f", "CN=GROSS");
+    /* mapped to nothing: soft hyphen, zero width space */
+    ASSERT_DN_EQ("CN=ad\xc2\xadmin", "CN=admin");
+    ASSERT_DN_EQ("CN=ad\xe2\x80\x8bmin", "CN=admin");
+    /* ideographic space is a space */
+    ASSERT_DN_EQ("CN=a\xe3\x80\x80" "b", "CN=a b");
+    ASSERT_DN_NE("CN=a\xe3\x80\x80" "b", "CN=ab");
+}
+END_TEST
 
-    s = x509a_utf8_fold(tc_pool, "  Hello \t  World  ", 18, &n);
-    ck_assert_str_eq(s, "hello world");
-    ck_assert_int_eq(n, 11);
-    s = x509a_utf8_fold(tc_pool, "ÄÖÜ ẞ x", strlen("ÄÖÜ ẞ x"), &n);
-    ck_assert_str_eq(s, "äöü ß x");
-    ck_assert_int_eq(n, strlen("äöü ß x"));
-    ck_assert_str_eq(x509a_utf8_fold(tc_pool, "АЛИСА", strlen("АЛИСА"), NULL),
-                     "алиса");
-    ck_assert_str_eq(x509a_utf8_fold(tc_pool, "\xc2\xa0x\xc2\xa0y\xc2\xa0", 8,
-                                     NULL), "x y");
-    ck_assert_str_eq(x509a_utf8_fold(tc_pool, "a\r\n\vb", 5, NULL), "a b");
-    s = x509a_utf8_fold(tc_pool, "", 0, &n);
-    ck_assert_str_eq(s, "");
-    ck_assert_int_eq(n, 0);
-    s = x509a_utf8_fold(tc_pool, "   ", 3, &n);
-    ck_assert_str_eq(s, "");
-    ck_assert_int_eq(n, 0);
-    /* only @a len bytes are read */
-    ck_assert_str_eq(x509a_utf8_fold(tc_pool, "ABCDEF", 3, NULL), "abc");
+/* RFC 4518 2.4: a prohibited code point (unassigned in Unicode 3.2, private
+ * use, non-character, U+FFFD) makes the value unmatchable: refused in the
+ * configuration, never equal in a certificate */
+START_TEST(dn_rfc4518_prohibited)
+{
+    static const char *const bad[] = {
+        "CN=\xef\xbf\xbd", "CN=a\xee\x80\x80", "CN=\xf0\x9f\x98\x80",
+        "/CN=x\xef\xb7\x90", "CN=#0C03EFBFBD", NULL
+    };
+    static const tc_attr a[] = {
+        { "C", "US" }, { "CN", "adm\xef\xbf\xbdn" }, { NULL }
+    };
+    static const tc_attr pua[] = {
+        { "C", "US" }, { "CN", "\xee\x80\x80" }, { NULL }
+    };
+    X509_NAME *name = tc_name(tc_pool, a), *n2 = tc_name(tc_pool, pua);
+    x509a_dn *dn = x509a_dn_from_name(tc_pool, name);
+    int i;
 
-    /* invalid UTF-8 */
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xff", 1, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "a\x80", 2, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xc0\x80", 2, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xe0\x80\x80", 3, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xed\xa0\x80", 3, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xf4\x90\x80\x80", 4, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xe2\x82", 2, NULL));
-    ck_assert_ptr_null(x509a_utf8_fold(tc_pool, "\xe2\x82x", 3, NULL));
+    for (i = 0; bad[i]; i++) {
+        x509a_dn *d = NULL;
+        const char *err = x509a_dn_parse(tc_pool, bad[i], &d);
+
+        ck_assert_msg(err != NULL, "'%s' should be refused", bad[i]);
+        ck_assert_msg(tc_contains(err, "RFC 4518"), "%s", err);
+    }
+    ck_assert_int_eq(dn->unmatchable, 1);
+    ck_assert(!x509a_dn_equal(dn, dn));
+    ck_assert(!x509a_dn_equal(dn, x509a_dn_from_name(tc_pool, name)));
+    assert_name_ne(name, "CN=admn,C=US");
+    assert_name_ne(name, "CN=adm n,C=US");
+    ck_assert(!x509a_dn_equal(x509a_dn_from_name(tc_pool, n2),
+                              x509a_dn_from_name(tc_pool, n2)));
+    ck_assert_int_eq(x509a_dn_from_name(tc_pool, n2)->unmatchable, 1);
 }
 END_TEST
 
@@ -879,7 +911,9 @@ START_TEST(dn_from_name_control_chars)
     /* a line break is white space for caseIgnoreMatch */
     assert_name_eq(name, "CN=line1 line2,OU=x\\01y,C=US");
     assert_name_ne(name, "CN=line1line2,OU=x\\01y,C=US");
-    assert_name_ne(name, "CN=line1 line2,OU=xy,C=US");
+    /* other control characters map to nothing (RFC 4518 2.2) */
+    assert_name_eq(name, "CN=line1 line2,OU=xy,C=US");
+    assert_name_ne(name, "CN=line1 line2,OU=x y,C=US");
 }
 END_TEST
 
@@ -1055,7 +1089,8 @@ Suite *x509a_dn_suite(void)
     tcase_add_test(tc, dn_hexstring_non_string);
     tcase_add_test(tc, dn_utf8_values);
     tcase_add_test(tc, dn_parse_errors);
-    tcase_add_test(tc, dn_utf8_fold);
+    tcase_add_test(tc, dn_rfc4518);
+    tcase_add_test(tc, dn_rfc4518_prohibited);
     tcase_add_test(tc, dn_looks_reversed);
     suite_add_tcase(s, tc);
 

@@ -19,6 +19,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     sr = srunner_create(x509a_dn_suite());
+    srunner_add_suite(sr, x509a_strprep_suite());
     srunner_add_suite(sr, x509a_num_suite());
     srunner_add_suite(sr, x509a_cert_suite());
     srunner_add_suite(sr, x509a_rules_suite());

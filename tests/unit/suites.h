@@ -13,6 +13,9 @@
 /** x509a_dn: DN parsing, canonical comparison, printing. */
 Suite *x509a_dn_suite(void);
 
+/** x509a_strprep: RFC 4518 string preparation against Python's vectors. */
+Suite *x509a_strprep_suite(void);
+
 /** x509a_num: serials, fingerprints, key pins, hex. */
 Suite *x509a_num_suite(void);
 
