@@ -1,11 +1,14 @@
 # Debian packages the project needs; sourced by the other scripts.
-#   x509a_install_deps build|demo|test|bench
+#   x509a_install_deps build|demo|test|bench|package|fresh
 # Installs what is missing (as root), running apt-get update at most once.
 
 X509A_PKGS_BUILD="build-essential autoconf automake libtool pkg-config apache2-dev libssl-dev"
 X509A_PKGS_DEMO="$X509A_PKGS_BUILD apache2 openssl curl python3"
 X509A_PKGS_TEST="$X509A_PKGS_DEMO check valgrind python3-pytest nghttp2-client nginx haproxy redis-server memcached slapd ldap-utils clang libclang-rt-14-dev libnghttp2-dev"
 X509A_PKGS_BENCH="$X509A_PKGS_TEST"
+# scripts/package-check.sh: build the Debian package (debian/), lint it,
+# install it and run its test against the system's apache2 layout
+X509A_PKGS_PACKAGE="$X509A_PKGS_DEMO dpkg-dev debhelper fakeroot lintian libapr1-dev check"
 
 x509a_install_deps() {
     local want missing=() pkg
@@ -14,6 +17,7 @@ x509a_install_deps() {
         demo) want=$X509A_PKGS_DEMO ;;
         test) want=$X509A_PKGS_TEST ;;
         bench) want=$X509A_PKGS_BENCH ;;
+        package) want=$X509A_PKGS_PACKAGE ;;
         fresh) want=${X509A_PKGS_FRESH:-mmdebstrap} ;;
         *) echo "x509a_install_deps: unknown set '$1'" >&2; return 2 ;;
     esac

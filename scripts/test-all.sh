@@ -8,9 +8,13 @@
 #      10-minute run);
 #   4. the unit and integration tests again with lib/ and the module built
 #      with AddressSanitizer and UndefinedBehaviorSanitizer;
-#   5. a short run of every fuzz target (X509A_FUZZ_SECONDS, default 45).
+#   5. a short run of every fuzz target (X509A_FUZZ_SECONDS, default 45);
+#   6. the release tarball: make distcheck, and every tracked file in it;
+#   7. the Debian package: built, linted, installed, tried in the system's
+#      apache2 layout on a high port, purged (scripts/package-check.sh).
 # Run as root on Debian 12; missing packages are installed first.
-# X509A_SKIP="asan fuzz" skips those stages (for quick local runs).
+# X509A_SKIP="asan fuzz distcheck package" skips those stages (for quick
+# local runs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
@@ -65,6 +69,28 @@ fi
 if [[ $skip != *" fuzz "* ]]; then
     stage "fuzzing, ${X509A_FUZZ_SECONDS:-45} s per target"
     "$top/tests/fuzz/run.sh" "${X509A_FUZZ_SECONDS:-45}"
+fi
+
+if [[ $skip != *" distcheck "* ]]; then
+    stage "release tarball: make distcheck"
+    make -C "$top/build/ci" -s distcheck
+    if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+        tarball=$(ls -t "$top"/build/ci/mod_x509authn-*.tar.gz | head -1)
+        tar tzf "$tarball" | sed 's|^[^/]*/||' | grep -v -e '/$' -e '^$' | sort > "$top/build/ci/dist-files.txt"
+        missing=$(comm -13 "$top/build/ci/dist-files.txt" \
+                           <(git -C "$top" ls-files | grep -vx .gitignore | sort))
+        [ -z "$missing" ] || { echo "not in $tarball:"; echo "$missing"; exit 1; }
+        # besides them only what autoreconf generates: no build or test output
+        extra=$(comm -23 "$top/build/ci/dist-files.txt" <(git -C "$top" ls-files | sort) \
+            | grep -Ev '^(configure|Makefile\.in|aclocal\.m4|config\.h\.in|build-aux/[^/]*|m4/[^/]*)$' || true)
+        [ -z "$extra" ] || { echo "in $tarball but not in git:"; echo "$extra"; exit 1; }
+        echo "$(basename "$tarball"): every tracked file, and only generated files besides"
+    fi
+fi
+
+if [[ $skip != *" package "* ]]; then
+    stage "Debian package: build, lintian, install, a2enmod, apache2 on a high port, purge"
+    "$top/scripts/package-check.sh"
 fi
 
 stage "all tests passed"
