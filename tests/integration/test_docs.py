@@ -1,4 +1,4 @@
-"""The reference documentation keeps up with the code (no server needed).
+"""The reference documentation keeps up with the code (no server is started).
 
 * docs/directives.md has an entry for every directive the module registers
   (the AP_INIT_* table of src/x509authn_config.c), in the httpd manual's
@@ -309,3 +309,91 @@ def test_doc_links_resolve(page):
         if not os.path.exists(os.path.join(os.path.dirname(page), target)):
             missing.append(target)
     assert not missing, missing
+
+
+# -- migration guides ---------------------------------------------------------------
+
+MIGRATE_PAGES = sorted(glob.glob(os.path.join(TOP, "docs", "migrate-*.md")))
+
+
+def test_migration_pages_exist():
+    names = {os.path.basename(p) for p in MIGRATE_PAGES}
+    assert names >= {"migrate-mod_ssl.md", "migrate-nginx.md", "migrate-iis.md",
+                     "migrate-keycloak.md", "migrate-bigip.md"}
+
+
+@pytest.mark.parametrize("page", MIGRATE_PAGES, ids=os.path.basename)
+def test_migration_blocks_are_tested_examples(page):
+    """Every line of a configuration block (```apache, ```nginx) in a guide
+    is in a conf-examples/migrate-* file, which test_migrations.py runs:
+    the guides show nothing that was not run."""
+    tested = set()
+    for path in glob.glob(os.path.join(TOP, "conf-examples", "migrate-*")):
+        tested |= {ln.strip() for ln in read(path).split("\n")}
+    text = read(page)
+    blocks = re.findall(r"```(?:apache|nginx)\n(.*?)```", text, re.S)
+    assert blocks, "no configuration block"
+    untested = [ln.strip() for b in blocks for ln in b.split("\n")
+                if ln.strip() and ln.strip() not in tested]
+    assert not untested, untested
+    assert re.search(r"\]\(\.\./conf-examples/migrate-[^)]+\)", text)
+
+
+def test_every_migration_example_is_run():
+    src = read(os.path.join(TOP, "tests", "integration", "test_migrations.py"))
+    for path in glob.glob(os.path.join(TOP, "conf-examples", "migrate-*")):
+        assert '"%s"' % os.path.basename(path) in src, path
+
+
+# -- the directive examples ----------------------------------------------------------
+
+def test_directive_examples_pass_configtest(workroot, pki, module_so):
+    """Each directive's example, in a <Location> where its Context is a
+    directory, passes apache2 -t with the module loaded (file names pointed
+    at the test PKI)."""
+    import subprocess
+    from httpd import APACHE2, MODDIR, httpd_env
+    d = os.path.join(workroot, "directive-examples")
+    os.makedirs(os.path.join(d, "ca.d"), exist_ok=True)
+    secret = os.path.join(d, "cache.secret")
+    with open(secret, "w") as f:
+        f.write("ab" * 40 + "\n")
+
+    def paths(text):
+        def repl(m):
+            base = os.path.basename(m.group(0))
+            if base.endswith(".secret"):
+                return secret
+            if base.endswith(".map"):
+                return os.path.join(TOP, "conf-examples", "partners.map")
+            if "crl" in base:
+                return pki.crl_bundle
+            if base.endswith(".d"):
+                return os.path.join(d, "ca.d")
+            if "issuing" in base:
+                return pki["issuing-a"].cert
+            return pki.ca_bundle
+        return re.sub(r"/etc/[A-Za-z0-9_./-]+", repl, text)
+
+    modules = ["mpm_event", "authz_core", "authz_user", "authn_core", "auth_basic",
+               "ldap", "authnz_ldap", "headers", "socache_shmcb"]
+    failures = []
+    for name, (fields, rest, _) in sorted(directive_entries(read(DIRECTIVES_MD)).items()):
+        m = re.search(r"Example:\n\n((?:    .*\n|\n)+)", rest + "\n")
+        assert m, name
+        ex = paths("\n".join(ln[4:] for ln in m.group(1).split("\n")))
+        if fields.get("Context", "").startswith("directory") and "<Location" not in ex:
+            ex = "<Location /x/>\n%s\n</Location>" % ex
+        conf = os.path.join(d, "httpd.conf")
+        with open(conf, "w") as f:
+            f.write('ServerRoot "%s"\nServerName x\nErrorLog "%s/error.log"\n'
+                    'DefaultRuntimeDir "%s"\n' % (d, d, d))
+            for mod in modules:
+                f.write("LoadModule %s_module %s/mod_%s.so\n" % (mod, MODDIR, mod))
+            f.write('LoadModule x509authn_module "%s"\n%s\n'
+                    % (module_so, ex.replace("/usr/lib/apache2/modules", MODDIR)))
+        p = subprocess.run([APACHE2, "-t", "-f", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, env=httpd_env())
+        if p.returncode != 0:
+            failures.append("%s: %s" % (name, p.stdout.decode(errors="replace")))
+    assert not failures, "\n".join(failures)

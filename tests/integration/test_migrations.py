@@ -296,6 +296,16 @@ def test_keycloak_migration(site, pki):
     r = kc(site, [("SSL_CLIENT_CERT", F.pem_escaped(pki["bob"])),
                   ("CERT_CHAIN_0", F.pem_escaped(pki["issuing-b"]))])
     assert r.status == 200 and r.headers.get("x-user") == "bob@example.com"
+    # Keycloak's example regular expression on the subject DN
+    r = http_request(site.example_ports["keycloak"], "/dn-regex/t",
+                     [("SSL_CLIENT_CERT", F.pem_escaped(pki["bob"])),
+                      ("CERT_CHAIN_0", F.pem_escaped(pki["issuing-b"]))])
+    assert r.headers.get("x-user") == "bob@example.com", r
+    # alice's subject has no emailAddress: no name, refused
+    r = http_request(site.example_ports["keycloak"], "/dn-regex/t",
+                     [("SSL_CLIENT_CERT", F.pem_escaped(a)),
+                      ("CERT_CHAIN_0", F.pem_escaped(ca_a))])
+    assert r.status == 403 and not r.headers.get("x-user"), r
 
 
 def test_keycloak_migration_refusals(site, pki):
