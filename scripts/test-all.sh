@@ -11,10 +11,12 @@
 #   5. a short run of every fuzz target (X509A_FUZZ_SECONDS, default 45);
 #   6. the release tarball: make distcheck, and every tracked file in it;
 #   7. the Debian package: built, linted, installed, tried in the system's
-#      apache2 layout on a high port, purged (scripts/package-check.sh).
+#      apache2 layout on a high port, purged (scripts/package-check.sh);
+#   8. the README's two commands on a fresh Debian 12 root made with
+#      mmdebstrap, cloned into its /root (scripts/fresh-machine-check.sh).
 # Run as root on Debian 12; missing packages are installed first.
-# X509A_SKIP="asan fuzz distcheck package" skips those stages (for quick
-# local runs).
+# X509A_SKIP="asan fuzz distcheck package fresh" skips those stages (for
+# quick local runs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
@@ -91,6 +93,11 @@ fi
 if [[ $skip != *" package "* ]]; then
     stage "Debian package: build, lintian, install, a2enmod, apache2 on a high port, purge"
     "$top/scripts/package-check.sh"
+fi
+
+if [[ $skip != *" fresh "* ]]; then
+    stage "fresh machine: the README's commands in a new Debian 12 root (mmdebstrap), cloned to /root"
+    "$top/scripts/fresh-machine-check.sh"
 fi
 
 stage "all tests passed"
