@@ -10,7 +10,8 @@
   "server config, virtual host" (only "server config" when the setter
   refuses anything but the main server with GLOBAL_ONLY), Override None.
 * docs/troubleshooting.md has a row (meaning, typical cause, fix) for every
-  X509Annnn tag the code logs (X509A_LOGNO(nnnn) in the C sources), and no
+  X509Annnn tag the code logs (X509A_LOGNO(nnnn) in the C sources, or
+  "X509Annnn: " printed to stderr), and no
   row for a tag the code no longer logs.
 """
 
@@ -245,8 +246,10 @@ def code_tags():
     files += glob.glob(os.path.join(TOP, "src", "*.c"))
     files += glob.glob(os.path.join(TOP, "lib", "*.c"))
     for path in files:
-        for m in re.finditer(r"X509A_LOGNO\((\d{4})\)", read(path)):
-            tags.setdefault("X509A" + m.group(1), set()).add(
+        # X509A_LOGNO(nnnn), and the tags printed straight to stderr
+        # ("X509Annnn: ..." in a string, configtest's regex messages)
+        for m in re.finditer(r'X509A_LOGNO\((\d{4})\)|"X509A(\d{4}): ', read(path)):
+            tags.setdefault("X509A" + (m.group(1) or m.group(2)), set()).add(
                 os.path.relpath(path, TOP))
     return tags
 
