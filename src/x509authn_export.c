@@ -278,6 +278,22 @@ int x509authn_ssl_vars_fixup(request_rec *r)
     return DECLINED;
 }
 
+/* X509_AUTHN_ERROR: why the authentication that decided for @a r (or for
+ * the request an ErrorDocument or another internal redirect came from)
+ * refused the certificate; NULL before any did, and after a login. */
+static const char *expr_error(request_rec *r)
+{
+    for (; r; r = r->prev ? r->prev : r->main) {
+        x509authn_req *rs = ap_get_module_config(r->request_config,
+                                                 &x509authn_module);
+
+        if (rs && rs->authn_done) {
+            return rs->error;
+        }
+    }
+    return NULL;
+}
+
 /* Before authentication: the certificate the request presents under the
  * asking directory's source.  Once authentication has run: the login it
  * made, or nothing (a refused certificate, a password login). */
@@ -290,6 +306,9 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
 
     if (!r) {
         return NULL;
+    }
+    if (!strcmp(name, "X509_AUTHN_ERROR")) {
+        return expr_error(r);
     }
     rs = x509authn_req_state(r);
     decided = x509authn_decided_by(r, NULL);
