@@ -117,6 +117,36 @@ static int refuse(request_rec *r, x509authn_req *rs, const char *error,
     return status;
 }
 
+/*
+ * log_transaction, before mod_log_config: the access log reads the final
+ * request of an internal redirect, where httpd renamed the reason
+ * REDIRECT_X509_AUTHN_ERROR (an ErrorDocument); %{X509_AUTHN_ERROR}e
+ * names the refusal there too, unless that request decided itself.
+ */
+static int x509authn_log_transaction(request_rec *r)
+{
+    request_rec *last = r, *x;
+
+    while (last->next) {
+        last = last->next;
+    }
+    if (!last->prev || apr_table_get(last->subprocess_env, ERROR_VAR)) {
+        return DECLINED;
+    }
+    for (x = last; x; x = x->prev) {
+        x509authn_req *rs = ap_get_module_config(x->request_config,
+                                                 &x509authn_module);
+
+        if (rs && rs->authn_done) {
+            if (rs->error && x != last) {
+                apr_table_setn(last->subprocess_env, ERROR_VAR, rs->error);
+            }
+            break;
+        }
+    }
+    return DECLINED;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Responses to logins are private                                          */
 /* ------------------------------------------------------------------------ */
@@ -795,6 +825,8 @@ static void x509authn_register_hooks(apr_pool_t *p)
     ap_hook_note_auth_failure(x509authn_note_auth_failure, NULL, NULL,
                               APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(x509authn_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(x509authn_log_transaction, NULL, NULL,
+                            APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(x509authn_insert_filter, NULL, NULL,
                           APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(x509authn_insert_filter, NULL, NULL,
