@@ -23,7 +23,10 @@ Servers (one httpd):
               balancer's (X509AuthnProxyRequire): proxy-refused
 """
 
+import base64
+import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -111,6 +114,28 @@ def h(request, workroot, pki, module_so, loopback_aliases):
     srv.start(locations=locations(_locs(srv, pki)), extra_vhosts=vh,
               server_extra=server_extra)
     return srv
+
+
+def v1_cert_der_b64(srv, pki):
+    """An X.509 v1 client certificate of Issuing CA A (no extensions:
+    OpenSSL's verification accepts it for any purpose, the module's leaf
+    check does not), base64 DER."""
+    d = srv.path("conf")
+    key, csr, crt = (os.path.join(d, "v1" + s) for s in (".key", ".csr", ".crt"))
+    quiet = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", key], **quiet)
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj",
+                    "/C=US/O=Example Corp/CN=v1cert", "-out", csr], **quiet)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", pki["issuing-a"].cert,
+                    "-CAkey", pki["issuing-a"].key, "-set_serial", "0x3191",
+                    "-days", "30", "-out", crt], **quiet)
+    der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"],
+                         stdout=subprocess.PIPE, check=True).stdout
+    text = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-text"],
+                          stdout=subprocess.PIPE, check=True).stdout.decode()
+    assert "Version: 1 (0x0)" in text, text[:300]
+    return base64.b64encode(der).decode()
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -295,6 +320,13 @@ def test_forwarded_verification(h, pki, name, token):
     assert h.wait_log(mark, HIT_RX), "not answered by the shared cache:\n" + \
         h.log_since(mark)
     assert r.status == 403
+
+
+def test_not_a_client_certificate_leaf_check(h, pki):
+    """A v1 certificate verifies; the module's own leaf check refuses it."""
+    mark = h.log_mark()
+    refused(h, fwd(h, v1_cert_der_b64(h, pki)), "not-a-client-certificate")
+    assert h.wait_log(mark, r"X509A0111: certificate rejected: not an X\.509 v3"), h.log_since(mark)
 
 
 def test_revocation_unknown(h, pki):
