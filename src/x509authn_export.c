@@ -98,7 +98,8 @@ static void put_ssl_vars(request_rec *r, x509a_cert *cert, const char *remain)
 }
 
 /* Values live in the entry, which the request references until its pool
- * is gone: no copies. */
+ * is gone: no copies.  (X509_AUTHN_ERROR is check_authn's, set on a
+ * refusal: whatever blanks the X509_* names after a refusal keeps it.) */
 void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
                       x509authn_req *rs, x509authn_found *f)
 {
