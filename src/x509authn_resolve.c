@@ -91,14 +91,10 @@ static x509authn_found *resolve_header(request_rec *r, x509authn_req *rs,
     }
     if (!rs->from_proxy) {
         found_reset(f);
-        if (rs->proxy_refused) {
-            f->why = "the peer's certificate fails X509AuthnProxyRequire";
-            f->error = X509A_REASON_PROXY_REFUSED;
-        }
-        else {
-            f->why = "the peer is not a trusted proxy";
-            f->error = X509A_REASON_UNTRUSTED_PEER;
-        }
+        /* X509A0202 has said which X509AuthnProxyRequire failed */
+        f->why = "the peer is not a trusted proxy";
+        f->error = rs->proxy_refused ? X509A_REASON_PROXY_REFUSED
+                                     : X509A_REASON_UNTRUSTED_PEER;
         return f;
     }
     if (f->key) {
