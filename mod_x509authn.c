@@ -100,6 +100,53 @@ static void log_refusal(request_rec *r, int level, const char *why,
     }
 }
 
+/* The name of the refusal reason in the environment (and ap_expr). */
+#define ERROR_VAR "X509_AUTHN_ERROR"
+
+/*
+ * Say why the certificate was not taken: X509_AUTHN_ERROR, for the access
+ * log, CGI, an ErrorDocument (REDIRECT_X509_AUTHN_ERROR, which httpd
+ * copies into the redirected request) and, under "X509Authn On", the
+ * password prompt and the password login.  @a error is a static token.
+ */
+static int refuse(request_rec *r, x509authn_req *rs, const char *error,
+                  int status)
+{
+    rs->error = error ? error : X509A_REASON_INTERNAL;
+    apr_table_setn(r->subprocess_env, ERROR_VAR, rs->error);
+    return status;
+}
+
+/*
+ * log_transaction, before mod_log_config: the access log reads the final
+ * request of an internal redirect, where httpd renamed the reason
+ * REDIRECT_X509_AUTHN_ERROR (an ErrorDocument); %{X509_AUTHN_ERROR}e
+ * names the refusal there too, unless that request decided itself.
+ */
+static int x509authn_log_transaction(request_rec *r)
+{
+    request_rec *last = r, *x;
+
+    while (last->next) {
+        last = last->next;
+    }
+    if (!last->prev || apr_table_get(last->subprocess_env, ERROR_VAR)) {
+        return DECLINED;
+    }
+    for (x = last; x; x = x->prev) {
+        x509authn_req *rs = ap_get_module_config(x->request_config,
+                                                 &x509authn_module);
+
+        if (rs && rs->authn_done) {
+            if (rs->error && x != last) {
+                apr_table_setn(last->subprocess_env, ERROR_VAR, rs->error);
+            }
+            break;
+        }
+    }
+    return DECLINED;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Responses to logins are private                                          */
 /* ------------------------------------------------------------------------ */
@@ -224,7 +271,8 @@ static int x509authn_check_authn(request_rec *r)
     x509authn_req *rs;
     x509authn_found *f;
     x509a_cert *cert;
-    const char *why = NULL, *user;
+    const char *why = NULL, *error = NULL, *user;
+    x509a_rule_kind failed = X509A_RULE_KINDS;
 
     if (!mandatory && !dc->enabled) {
         return DECLINED;
@@ -233,12 +281,13 @@ static int x509authn_check_authn(request_rec *r)
     rs = x509authn_req_state(r);
     rs->authn_done = 1;
     rs->login = NULL;
+    rs->error = NULL;
     f = x509authn_resolve(r, dc);
     if (!f->entry) {
         /* without a certificate, falling back to a password is normal */
         log_refusal(r, (mandatory || f->presented) ? APLOG_INFO : APLOG_DEBUG,
                     f->why, f->refused);
-        return refused;
+        return refuse(r, rs, f->error, refused);
     }
     if (f->source == X509AUTHN_SOURCE_HEADER) {
         /* X509_PROXY_S_DN asks mod_ssl and locks the proxy's entry: before
@@ -247,13 +296,18 @@ static int x509authn_check_authn(request_rec *r)
     }
     cert = f->entry->cert;
     x509authn_entry_lock(f->entry);
-    if ((why = x509a_cert_leaf_problem(cert))
-        || !x509a_rules_check(dc->rules, cert,
-                              (time_t)apr_time_sec(r->request_time), r->pool,
-                              &why)) {
+    if ((why = x509a_cert_leaf_problem(cert))) {
+        error = X509A_REASON_NOT_A_CLIENT_CERTIFICATE;
+    }
+    else if (!x509a_rules_check_kind(dc->rules, cert,
+                                     (time_t)apr_time_sec(r->request_time),
+                                     r->pool, &why, &failed)) {
+        error = x509a_rule_reason(failed);
+    }
+    if (error) {
         x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, why, f->entry);
-        return refused;
+        return refuse(r, rs, error, refused);
     }
     user = NULL;
     if (dc->map) {
@@ -269,7 +323,7 @@ static int x509authn_check_authn(request_rec *r)
             x509authn_entry_unlock(f->entry);
             log_refusal(r, APLOG_INFO, "not mapped by X509AuthnUserMap (and "
                         "X509AuthnUserMapRequired is On)", f->entry);
-            return refused;
+            return refuse(r, rs, X509A_REASON_UNMAPPED, refused);
         }
         else {
             user = NULL;
@@ -282,12 +336,14 @@ static int x509authn_check_authn(request_rec *r)
         x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, "no X509AuthnUser field yields a user name",
                     f->entry);
-        return refused;
+        return refuse(r, rs, X509A_REASON_NO_USER_NAME, refused);
     }
     /* the entry (and so a name from it) lives as long as the request */
     r->user = (char *)user;
     r->ap_auth_type = "X509";
     rs->login = f;
+    /* a reason copied from a main request does not describe this login */
+    apr_table_unset(r->subprocess_env, ERROR_VAR);
     x509authn_export(r, dc, rs, f);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0102)
                   "User %s has been preauthenticated from %s (user \"%s\", "
@@ -769,6 +825,8 @@ static void x509authn_register_hooks(apr_pool_t *p)
     ap_hook_note_auth_failure(x509authn_note_auth_failure, NULL, NULL,
                               APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(x509authn_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(x509authn_log_transaction, NULL, NULL,
+                            APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(x509authn_insert_filter, NULL, NULL,
                           APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(x509authn_insert_filter, NULL, NULL,

@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 
 #include "x509a_record.h"
+#include "x509a_reason.h"
 
 /* Offsets of the fixed header. */
 #define OFF_VERSION 0
@@ -24,7 +25,8 @@
 #define OFF_UNTIL   26
 #define OFF_NCHAIN  34
 #define OFF_REASON  35
-#define HEADER_LEN  37
+#define OFF_TOKEN   37
+#define HEADER_LEN  38
 #define MAC_LEN     X509A_RECORD_MAC_LEN
 
 /* Contexts kept for reuse: one per thread that MACs at the same time. */
@@ -333,7 +335,7 @@ apr_size_t x509a_record_encode(const x509a_record_key *k,
                                    X509A_RECORD_KEY_LEN],
                                const x509a_record *rec, unsigned char *out)
 {
-    apr_size_t n = 0, r = 0, len;
+    apr_size_t n = 0, r = 0, t = 0, len;
 
     if (rec->verified) {
         if (rec->nchain < 1 || rec->nchain > X509A_RECORD_MAX_CHAIN) {
@@ -347,6 +349,12 @@ apr_size_t x509a_record_encode(const x509a_record_key *k,
             r = X509A_RECORD_MAX_REASON;
         }
     }
+    if (!rec->verified && rec->reason) {
+        t = strlen(rec->reason);
+        if (t > X509A_RECORD_MAX_TOKEN) {
+            t = 0;
+        }
+    }
     out[OFF_VERSION] = X509A_RECORD_VERSION;
     memcpy(out + OFF_KEY_ID, k->id, X509A_RECORD_KEY_ID_LEN);
     out[OFF_VERDICT] = rec->verified ? 'V' : 'F';
@@ -356,6 +364,7 @@ apr_size_t x509a_record_encode(const x509a_record_key *k,
     out[OFF_NCHAIN] = (unsigned char)n;
     out[OFF_REASON] = (unsigned char)(r >> 8);
     out[OFF_REASON + 1] = (unsigned char)(r & 0xff);
+    out[OFF_TOKEN] = (unsigned char)t;
     len = HEADER_LEN;
     if (n) {
         memcpy(out + len, rec->chain, 32 * n);
@@ -364,6 +373,10 @@ apr_size_t x509a_record_encode(const x509a_record_key *k,
     if (r) {
         memcpy(out + len, rec->why, r);
         len += r;
+    }
+    if (t) {
+        memcpy(out + len, rec->reason, t);
+        len += t;
     }
     if (!record_mac(k, cache_key, out, len, out + len)) {
         return 0;
@@ -382,7 +395,7 @@ x509a_record_status x509a_record_decode(apr_pool_t *p,
 {
     const x509a_record_key *k;
     unsigned char mac[MAC_LEN];
-    apr_size_t n, r;
+    apr_size_t n, r, t;
 
     memset(out, 0, sizeof(*out));
     if (len < 1) {
@@ -412,9 +425,10 @@ x509a_record_status x509a_record_decode(apr_pool_t *p,
     }
     n = val[OFF_NCHAIN];
     r = (apr_size_t)val[OFF_REASON] << 8 | val[OFF_REASON + 1];
-    if (HEADER_LEN + 32 * n + r + MAC_LEN != len
+    t = val[OFF_TOKEN];
+    if (HEADER_LEN + 32 * n + r + t + MAC_LEN != len
         || (val[OFF_VERDICT] == 'V' && (n < 1 || n > X509A_RECORD_MAX_CHAIN
-                                        || r != 0))
+                                        || r != 0 || t != 0))
         || (val[OFF_VERDICT] == 'F' && n != 0)
         || (val[OFF_VERDICT] != 'V' && val[OFF_VERDICT] != 'F')) {
         return X509A_RECORD_MALFORMED;
@@ -429,6 +443,9 @@ x509a_record_status x509a_record_decode(apr_pool_t *p,
     }
     else {
         out->why = apr_pstrmemdup(p, (const char *)val + HEADER_LEN, r);
+        /* another release's token this one does not know: none */
+        out->reason = x509a_reason_known((const char *)val + HEADER_LEN + r,
+                                         t);
     }
     return now < out->expires ? X509A_RECORD_OK : X509A_RECORD_EXPIRED;
 }

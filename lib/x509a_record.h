@@ -24,10 +24,10 @@
  * secret are still accepted); an unknown format version is a miss, so that
  * servers of two releases can share a cache.
  *
- * Layout of version 1 (integers big-endian, times in seconds since the
+ * Layout of version 2 (integers big-endian, times in seconds since the
  * epoch, signed):
  *
- *     0   1  version (1)
+ *     0   1  version (2)
  *     1   8  key id
  *     9   1  verdict: 'V' verified, 'F' refused
  *    10   8  expires: the record is a miss from then on
@@ -35,8 +35,10 @@
  *    26   8  valid_until: earliest notAfter of the verified chain
  *    34   1  n: SHA-256 fingerprints that follow (V: 1..16, F: 0)
  *    35   2  r: bytes of the refusal reason that follow (V: 0)
- *    37      n * 32 fingerprints of the verified chain, leaf first
+ *    37   1  t: bytes of the refusal token that follow (V: 0)
+ *    38      n * 32 fingerprints of the verified chain, leaf first
  *            r bytes of the refusal reason
+ *            t bytes of the refusal token (X509_AUTHN_ERROR, x509a_reason.h)
  *    end-16  SipHash-2-4-128(MAC key, cache key || every byte before it),
  *            the MAC key being the first 16 bytes of a SHA-256 of a label
  *            and the secret
@@ -53,7 +55,7 @@
 #define X509A_RECORD_KEY_LEN 64
 
 /** The record format this code writes. */
-#define X509A_RECORD_VERSION 1
+#define X509A_RECORD_VERSION 2
 
 /** Length of a key id. */
 #define X509A_RECORD_KEY_ID_LEN 8
@@ -64,12 +66,16 @@
 /** Longest refusal reason a record holds (longer ones are cut). */
 #define X509A_RECORD_MAX_REASON 255
 
+/** Longest refusal token a record holds (longer ones are not written). */
+#define X509A_RECORD_MAX_TOKEN 32
+
 /** Length of a record's MAC. */
 #define X509A_RECORD_MAC_LEN 16
 
 /** Size of the largest record. */
-#define X509A_RECORD_MAX_LEN (37 + 32 * X509A_RECORD_MAX_CHAIN \
-                              + X509A_RECORD_MAX_REASON + X509A_RECORD_MAC_LEN)
+#define X509A_RECORD_MAX_LEN (38 + 32 * X509A_RECORD_MAX_CHAIN \
+                              + X509A_RECORD_MAX_REASON \
+                              + X509A_RECORD_MAX_TOKEN + X509A_RECORD_MAC_LEN)
 
 /** Fewest bytes of secret a key takes. */
 #define X509A_RECORD_MIN_SECRET 32
@@ -88,6 +94,9 @@ typedef struct {
     const unsigned char *chain;
     /** Refused: why (NUL-terminated; cut to X509A_RECORD_MAX_REASON). */
     const char *why;
+    /** Refused: the refusal token (X509A_REASON_*), or NULL.  Decoded,
+     *  the static string of a known token; NULL for an unknown one. */
+    const char *reason;
 } x509a_record;
 
 /** What x509a_record_decode() found. */

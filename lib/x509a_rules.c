@@ -51,6 +51,24 @@ const char *x509a_rule_name(x509a_rule_kind kind)
     return kind < X509A_RULE_KINDS ? rule_names[kind] : "?";
 }
 
+const char *x509a_rule_reason(x509a_rule_kind kind)
+{
+    /* stable tokens: never the directive names, which may grow aliases */
+    static const char *const reasons[X509A_RULE_KINDS] = {
+        "rule:Subject",
+        "rule:Issuer",
+        "rule:Serial",
+        "rule:Fingerprint",
+        "rule:SPKI",
+        "rule:EKU",
+        "rule:Policy",
+        "rule:IssuingCA",
+        "rule:MaxDepth"
+    };
+
+    return kind < X509A_RULE_KINDS ? reasons[kind] : "rule:?";
+}
+
 x509a_rules *x509a_rules_make(apr_pool_t *p)
 {
     return apr_pcalloc(p, sizeof(x509a_rules));
@@ -582,6 +600,13 @@ static int path_depth(x509a_cert *c, time_t now, const char **why)
 int x509a_rules_check(const x509a_rules *rules, x509a_cert *c, time_t now,
                       apr_pool_t *p, const char **why)
 {
+    return x509a_rules_check_kind(rules, c, now, p, why, NULL);
+}
+
+int x509a_rules_check_kind(const x509a_rules *rules, x509a_cert *c,
+                           time_t now, apr_pool_t *p, const char **why,
+                           x509a_rule_kind *failed)
+{
     const char *path_why = NULL;
     int k, depth = 0;
 
@@ -649,6 +674,9 @@ int x509a_rules_check(const x509a_rules *rules, x509a_cert *c, time_t now,
                 "X509AuthnRequireIssuingCA",
                 "verified path deeper than X509AuthnMaxDepth allows"
             };
+            if (failed) {
+                *failed = (x509a_rule_kind)k;
+            }
             if (why) {
                 *why = what[k];
                 if (k == X509A_RULE_MAX_DEPTH && depth >= 0) {

@@ -77,6 +77,14 @@ x509a_rules *x509a_rules_merge(apr_pool_t *p, const x509a_rules *base,
 const char *x509a_rule_name(x509a_rule_kind kind);
 
 /**
+ * The refusal reason (X509_AUTHN_ERROR) of a rule kind that fails:
+ * "rule:Subject", "rule:Issuer", "rule:Serial", "rule:Fingerprint",
+ * "rule:SPKI", "rule:EKU", "rule:Policy", "rule:IssuingCA",
+ * "rule:MaxDepth" (static strings).
+ */
+const char *x509a_rule_reason(x509a_rule_kind kind);
+
+/**
  * The memo key of the IssuingCA rule: SHA-256 over the SHA-256 of the DER
  * of every certificate of the set, in the order read (and a fixed label).
  * The same content gives the same digest whatever the rule set's address
@@ -106,6 +114,15 @@ const unsigned char *x509a_rules_policy_digest(const x509a_rules *rules);
  */
 int x509a_rules_check(const x509a_rules *rules, x509a_cert *c, time_t now,
                       apr_pool_t *p, const char **why);
+
+/**
+ * x509a_rules_check(), also saying which kind failed.
+ * @param failed on failure, receives the first kind that does not match
+ *        (may be NULL)
+ */
+int x509a_rules_check_kind(const x509a_rules *rules, x509a_cert *c,
+                           time_t now, apr_pool_t *p, const char **why,
+                           x509a_rule_kind *failed);
 
 /**
  * Does the certificate's verified path pass through one of @a cas

@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509a_verify.h"
+#include "x509a_reason.h"
 
 struct x509a_verifier {
     apr_pool_t *pool;
@@ -462,11 +463,16 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
     }
     info->crl_next_update = APR_INT64_MAX;
     info->transient = 0;
+    info->error = X509_V_OK;
+    info->error_depth = 0;
+    info->reason = NULL;
     apr_thread_mutex_lock(v->lock);
     memcpy(info->settings_digest, v->digest, sizeof(info->settings_digest));
     if (v->broken) {
         *why = apr_pstrdup(p, v->broken);
         info->transient = 1;
+        /* the CRL file is unusable: nobody's revocation is known */
+        info->reason = X509A_REASON_REVOCATION_UNKNOWN;
         apr_thread_mutex_unlock(v->lock);
         return 0;
     }
@@ -478,6 +484,7 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
     if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
         *why = "out of memory";
         info->transient = 1;
+        info->reason = X509A_REASON_INTERNAL;
     }
     else if (X509_verify_cert(ctx) > 0) {
         ok = 1;
@@ -496,6 +503,9 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
         *why = apr_psprintf(p, "verification failed at depth %d: %s",
                             X509_STORE_CTX_get_error_depth(ctx),
                             X509_verify_cert_error_string(e));
+        info->error = e;
+        info->error_depth = X509_STORE_CTX_get_error_depth(ctx);
+        info->reason = x509a_reason_of_verify_error(e, info->error_depth);
         /* not a property of the certificate: a retry may succeed */
         info->transient = e == X509_V_ERR_OUT_OF_MEM
                           || e == X509_V_ERR_UNSPECIFIED

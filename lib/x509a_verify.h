@@ -83,6 +83,15 @@ typedef struct {
     int transient;
     /** x509a_verifier_settings_digest() of the trust store that decided. */
     unsigned char settings_digest[32];
+    /** OpenSSL's X509_V_ERR_* code of a failure (X509_V_OK on success, or
+     *  when the failure had none: store unusable, out of memory). */
+    int error;
+    /** The depth in the chain @a error was found at (0: the leaf). */
+    int error_depth;
+    /** On failure, the refusal reason (X509A_REASON_*, x509a_reason.h):
+     *  x509a_reason_of_verify_error() of @a error, revocation-unknown for
+     *  an unusable CRL file, internal when out of memory; NULL on success. */
+    const char *reason;
 } x509a_verify_info;
 
 /**

@@ -32,6 +32,7 @@
 #include "x509a_verify.h"
 #include "x509a_record.h"
 #include "x509a_map.h"
+#include "x509a_reason.h"
 
 /** Stable tag and number at the start of every log message. */
 #define X509A_LOGNO(n) "X509A" #n ": "
@@ -254,6 +255,7 @@ struct x509authn_entry {
     /* forwarded certificates only: */
     int verified;               /**< Verification passed (or was off). */
     const char *why;            /**< Else why it failed. */
+    const char *error;          /**< And its token (X509A_REASON_*). */
     apr_time_t valid_from;      /**< Latest notBefore of the chain. */
     apr_time_t valid_until;     /**< Earliest notAfter of the chain (and
                                  *   nextUpdate of the CRLs used). */
@@ -315,6 +317,8 @@ typedef struct {
     x509authn_entry *entry;     /**< Accepted certificate (held by r). */
     x509authn_entry *refused;   /**< Or a presented, refused one (held). */
     const char *why;            /**< When no entry: why not. */
+    const char *error;          /**< And its token (X509A_REASON_*), for
+                                 *   X509_AUTHN_ERROR. */
     int presented;              /**< A certificate was offered but refused. */
     /* header source: the header values this answer is for */
     const char *key;
@@ -324,6 +328,8 @@ typedef struct {
 /** The request's state (r->request_config). */
 typedef struct {
     int from_proxy;             /**< The peer is a trusted proxy. */
+    int proxy_refused;          /**< Not, for its certificate fails
+                                 *   X509AuthnProxyRequire. */
     x509authn_entry *proxy;     /**< The proxy's own TLS certificate, if any. */
     int proxy_asked;            /**< mod_ssl was asked for it. */
     const char *proxy_dn;       /**< Its subject, once asked for. */
@@ -333,6 +339,8 @@ typedef struct {
     int authn_done;
     /** What check_authn accepted, or NULL (refused, or not X509). */
     x509authn_found *login;
+    /** Why check_authn refused (X509_AUTHN_ERROR), or NULL. */
+    const char *error;
 } x509authn_req;
 
 /** "tls" or "header". */
@@ -373,10 +381,11 @@ conn_rec *x509authn_master_conn(conn_rec *c);
 int x509authn_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
 
 /** The connection's verified client certificate (a new reference), or NULL
- *  with *why.  A certificate offered but not verified sets *presented and
- *  comes back in *refused (when asked for), for the log. */
+ *  with *why and its token in *error.  A certificate offered but not
+ *  verified sets *presented and comes back in *refused (when asked for),
+ *  for the log. */
 x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
-                                     int *presented,
+                                     const char **error, int *presented,
                                      x509authn_entry **refused);
 
 /** child_init: the per-process cache of verified TLS certificates. */
@@ -385,10 +394,11 @@ void x509authn_tls_child_init(apr_pool_t *pchild);
 /* --- trusted proxies (x509authn_proxy.c) --- */
 
 /** Does the request come from a trusted proxy?  The proxy's own verified
- *  certificate, when X509AuthnProxyRequire needs it, goes to *proxy. */
+ *  certificate, when X509AuthnProxyRequire needs it, goes to *proxy;
+ *  *refused is set when that certificate fails X509AuthnProxyRequire. */
 int x509authn_peer_is_trusted_proxy(request_rec *r,
                                     const x509authn_srv_conf *sc,
-                                    x509authn_entry **proxy);
+                                    x509authn_entry **proxy, int *refused);
 
 /** post_read_request: strip forwarded-certificate headers from requests
  *  that do not come from a trusted proxy. */

@@ -98,7 +98,8 @@ static void put_ssl_vars(request_rec *r, x509a_cert *cert, const char *remain)
 }
 
 /* Values live in the entry, which the request references until its pool
- * is gone: no copies. */
+ * is gone: no copies.  (X509_AUTHN_ERROR is check_authn's, set on a
+ * refusal: whatever blanks the X509_* names after a refusal keeps it.) */
 void x509authn_export(request_rec *r, const x509authn_dir_conf *dc,
                       x509authn_req *rs, x509authn_found *f)
 {
@@ -278,6 +279,22 @@ int x509authn_ssl_vars_fixup(request_rec *r)
     return DECLINED;
 }
 
+/* X509_AUTHN_ERROR: why the authentication that decided for @a r (or for
+ * the request an ErrorDocument or another internal redirect came from)
+ * refused the certificate; NULL before any did, and after a login. */
+static const char *expr_error(request_rec *r)
+{
+    for (; r; r = r->prev ? r->prev : r->main) {
+        x509authn_req *rs = ap_get_module_config(r->request_config,
+                                                 &x509authn_module);
+
+        if (rs && rs->authn_done) {
+            return rs->error;
+        }
+    }
+    return NULL;
+}
+
 /* Before authentication: the certificate the request presents under the
  * asking directory's source.  Once authentication has run: the login it
  * made, or nothing (a refused certificate, a password login). */
@@ -290,6 +307,9 @@ static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
 
     if (!r) {
         return NULL;
+    }
+    if (!strcmp(name, "X509_AUTHN_ERROR")) {
+        return expr_error(r);
     }
     rs = x509authn_req_state(r);
     decided = x509authn_decided_by(r, NULL);

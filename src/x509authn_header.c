@@ -132,6 +132,9 @@ static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
     else {
         e->verified = 0;
         e->why = apr_pstrdup(e->pool, rec->why);
+        /* a record without a token this release knows: the verification
+         * failed, which is all it says */
+        e->error = rec->reason ? rec->reason : X509A_REASON_CHAIN_INVALID;
     }
     /* kept here no longer than the record (CRL nextUpdate included) */
     e->expires = now + x509authn_global.ttl;
@@ -149,7 +152,8 @@ static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
 static x509authn_entry *verified_entry(request_rec *r,
                                        const x509authn_srv_conf *sc,
                                        X509 *leaf, STACK_OF(X509) *untrusted,
-                                       apr_time_t now, const char **why)
+                                       apr_time_t now, const char **why,
+                                       const char **error)
 {
     unsigned char key[X509A_RECORD_KEY_LEN], settings[32];
     STACK_OF(X509) *verified = NULL;
@@ -164,6 +168,7 @@ static x509authn_entry *verified_entry(request_rec *r,
     if (shared && x509authn_record_get(r, key, now, &rec)) {
         if (!(e = record_entry(sc, leaf, untrusted, &rec, now))) {
             *why = "out of memory";
+            *error = X509A_REASON_INTERNAL;
             return NULL;
         }
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0303)
@@ -178,6 +183,7 @@ static x509authn_entry *verified_entry(request_rec *r,
                                NULL);
     if (!e) {
         *why = "out of memory";
+        *error = X509A_REASON_INTERNAL;
         return NULL;
     }
     memset(&rec, 0, sizeof(rec));
@@ -207,7 +213,9 @@ static x509authn_entry *verified_entry(request_rec *r,
     else {
         e->verified = 0;
         e->why = apr_pstrdup(e->pool, err);
+        e->error = info.reason ? info.reason : X509A_REASON_CHAIN_INVALID;
         rec.why = err;
+        rec.reason = e->error;
         rec.expires = now + (x509authn_global.ttl < X509AUTHN_MAX_FAILURE_TTL
                              ? x509authn_global.ttl
                              : X509AUTHN_MAX_FAILURE_TTL);
@@ -239,7 +247,7 @@ static x509authn_entry *forwarded_entry(request_rec *r,
                                         const x509authn_srv_conf *sc,
                                         const char *leaf_value,
                                         apr_array_header_t *chain_values,
-                                        const char **why)
+                                        const char **why, const char **error)
 {
     x509a_forwarded fwd;
     STACK_OF(X509) *untrusted;
@@ -252,11 +260,13 @@ static x509authn_entry *forwarded_entry(request_rec *r,
                                  &fwd))) {
         *why = apr_psprintf(r->pool, "malformed %s header: %s", sc->header,
                             err);
+        *error = X509A_REASON_DECODE_ERROR;
         return NULL;
     }
     if (!fwd.leaf) {
         *why = apr_psprintf(r->pool, "the trusted proxy forwarded no "
                             "certificate in %s", sc->header);
+        *error = X509A_REASON_NO_CERTIFICATE;
         return NULL;
     }
     untrusted = fwd.chain ? fwd.chain : sk_X509_new_null();
@@ -282,6 +292,7 @@ static x509authn_entry *forwarded_entry(request_rec *r,
                                sc->chain_header, i, err)
                 : apr_psprintf(r->pool, "malformed %s header: %s",
                                sc->chain_header, err);
+            *error = X509A_REASON_DECODE_ERROR;
             return NULL;
         }
     }
@@ -294,9 +305,13 @@ static x509authn_entry *forwarded_entry(request_rec *r,
             e->valid_until = APR_INT64_MAX;
             e->expires = now + x509authn_global.ttl;
         }
+        else {
+            *why = "out of memory";
+            *error = X509A_REASON_INTERNAL;
+        }
         return e;
     }
-    return verified_entry(r, sc, fwd.leaf, untrusted, now, why);
+    return verified_entry(r, sc, fwd.leaf, untrusted, now, why, error);
 }
 
 void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
@@ -316,6 +331,7 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
     if (!f->key) {
         f->why = apr_psprintf(r->pool, "no %s header from the trusted proxy",
                               sc->header);
+        f->error = X509A_REASON_NO_CERTIFICATE;
         return;
     }
     if (sc->verifier) {
@@ -338,6 +354,7 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
             x509a_forwarded fwd;
 
             f->why = broken;
+            f->error = X509A_REASON_REVOCATION_UNKNOWN;
             f->presented = 1;
             if (!x509a_decode_leaf(r->pool, apr_table_get(r->headers_in,
                                                           sc->header),
@@ -357,7 +374,7 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
     }
     if (!e) {
         e = forwarded_entry(r, sc, apr_table_get(r->headers_in, sc->header),
-                            chain_values, &f->why);
+                            chain_values, &f->why, &f->error);
         if (!e) {
             f->presented = 1;
             return;
@@ -373,12 +390,15 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
     x509authn_entry_hold(r, e);
     if (!e->verified) {
         f->why = e->why;
+        f->error = e->error ? e->error : X509A_REASON_CHAIN_INVALID;
     }
     else if (now < e->valid_from) {
         f->why = "a certificate of the chain is not yet valid";
+        f->error = X509A_REASON_NOT_YET_VALID;
     }
     else if (now >= e->valid_until) {
         f->why = "a certificate of the chain has expired";
+        f->error = X509A_REASON_EXPIRED;
     }
     else {
         f->entry = e;

@@ -20,7 +20,7 @@ APLOG_USE_MODULE(x509authn);
  * X509AuthnProxyRequire line on the proxy's verified TLS certificate. */
 int x509authn_peer_is_trusted_proxy(request_rec *r,
                                     const x509authn_srv_conf *sc,
-                                    x509authn_entry **proxy)
+                                    x509authn_entry **proxy, int *refused)
 {
     conn_rec *c = x509authn_master_conn(r->connection);
     int i;
@@ -40,10 +40,10 @@ int x509authn_peer_is_trusted_proxy(request_rec *r,
         }
     }
     if (sc->proxy_rules) {
-        const char *why = NULL;
+        const char *why = NULL, *error = NULL;
         int presented = 0, ok = 1;
 
-        *proxy = x509authn_entry_hold(r, x509authn_tls_entry(r, &why,
+        *proxy = x509authn_entry_hold(r, x509authn_tls_entry(r, &why, &error,
                                                              &presented,
                                                              NULL));
         if (!*proxy) {
@@ -63,6 +63,7 @@ int x509authn_peer_is_trusted_proxy(request_rec *r,
                           "fails X509AuthnProxyRequire (%s); %s, client %s",
                           why, x509a_cert_describe((*proxy)->cert),
                           c->client_ip);
+            *refused = 1;
         }
         x509authn_entry_unlock(*proxy);
         return ok;
@@ -235,15 +236,15 @@ void x509authn_register_source_filters(void)
 x509authn_entry *x509authn_proxy_entry(request_rec *r, x509authn_req *rs)
 {
     if (!rs->proxy_asked && rs->from_proxy) {
-        const char *why;
+        const char *why, *error;
         int presented = 0;
 
         /* asked once: a proxy without a certificate has none later */
         rs->proxy_asked = 1;
         if (!rs->proxy) {
             rs->proxy = x509authn_entry_hold(r, x509authn_tls_entry(
-                                                    r, &why, &presented,
-                                                    NULL));
+                                                    r, &why, &error,
+                                                    &presented, NULL));
         }
     }
     return rs->proxy;

@@ -32,7 +32,8 @@ x509authn_req *x509authn_req_state(request_rec *r)
         rs->found[X509AUTHN_SOURCE_TLS].source = X509AUTHN_SOURCE_TLS;
         rs->found[X509AUTHN_SOURCE_HEADER].source = X509AUTHN_SOURCE_HEADER;
         rs->from_proxy = x509authn_peer_is_trusted_proxy(r, x509authn_srv(r),
-                                                         &rs->proxy);
+                                                         &rs->proxy,
+                                                         &rs->proxy_refused);
     }
     return rs;
 }
@@ -85,11 +86,15 @@ static x509authn_found *resolve_header(request_rec *r, x509authn_req *rs,
         found_reset(f);
         f->why = "X509AuthnSource header, but this server trusts no proxy "
                  "(X509AuthnTrustedProxy, X509AuthnProxyRequire)";
+        f->error = X509A_REASON_UNTRUSTED_PEER;
         return f;
     }
     if (!rs->from_proxy) {
         found_reset(f);
+        /* X509A0202 has said which X509AuthnProxyRequire failed */
         f->why = "the peer is not a trusted proxy";
+        f->error = rs->proxy_refused ? X509A_REASON_PROXY_REFUSED
+                                     : X509A_REASON_UNTRUSTED_PEER;
         return f;
     }
     if (f->key) {
@@ -118,9 +123,11 @@ static x509authn_found *resolve_tls(request_rec *r, x509authn_req *rs)
         /* a proxy's certificate is its own credential, not a user's */
         f->why = "the peer is a trusted proxy, whose TLS certificate is not "
                  "a user's";
+        f->error = X509A_REASON_NO_CERTIFICATE;
         return f;
     }
-    e = x509authn_tls_entry(r, &f->why, &f->presented, &f->refused);
+    e = x509authn_tls_entry(r, &f->why, &f->error, &f->presented,
+                            &f->refused);
     f->entry = hold_once(r, e, entry);
     f->refused = hold_once(r, f->refused, refused);
     return f;

@@ -78,7 +78,8 @@ static int key_add_chain(unsigned char *key, apr_size_t *len,
 }
 
 static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
-                                       apr_time_t now, const char **why)
+                                       apr_time_t now, const char **why,
+                                       const char **error)
 {
     STACK_OF(X509) *chain = SSL_get0_verified_chain(cs->ssl);
     STACK_OF(X509) *sent = SSL_get_peer_cert_chain(cs->ssl);
@@ -112,6 +113,7 @@ static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
                                SSL_CTX_get0_param(ctx));
     if (!e) {
         *why = "out of memory";
+        *error = X509A_REASON_INTERNAL;
         return NULL;
     }
     if (cacheable) {
@@ -153,7 +155,8 @@ conn_rec *x509authn_master_conn(conn_rec *c)
 
 /* The peer certificate of a connection where mod_ssl offers no SSL object
  * (no pre_handshake): read back from PEM, once per request. */
-static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
+static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why,
+                                           const char **error)
 {
     const char *pem = x509authn_modssl_var(r, "SSL_CLIENT_CERT");
     BIO *bio;
@@ -163,6 +166,7 @@ static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
     if (!pem || !*pem) {
         *why = "mod_ssl reports a verified client certificate but does not "
                "provide it";
+        *error = X509A_REASON_INTERNAL;
         return NULL;
     }
     bio = BIO_new_mem_buf(pem, -1);
@@ -175,6 +179,7 @@ static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
     ERR_clear_error();
     if (!e) {
         *why = "cannot parse mod_ssl's SSL_CLIENT_CERT";
+        *error = X509A_REASON_INTERNAL;
     }
     return e;
 }
@@ -183,7 +188,8 @@ static x509authn_entry *tls_entry_from_pem(request_rec *r, const char **why)
  * reference), kept by the connection.  @a verified: mod_ssl said SUCCESS
  * for it (only then is an entry shared between connections). */
 static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
-                                   int verified, const char **why)
+                                   int verified, const char **why,
+                                   const char **error)
 {
     X509 *peer = SSL_get0_peer_certificate(cs->ssl), *old_peer;
     x509authn_entry *e, *old;
@@ -191,6 +197,7 @@ static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
     if (!peer) {
         *why = "mod_ssl reports a client certificate but the connection has "
                "none";
+        *error = X509A_REASON_INTERNAL;
         return NULL;
     }
     /* The certificate can change on one connection (renegotiation, TLS 1.3
@@ -209,12 +216,13 @@ static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
     }
     apr_thread_mutex_unlock(cs->lock);
 
-    e = verified ? verified_entry(cs, peer, r->request_time, why)
+    e = verified ? verified_entry(cs, peer, r->request_time, why, error)
                  : x509authn_entry_create(peer, NULL,
                                           SSL_get_peer_cert_chain(cs->ssl),
                                           NULL, NULL);
     if (!e) {
         *why = "out of memory";
+        *error = X509A_REASON_INTERNAL;
         return NULL;
     }
     apr_atomic_inc32(&e->refs);         /* one for the connection */
@@ -232,7 +240,7 @@ static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
 }
 
 x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
-                                     int *presented,
+                                     const char **error, int *presented,
                                      x509authn_entry **refused)
 {
     conn_rec *mc = x509authn_master_conn(r->connection);
@@ -261,6 +269,7 @@ x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
     }
     else if (!ap_ssl_conn_is_ssl(r->connection)) {
         *why = "not a TLS connection";
+        *error = X509A_REASON_NO_CERTIFICATE;
         return NULL;
     }
     /* mod_ssl's verdict, including its per-directory settings; GENEROUS
@@ -269,14 +278,16 @@ x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
     if (!verify || strcmp(verify, "SUCCESS") != 0) {
         if (!verify || strcmp(verify, "NONE") == 0) {
             *why = "no client certificate";
+            *error = X509A_REASON_NO_CERTIFICATE;
         }
         else {
-            const char *ignored = NULL;
+            const char *ignored = NULL, *ignored_error = NULL;
             *why = apr_psprintf(r->pool, "client certificate not verified "
                                 "by mod_ssl (SSL_CLIENT_VERIFY=%s)", verify);
+            *error = X509A_REASON_NOT_VERIFIED;
             *presented = 1;
             if (refused && cs) {
-                *refused = peer_entry(r, cs, 0, &ignored);
+                *refused = peer_entry(r, cs, 0, &ignored, &ignored_error);
             }
         }
         return NULL;
@@ -284,9 +295,9 @@ x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0100)
                   "Attempting to extract certificate from the TLS connection");
     if (!cs) {
-        return tls_entry_from_pem(r, why);
+        return tls_entry_from_pem(r, why, error);
     }
-    return peer_entry(r, cs, 1, why);
+    return peer_entry(r, cs, 1, why, error);
 }
 
 void x509authn_tls_child_init(apr_pool_t *pchild)

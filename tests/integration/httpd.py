@@ -93,7 +93,7 @@ ACCESS_FORMAT = (
     '%a "%r" %>s user="%u" src="%{X509_AUTHN_SOURCE}e" '
     'cn="%{X509_CLIENT_S_DN_CN}e" sdn="%{X509_CLIENT_S_DN}e" '
     'serial="%{X509_CLIENT_M_SERIAL}e" sha256="%{X509_CLIENT_FINGERPRINT_SHA256}e" '
-    'tag="%{X-Test-Tag}i"')
+    'tag="%{X-Test-Tag}i" err="%{X509_AUTHN_ERROR}e"')
 
 
 def free_port(taken=()):

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "x509a_record.h"
+#include "x509a_reason.h"
 #include "testcert.h"
 #include "suites.h"
 
@@ -270,7 +271,7 @@ START_TEST(record_round_trip)
 
     cache_key(key, 0xaa, 0xbb);
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 37 + 3 * 32 + 16);
+    ck_assert_uint_eq(len, 38 + 3 * 32 + 16);
     ck_assert_int_eq(val[0], X509A_RECORD_VERSION);
     ck_assert_int_eq(memcmp(val + 1, x509a_record_key_id(k), 8), 0);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
@@ -287,7 +288,7 @@ START_TEST(record_round_trip)
     in.valid_from = 0;
     in.valid_until = APR_INT64_MAX;
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 37 + X509A_RECORD_MAX_CHAIN * 32 + 16);
+    ck_assert_uint_eq(len, 38 + X509A_RECORD_MAX_CHAIN * 32 + 16);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert_int_eq(out.nchain, X509A_RECORD_MAX_CHAIN);
     ck_assert(out.valid_from == 0);
@@ -297,12 +298,46 @@ START_TEST(record_round_trip)
     in = refused_record("verification failed at depth 0: certificate "
                         "revoked");
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 37 + strlen(in.why) + 16);
+    ck_assert_uint_eq(len, 38 + strlen(in.why) + 16);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert(!out.verified);
     ck_assert_str_eq(out.why, in.why);
     ck_assert(out.expires == in.expires);
     ck_assert_int_eq(out.nchain, 0);
+    ck_assert_ptr_null(out.reason);
+
+    /* a refusal with its token (X509_AUTHN_ERROR): the decoded token is
+     * the known static string */
+    in.reason = "revoked";
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_uint_eq(len, 38 + strlen(in.why) + 7 + 16);
+    ck_assert_int_eq(val[37], 7);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert_str_eq(out.why, in.why);
+    ck_assert_ptr_eq(out.reason, x509a_reason_known("revoked", 7));
+    in.reason = "rule:IssuingCA";
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert_str_eq(out.reason, "rule:IssuingCA");
+    /* a token of another release: authentic, but no token */
+    in.reason = "some-future-token";
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert_str_eq(out.why, in.why);
+    ck_assert_ptr_null(out.reason);
+    /* too long a token is not written */
+    in.reason = "a-token-longer-than-thirty-two-bytes";
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_uint_eq(len, 38 + strlen(in.why) + 16);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert_ptr_null(out.reason);
+    /* a verified record carries none */
+    in = verified_record(1);
+    in.reason = "expired";
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_uint_eq(len, 38 + 32 + 16);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert_ptr_null(out.reason);
 
     /* a long reason is cut */
     long_why = apr_palloc(tc_pool, 1001);
@@ -310,7 +345,11 @@ START_TEST(record_round_trip)
     long_why[1000] = '\0';
     in = refused_record(long_why);
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, X509A_RECORD_MAX_LEN - 32 * X509A_RECORD_MAX_CHAIN);
+    ck_assert_uint_eq(len, X509A_RECORD_MAX_LEN - 32 * X509A_RECORD_MAX_CHAIN
+                           - X509A_RECORD_MAX_TOKEN);
+    in.reason = "not-a-client-certificate";
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_uint_le(len, X509A_RECORD_MAX_LEN);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert_uint_eq(strlen(out.why), X509A_RECORD_MAX_REASON);
 

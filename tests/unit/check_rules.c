@@ -39,8 +39,12 @@ static x509a_rules *rules_add(x509a_rules *r, x509a_rule_kind kind, ...)
 static int passes(const x509a_rules *r, x509a_cert *c, int fail_kind)
 {
     const char *why = NULL;
+    x509a_rule_kind failed = X509A_RULE_KINDS;
     int ok = x509a_rules_check(r, c, time(NULL), tc_pool, &why);
 
+    /* the variant that says which kind failed (X509_AUTHN_ERROR) agrees */
+    ck_assert_int_eq(x509a_rules_check_kind(r, c, time(NULL), tc_pool, NULL,
+                                            &failed), ok);
     if (!ok) {
         ck_assert_msg(why != NULL, "no reason given");
         if (fail_kind >= 0) {
@@ -48,7 +52,14 @@ static int passes(const x509a_rules *r, x509a_cert *c, int fail_kind)
                                                (x509a_rule_kind)fail_kind)),
                           "reason should name %s: %s",
                           x509a_rule_name((x509a_rule_kind)fail_kind), why);
+            ck_assert_msg(failed == (x509a_rule_kind)fail_kind,
+                          "failed kind %d (%s), expected %s", (int)failed,
+                          x509a_rule_reason(failed),
+                          x509a_rule_reason((x509a_rule_kind)fail_kind));
         }
+    }
+    else {
+        ck_assert_int_eq(failed, X509A_RULE_KINDS);
     }
     return ok;
 }

@@ -1180,6 +1180,93 @@ START_TEST(verify_threads)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* Refusal reasons (X509_AUTHN_ERROR)                                     */
+/* ---------------------------------------------------------------------- */
+
+/* The token x509a_verifier_check() gives for a verification: NULL for
+ * success. */
+static const char *reason_of(x509a_verifier *v, X509 *leaf,
+                             STACK_OF(X509) *untrusted, int *err)
+{
+    x509a_verify_info info;
+    const char *why = NULL;
+    int ok;
+
+    memset(&info, 0xee, sizeof(info));
+    ok = x509a_verifier_check(v, tc_pool, leaf, untrusted, NULL, &why, &info);
+    ck_assert_msg(ok == (info.reason == NULL), "verified %d, reason %s (%s)",
+                  ok, info.reason ? info.reason : "none", why ? why : "");
+    if (err) {
+        *err = info.error;
+    }
+    return info.reason;
+}
+
+#define ck_reason(v, leaf, inter, want) do { \
+        const char *got_ = reason_of((v), (leaf), (inter), NULL); \
+        ck_assert_msg(got_ && !strcmp(got_, (want)), "%s: got %s", (want), \
+                      got_ ? got_ : "(null)"); \
+    } while (0)
+
+START_TEST(verify_reasons)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    time_t now = time(NULL);
+    X509_CRL *root_crl = tc_crl(tc_pool, pki.root, pki.root_key, 0, 0,
+                                (char *)NULL);
+    x509a_verifier *v = verifier(ca, NULL, NULL, -1);
+    int err = -1;
+
+    ck_assert_ptr_null(reason_of(v, pki.leaf, inter, &err));
+    ck_assert_int_eq(err, X509_V_OK);
+    ck_reason(v, leaf_with((time_t)1577836800, (time_t)1609459200,
+                           "clientAuth"), inter, "expired");
+    ck_reason(v, leaf_with((time_t)2366841600, (time_t)2493072000,
+                           "clientAuth"), inter, "not-yet-valid");
+    ck_assert_str_eq(reason_of(v, leaf_with(0, 0, "serverAuth"), inter, &err),
+                     "not-a-client-certificate");
+    ck_assert_int_eq(err, X509_V_ERR_INVALID_PURPOSE);
+    /* the intermediate missing: unknown issuer */
+    ck_assert_str_eq(reason_of(v, pki.leaf, NULL, &err), "chain-invalid");
+    ck_assert_int_eq(err, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    ck_reason(verifier(ca, NULL, NULL, 0), pki.leaf, inter, "chain-invalid");
+
+    /* CRLs: revoked, and revocation that cannot be decided */
+    v = verifier(ca, NULL, put_file("r-crl1.pem", crls("2000", "1001", NULL)),
+                 -1);
+    ck_assert_str_eq(reason_of(v, pki.leaf, inter, &err), "revoked");
+    ck_assert_int_eq(err, X509_V_ERR_CERT_REVOKED);
+    v = verifier(ca, NULL, put_file("r-crl2.pem",
+                                    tc_crl_pem(tc_pool, root_crl)), -1);
+    ck_reason(v, pki.leaf, inter, "revocation-unknown");
+    v = verifier(ca, NULL,
+                 put_file("r-crl3.pem",
+                          apr_pstrcat(tc_pool, tc_crl_pem(tc_pool, root_crl),
+                                      tc_crl_pem(tc_pool,
+                                                 tc_crl(tc_pool, pki.inter,
+                                                        pki.inter_key,
+                                                        now - 7 * 86400,
+                                                        now - 86400,
+                                                        (char *)NULL)),
+                                      NULL)),
+                 -1);
+    ck_assert_str_eq(reason_of(v, pki.leaf, inter, &err),
+                     "revocation-unknown");
+    ck_assert_int_eq(err, X509_V_ERR_CRL_HAS_EXPIRED);
+
+    /* a CRL file that has become unusable */
+    v = verifier(ca, NULL, put_file("r-crl4.pem", crls("2000", NULL)), -1);
+    ck_assert_ptr_null(reason_of(v, pki.leaf, inter, NULL));
+    put_file("r-crl4.pem", "not a CRL\n");
+    ck_assert_ptr_nonnull(x509a_verifier_refresh(v, apr_time_now()
+                                                 + apr_time_from_sec(2),
+                                                 NULL));
+    ck_reason(v, pki.leaf, inter, "revocation-unknown");
+}
+END_TEST
+
 Suite *x509a_verify_suite(void)
 {
     Suite *s = suite_create("x509a_verify");
@@ -1217,6 +1304,7 @@ Suite *x509a_verify_suite(void)
     tcase_add_test(tc, verify_refresh_no_crl);
     tcase_add_test(tc, verify_refresh_broken);
     tcase_add_test(tc, verify_threads);
+    tcase_add_test(tc, verify_reasons);
     suite_add_tcase(s, tc);
     return s;
 }

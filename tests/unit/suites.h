@@ -36,4 +36,7 @@ Suite *x509a_record_suite(void);
 Suite *x509a_print_suite(void);
 Suite *x509a_map_suite(void);
 
+/** x509a_reason: refusal reasons (X509_AUTHN_ERROR tokens). */
+Suite *x509a_reason_suite(void);
+
 #endif /* SUITES_H */
