@@ -116,8 +116,16 @@ def key_name(tag, key, like):
     return tag + (hexkey.upper() if like[-KEY_HEX:].isupper() else hexkey)
 
 
-def new_key(kv, before):
-    new = [k for k in kv.keys() if k not in before]
+def new_key(kv, before, timeout=5.0):
+    """The one record stored since `before`.  Stores to a networked cache
+    are made by the child's cache thread after the response (requests do
+    not wait for them): wait for it a little."""
+    deadline = time.time() + timeout
+    while True:
+        new = [k for k in kv.keys() if k not in before]
+        if new or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert len(new) == 1, (before, kv.keys())
     return new[0]
 
