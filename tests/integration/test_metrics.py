@@ -282,6 +282,8 @@ def test_counters_everywhere(h, pki):
         f.seek(mark)
         pids = {line.split()[0] for line in f.read().splitlines() if line.strip()}
     print("children that served the mix:", sorted(pids))
+    print(curl(h.url("/t/status?auto", "plain")).text)
+    print(metrics_text(h).text)
     assert len(pids) == 2, pids
 
 
