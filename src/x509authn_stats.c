@@ -188,9 +188,8 @@ static apr_status_t forget_segment(void *data)
 }
 
 /*
- * post_config: the segment, made at the first start and kept while the
- * parent lives; a full restart starts the counts again (the MPM has
- * stopped every child by then).
+ * post_config: the segment, made at the first start and kept across
+ * graceful restarts; a full restart starts the counts again.
  */
 const char *x509authn_stats_post_config(apr_pool_t *pconf, server_rec *s)
 {
@@ -210,7 +209,10 @@ const char *x509authn_stats_post_config(apr_pool_t *pconf, server_rec *s)
         rd = ap_retained_data_create(RETAINED_KEY, sizeof(*rd));
         memset(rd, 0, sizeof(*rd));
     }
-    if (rd->shm && (rd->slots != limit || (mpm && mpm->is_ungraceful))) {
+    /* was_graceful: set by the MPM's signal handling when the previous
+     * generation ended (a graceful restart), 0 at a start and after
+     * SIGHUP, when the MPM has stopped every child */
+    if (rd->shm && (rd->slots != limit || !mpm || !mpm->was_graceful)) {
         apr_shm_destroy(rd->shm);
         rd->shm = NULL;
     }

@@ -5,7 +5,7 @@ A scripted mix of accepted and refused requests, both sources, several
 refusal reasons, sent concurrently over many connections to a server with
 two children; every counter then equals what was sent, on the HTML page, in
 ?auto and in the metrics; graceful restarts keep the counts, a full restart
-(a stop and start) starts again from zero.  promtool checks the exposition, and a real
+(SIGHUP, or a stop and start) starts again from zero.  promtool checks the exposition, and a real
 Prometheus server scrapes it and answers a query with the counts.
 
 Servers (one httpd):
@@ -79,6 +79,7 @@ def h(request, workroot, pki, module_so, loopback_aliases):
     srv.kw = dict(locations=locations(locs), extra_vhosts=vh, server_extra=server_extra,
                   extra_modules=[("status_module", "mod_status.so")])
     srv.start(**srv.kw)
+    started(srv)
     return srv
 
 
@@ -263,11 +264,25 @@ def wait_counts(h, total):
         time.sleep(0.1)
 
 
+def started(h, mark=0):
+    """The MPM has its signal handlers (a SIGHUP before would end
+    apache2)."""
+    assert h.wait_log(mark, "resuming normal operations", timeout=20), h.log_since(mark)
+
+
 def full_restart(h):
-    """A stop and a start (SIGHUP ends this foreground apache2 whatever
-    the module: not used)."""
+    """apachectl restart: SIGHUP."""
+    mark = h.log_mark()
+    os.kill(h.proc.pid, signal.SIGHUP)
+    started(h, mark)
+    time.sleep(0.3)
+
+
+def stop_start(h):
     h.stop()
+    mark = h.log_mark()
     h.start(**h.kw)
+    started(h, mark)
 
 
 # -- tests -----------------------------------------------------------------------
@@ -305,6 +320,12 @@ def test_graceful_keeps_full_restart_resets(h, pki):
     assert all(v == 0 for v in a.values()), a
     assert all(v == 0 for (k, _), v in metrics(h).items()
                if k != "x509authn_counters_reset_timestamp_seconds")
+    # a stop and a start too
+    assert h.get("x", "alice").status == 200
+    wait_counts(h, 1)
+    assert auto(h)["X509AuthnRequestsTlsAccepted"] == 1
+    stop_start(h)
+    assert all(v == 0 for v in auto(h).values())
 
 
 def test_metrics_format(h, pki):
