@@ -109,11 +109,14 @@ static void log_refusal(request_rec *r, int level, const char *why,
  * copies into the redirected request) and, under "X509Authn On", the
  * password prompt and the password login.  @a error is a static token.
  */
-static int refuse(request_rec *r, x509authn_req *rs, const char *error,
-                  int status)
+static int refuse(request_rec *r, x509authn_req *rs, x509authn_source source,
+                  const char *error, int status)
 {
     rs->error = error ? error : X509A_REASON_INTERNAL;
     apr_table_setn(r->subprocess_env, ERROR_VAR, rs->error);
+    x509authn_stat_request(r, source, status == DECLINED
+                                      ? X509AUTHN_RESULT_FALLBACK
+                                      : X509AUTHN_RESULT_REFUSED, rs->error);
     return status;
 }
 
@@ -287,7 +290,7 @@ static int x509authn_check_authn(request_rec *r)
         /* without a certificate, falling back to a password is normal */
         log_refusal(r, (mandatory || f->presented) ? APLOG_INFO : APLOG_DEBUG,
                     f->why, f->refused);
-        return refuse(r, rs, f->error, refused);
+        return refuse(r, rs, f->source, f->error, refused);
     }
     if (f->source == X509AUTHN_SOURCE_HEADER) {
         /* X509_PROXY_S_DN asks mod_ssl and locks the proxy's entry: before
@@ -307,13 +310,16 @@ static int x509authn_check_authn(request_rec *r)
     if (error) {
         x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, why, f->entry);
-        return refuse(r, rs, error, refused);
+        return refuse(r, rs, f->source, error, refused);
     }
     user = NULL;
     if (dc->map) {
         int line = 0;
 
         user = x509a_map_lookup(dc->map, cert, r->pool, &line);
+        x509authn_stat_add(r->connection, user && *user
+                                          ? X509AUTHN_STAT_MAP_MAPPED
+                                          : X509AUTHN_STAT_MAP_UNMAPPED);
         if (user && *user) {
             ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, X509A_LOGNO(0103)
                           "mapped to \"%s\" by %s line %d", user,
@@ -323,7 +329,7 @@ static int x509authn_check_authn(request_rec *r)
             x509authn_entry_unlock(f->entry);
             log_refusal(r, APLOG_INFO, "not mapped by X509AuthnUserMap (and "
                         "X509AuthnUserMapRequired is On)", f->entry);
-            return refuse(r, rs, X509A_REASON_UNMAPPED, refused);
+            return refuse(r, rs, f->source, X509A_REASON_UNMAPPED, refused);
         }
         else {
             user = NULL;
@@ -336,12 +342,13 @@ static int x509authn_check_authn(request_rec *r)
         x509authn_entry_unlock(f->entry);
         log_refusal(r, APLOG_INFO, "no X509AuthnUser field yields a user name",
                     f->entry);
-        return refuse(r, rs, X509A_REASON_NO_USER_NAME, refused);
+        return refuse(r, rs, f->source, X509A_REASON_NO_USER_NAME, refused);
     }
     /* the entry (and so a name from it) lives as long as the request */
     r->user = (char *)user;
     r->ap_auth_type = "X509";
     rs->login = f;
+    x509authn_stat_request(r, f->source, X509AUTHN_RESULT_ACCEPTED, NULL);
     /* a reason copied from a main request does not describe this login */
     apr_table_unset(r->subprocess_env, ERROR_VAR);
     x509authn_export(r, dc, rs, f);
@@ -792,6 +799,7 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    x509authn_stats_post_config(pconf, s);
     return OK;
 }
 
@@ -845,6 +853,7 @@ static void x509authn_register_hooks(apr_pool_t *p)
     APR_OPTIONAL_HOOK(ssl, pre_handshake, x509authn_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);
     x509authn_register_source_filters();
+    x509authn_stats_register_hooks();
 }
 
 AP_DECLARE_MODULE(x509authn) = {

@@ -505,4 +505,57 @@ const char *x509authn_ssl_var_lookup(apr_pool_t *p, server_rec *s,
 /** fixups after mod_ssl's: the same for the environment. */
 int x509authn_ssl_vars_fixup(request_rec *r);
 
+/* ------------------------------------------------------------------------ */
+/* Status counters (x509authn_stats.c)                                      */
+/* ------------------------------------------------------------------------ */
+
+/** How a decided request ended. */
+#define X509AUTHN_RESULT_ACCEPTED 0
+/** Refused under AuthType X509. */
+#define X509AUTHN_RESULT_REFUSED  1
+/** Refused under "X509Authn On": handed to the other AuthType. */
+#define X509AUTHN_RESULT_FALLBACK 2
+/** Number of results. */
+#define X509AUTHN_RESULTS 3
+/** Refusal reasons counted: none (accepted), the fixed X509A_REASON_*
+ *  tokens (14) and one rule:KIND per rule kind. */
+#define X509AUTHN_STAT_REASONS (1 + 14 + X509A_RULE_KINDS)
+
+/** Counter indexes: the requests first (source x result x reason), then
+ *  the single counters. */
+typedef enum {
+    X509AUTHN_STAT_REQUESTS = 0,
+    /** Untrusted peers' requests stripped of certificate headers. */
+    X509AUTHN_STAT_HEADER_REMOVED = 2 * X509AUTHN_RESULTS
+                                    * X509AUTHN_STAT_REASONS,
+    /** Peers whose certificate fails X509AuthnProxyRequire. */
+    X509AUTHN_STAT_PROXY_REFUSED,
+    X509AUTHN_STAT_CACHE_CONN_HIT,      /**< Connection's entry reused. */
+    X509AUTHN_STAT_CACHE_CONN_MISS,
+    X509AUTHN_STAT_CACHE_PROC_HIT,      /**< Per-process cache. */
+    X509AUTHN_STAT_CACHE_PROC_MISS,
+    X509AUTHN_STAT_CACHE_SHARED_HIT,    /**< Shared (mod_socache) cache. */
+    X509AUTHN_STAT_CACHE_SHARED_MISS,
+    X509AUTHN_STAT_VERIFY_OK,           /**< Local chain verifications. */
+    X509AUTHN_STAT_VERIFY_FAILED,
+    X509AUTHN_STAT_MAP_MAPPED,          /**< X509AuthnUserMap lookups. */
+    X509AUTHN_STAT_MAP_UNMAPPED,
+    X509AUTHN_STAT_COUNT
+} x509authn_stat;
+
+/** Add one to a counter in this child's slot (any thread). */
+void x509authn_stat_add(conn_rec *c, x509authn_stat which);
+
+/** Count a decided request: @a result is X509AUTHN_RESULT_*, @a reason
+ *  its X509A_REASON_* token (ignored when accepted). */
+void x509authn_stat_request(request_rec *r, x509authn_source source,
+                            int result, const char *reason);
+
+/** post_config: the counters' shared memory (kept across graceful
+ *  restarts, zeroed by a full restart); NULL, or what went wrong. */
+const char *x509authn_stats_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** mod_status's section and the x509authn-metrics handler. */
+void x509authn_stats_register_hooks(void);
+
 #endif /* X509AUTHN_H */

@@ -165,7 +165,13 @@ static x509authn_entry *verified_entry(request_rec *r,
 
     x509a_verifier_settings_digest(sc->verifier, settings);
     shared = x509a_record_cache_key(leaf, untrusted, settings, key);
-    if (shared && x509authn_record_get(r, key, now, &rec)) {
+    if (shared && x509authn_global.instance) {
+        shared = x509authn_record_get(r, key, now, &rec) ? 2 : 1;
+        x509authn_stat_add(r->connection, shared == 2
+                                          ? X509AUTHN_STAT_CACHE_SHARED_HIT
+                                          : X509AUTHN_STAT_CACHE_SHARED_MISS);
+    }
+    if (shared == 2) {
         if (!(e = record_entry(sc, leaf, untrusted, &rec, now))) {
             *why = "out of memory";
             *error = X509A_REASON_INTERNAL;
@@ -179,6 +185,8 @@ static x509authn_entry *verified_entry(request_rec *r,
 
     ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
                               &verified, &err, &info);
+    x509authn_stat_add(r->connection, ok ? X509AUTHN_STAT_VERIFY_OK
+                                         : X509AUTHN_STAT_VERIFY_FAILED);
     e = x509authn_entry_create(leaf, ok ? verified : NULL, untrusted, NULL,
                                NULL);
     if (!e) {
@@ -371,6 +379,8 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
     if (sc->hcache) {
         e = x509authn_hcache_get(sc->hcache, f->key, f->key_len, now,
                                  generation);
+        x509authn_stat_add(r->connection, e ? X509AUTHN_STAT_CACHE_PROC_HIT
+                                            : X509AUTHN_STAT_CACHE_PROC_MISS);
     }
     if (!e) {
         e = forwarded_entry(r, sc, apr_table_get(r->headers_in, sc->header),

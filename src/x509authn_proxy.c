@@ -64,6 +64,7 @@ int x509authn_peer_is_trusted_proxy(request_rec *r,
                           why, x509a_cert_describe((*proxy)->cert),
                           c->client_ip);
             *refused = 1;
+            x509authn_stat_add(c, X509AUTHN_STAT_PROXY_REFUSED);
         }
         x509authn_entry_unlock(*proxy);
         return ok;
@@ -200,6 +201,7 @@ int x509authn_post_read_request(request_rec *r)
     rs = x509authn_req_state(r);
     name = strip_headers(r->pool, sc, r->headers_in, rs->from_proxy);
     if (name && !rs->from_proxy) {
+        x509authn_stat_add(r->connection, X509AUTHN_STAT_HEADER_REMOVED);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, X509A_LOGNO(0201)
                       "removed %s header from a request of %s, which is not "
                       "a trusted proxy", name, r->connection->client_ip);

@@ -77,7 +77,8 @@ static int key_add_chain(unsigned char *key, apr_size_t *len,
     return 1;
 }
 
-static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
+static x509authn_entry *verified_entry(request_rec *r, x509authn_conn *cs,
+                                       X509 *peer,
                                        apr_time_t now, const char **why,
                                        const char **error)
 {
@@ -103,9 +104,13 @@ static x509authn_entry *verified_entry(x509authn_conn *cs, X509 *peer,
     cacheable = tls_cache && key_add_chain(key, &len, chain, 1)
                 && (sk_X509_num(chain) > 0 || key_add_chain(key, &len, sent,
                                                             0));
-    if (cacheable && (e = x509authn_hcache_get(tls_cache, (const char *)key,
-                                               len, now, 0)) != NULL) {
-        return e;
+    if (cacheable) {
+        e = x509authn_hcache_get(tls_cache, (const char *)key, len, now, 0);
+        x509authn_stat_add(r->connection, e ? X509AUTHN_STAT_CACHE_PROC_HIT
+                                            : X509AUTHN_STAT_CACHE_PROC_MISS);
+        if (e) {
+            return e;
+        }
     }
     /* the SSL_CTX's store and parameters: without a verified chain (a
      * resumed session) path rules verify the certificate again with them */
@@ -212,11 +217,17 @@ static x509authn_entry *peer_entry(request_rec *r, x509authn_conn *cs,
         cs->peer_verified |= verified;
         apr_atomic_inc32(&e->refs);
         apr_thread_mutex_unlock(cs->lock);
+        if (verified) {
+            x509authn_stat_add(r->connection, X509AUTHN_STAT_CACHE_CONN_HIT);
+        }
         return e;
     }
     apr_thread_mutex_unlock(cs->lock);
 
-    e = verified ? verified_entry(cs, peer, r->request_time, why, error)
+    if (verified) {
+        x509authn_stat_add(r->connection, X509AUTHN_STAT_CACHE_CONN_MISS);
+    }
+    e = verified ? verified_entry(r, cs, peer, r->request_time, why, error)
                  : x509authn_entry_create(peer, NULL,
                                           SSL_get_peer_cert_chain(cs->ssl),
                                           NULL, NULL);
@@ -262,6 +273,8 @@ x509authn_entry *x509authn_tls_entry(request_rec *r, const char **why,
             if (e && cs->peer == peer && cs->peer_verified) {
                 apr_atomic_inc32(&e->refs);
                 apr_thread_mutex_unlock(cs->lock);
+                x509authn_stat_add(r->connection,
+                                   X509AUTHN_STAT_CACHE_CONN_HIT);
                 return e;
             }
             apr_thread_mutex_unlock(cs->lock);
