@@ -48,26 +48,36 @@ const char *x509a_reason_of_verify_error(int err, int depth)
     }
 }
 
+static const char *const fixed_reasons[] = {
+    X509A_REASON_NO_CERTIFICATE, X509A_REASON_NOT_VERIFIED,
+    X509A_REASON_UNTRUSTED_PEER, X509A_REASON_PROXY_REFUSED,
+    X509A_REASON_DECODE_ERROR, X509A_REASON_CHAIN_INVALID,
+    X509A_REASON_EXPIRED, X509A_REASON_NOT_YET_VALID,
+    X509A_REASON_REVOKED, X509A_REASON_REVOCATION_UNKNOWN,
+    X509A_REASON_NOT_A_CLIENT_CERTIFICATE, X509A_REASON_UNMAPPED,
+    X509A_REASON_NO_USER_NAME, X509A_REASON_INTERNAL
+};
+#define FIXED_REASONS ((int)(sizeof(fixed_reasons) / sizeof(fixed_reasons[0])))
+typedef char fixed_reasons_counted[FIXED_REASONS + X509A_RULE_KINDS
+                                   == X509A_REASON_COUNT ? 1 : -1];
+
+const char *x509a_reason_at(int i)
+{
+    if (i < 0 || i >= X509A_REASON_COUNT) {
+        return NULL;
+    }
+    if (i < FIXED_REASONS) {
+        return fixed_reasons[i];
+    }
+    return x509a_rule_reason((x509a_rule_kind)(i - FIXED_REASONS));
+}
+
 const char *x509a_reason_known(const char *s, apr_size_t len)
 {
-    static const char *const fixed[] = {
-        X509A_REASON_NO_CERTIFICATE, X509A_REASON_NOT_VERIFIED,
-        X509A_REASON_UNTRUSTED_PEER, X509A_REASON_PROXY_REFUSED,
-        X509A_REASON_DECODE_ERROR, X509A_REASON_CHAIN_INVALID,
-        X509A_REASON_EXPIRED, X509A_REASON_NOT_YET_VALID,
-        X509A_REASON_REVOKED, X509A_REASON_REVOCATION_UNKNOWN,
-        X509A_REASON_NOT_A_CLIENT_CERTIFICATE, X509A_REASON_UNMAPPED,
-        X509A_REASON_NO_USER_NAME, X509A_REASON_INTERNAL
-    };
     int i;
 
-    for (i = 0; i < (int)(sizeof(fixed) / sizeof(fixed[0])); i++) {
-        if (strlen(fixed[i]) == len && !memcmp(fixed[i], s, len)) {
-            return fixed[i];
-        }
-    }
-    for (i = 0; i < X509A_RULE_KINDS; i++) {
-        const char *t = x509a_rule_reason((x509a_rule_kind)i);
+    for (i = 0; i < X509A_REASON_COUNT; i++) {
+        const char *t = x509a_reason_at(i);
 
         if (strlen(t) == len && !memcmp(t, s, len)) {
             return t;

@@ -14,6 +14,8 @@
 
 #include <apr.h>
 
+#include "x509a_rules.h"
+
 /** No certificate on the source the directory takes. */
 #define X509A_REASON_NO_CERTIFICATE "no-certificate"
 /** mod_ssl did not say SUCCESS (SSL_CLIENT_VERIFY). */
@@ -50,6 +52,16 @@
  * purpose), internal (out of memory, look-up errors) or chain-invalid.
  */
 const char *x509a_reason_of_verify_error(int err, int depth);
+
+/** Number of tokens: the 14 X509A_REASON_* above, then one per rule kind
+ *  (x509a_rule_reason()). */
+#define X509A_REASON_COUNT (14 + X509A_RULE_KINDS)
+
+/**
+ * Token number @a i (0 <= i < X509A_REASON_COUNT): the X509A_REASON_*
+ * in the order above, then rule:KIND in rule-kind order; NULL outside.
+ */
+const char *x509a_reason_at(int i);
 
 /**
  * The X509A_REASON_* (or rule:KIND) string equal to the @a len bytes at

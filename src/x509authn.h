@@ -519,7 +519,7 @@ int x509authn_ssl_vars_fixup(request_rec *r);
 #define X509AUTHN_RESULTS 3
 /** Refusal reasons counted: none (accepted), the fixed X509A_REASON_*
  *  tokens (14) and one rule:KIND per rule kind. */
-#define X509AUTHN_STAT_REASONS (1 + 14 + X509A_RULE_KINDS)
+#define X509AUTHN_STAT_REASONS (1 + X509A_REASON_COUNT)
 
 /** Counter indexes: the requests first (source x result x reason), then
  *  the single counters. */

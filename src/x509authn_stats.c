@@ -61,25 +61,13 @@ static int my_slot = -1;
 
 static void reasons_init(void)
 {
-    static const char *const fixed[X509AUTHN_STAT_REASONS - 1
-                                    - X509A_RULE_KINDS] = {
-        X509A_REASON_NO_CERTIFICATE, X509A_REASON_NOT_VERIFIED,
-        X509A_REASON_UNTRUSTED_PEER, X509A_REASON_PROXY_REFUSED,
-        X509A_REASON_DECODE_ERROR, X509A_REASON_CHAIN_INVALID,
-        X509A_REASON_EXPIRED, X509A_REASON_NOT_YET_VALID,
-        X509A_REASON_REVOKED, X509A_REASON_REVOCATION_UNKNOWN,
-        X509A_REASON_NOT_A_CLIENT_CERTIFICATE, X509A_REASON_UNMAPPED,
-        X509A_REASON_NO_USER_NAME, X509A_REASON_INTERNAL
-    };
     static char names[X509AUTHN_STAT_REASONS][48];
     int i, n = 0;
 
+    /* index 0: accepted (no reason), then lib's tokens in their order */
     stats_reasons[n++] = "";
-    for (i = 0; i < (int)(sizeof(fixed) / sizeof(fixed[0])); i++) {
-        stats_reasons[n++] = fixed[i];
-    }
-    for (i = 0; i < X509A_RULE_KINDS; i++) {
-        stats_reasons[n++] = x509a_rule_reason((x509a_rule_kind)i);
+    for (i = 0; i < X509A_REASON_COUNT; i++) {
+        stats_reasons[n++] = x509a_reason_at(i);
     }
     /* CamelCase: a capital after the start, '-' and ':' */
     for (i = 0; i < n; i++) {
