@@ -349,6 +349,7 @@ static int x509authn_check_authn(request_rec *r)
     r->ap_auth_type = "X509";
     rs->login = f;
     x509authn_stat_request(r, f->source, X509AUTHN_RESULT_ACCEPTED, NULL);
+    x509authn_expiry_seen(r, f->entry, f->source);
     /* a reason copied from a main request does not describe this login */
     apr_table_unset(r->subprocess_env, ERROR_VAR);
     x509authn_export(r, dc, rs, f);
@@ -390,6 +391,11 @@ static int x509authn_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     memset(&x509authn_global, 0, sizeof(x509authn_global));
     x509authn_global.ttl = X509AUTHN_DEFAULT_TTL;
     x509authn_global.entries = X509AUTHN_DEFAULT_ENTRIES;
+    x509authn_global.crl_warn = apr_time_from_sec(
+        X509AUTHN_DEFAULT_CRL_WARN_DAYS * 86400);
+    x509authn_global.expiry_warn = apr_time_from_sec(
+        X509AUTHN_DEFAULT_EXPIRY_WARN_DAYS * 86400);
+    x509authn_global.expiry_max = X509AUTHN_DEFAULT_EXPIRY_MAX;
     ap_mutex_register(pconf, X509AUTHN_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
     return OK;
 }
@@ -800,6 +806,10 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     x509authn_stats_post_config(pconf, s);
+    if ((err = x509authn_health_post_config(pconf, ptemp, s))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, X509A_LOGNO(0719)
+                     "%s", err);
+    }
     return OK;
 }
 
@@ -854,6 +864,7 @@ static void x509authn_register_hooks(apr_pool_t *p)
                       APR_HOOK_MIDDLE);
     x509authn_register_source_filters();
     x509authn_stats_register_hooks();
+    x509authn_health_register_hooks();
 }
 
 AP_DECLARE_MODULE(x509authn) = {

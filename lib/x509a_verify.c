@@ -20,6 +20,7 @@
 
 #include "x509a_verify.h"
 #include "x509a_reason.h"
+#include "x509a_print.h"
 
 struct x509a_verifier {
     apr_pool_t *pool;
@@ -38,6 +39,9 @@ struct x509a_verifier {
     apr_time_t crl_mtime;
     apr_off_t crl_size;
     apr_ino_t crl_inode;
+    apr_time_t crl_loaded_at;       /* when the CRLs in use were read */
+    apr_time_t ca_loaded_at;
+    int ca_certs;                   /* certificates of the CA file */
 };
 
 static const char *openssl_reason(apr_pool_t *p)
@@ -144,6 +148,7 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
             goto done;
         }
     }
+    v->ca_certs = certs;
     if (v->conf.ca_path && !X509_STORE_load_path(store, v->conf.ca_path)) {
         err = apr_psprintf(tmp, "cannot use CA directory '%s': %s",
                            v->conf.ca_path, openssl_reason(tmp));
@@ -318,6 +323,7 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     v->crl_mtime = crl_info.mtime;
     v->crl_size = crl_info.size;
     v->crl_inode = crl_info.inode;
+    v->ca_loaded_at = v->crl_loaded_at = apr_time_now();
     v->generation = 1;
     apr_pool_cleanup_register(p, v, verifier_cleanup, apr_pool_cleanup_null);
     *out = v;
@@ -385,6 +391,7 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
             v->crl_mtime = fi.mtime;
             v->crl_size = fi.size;
             v->crl_inode = fi.inode;
+            v->crl_loaded_at = now;
             apr_atomic_inc32(&v->generation);
             if (reloaded) {
                 *reloaded = 1;
@@ -550,4 +557,60 @@ X509_STORE *x509a_verifier_store(x509a_verifier *v)
     }
     apr_thread_mutex_unlock(v->lock);
     return store;
+}
+
+static apr_time_t asn1_apr_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    return t && ASN1_TIME_to_tm(t, &tm) ? apr_time_from_sec(timegm(&tm)) : 0;
+}
+
+void x509a_verifier_health_get(x509a_verifier *v, apr_pool_t *p,
+                               x509a_verifier_health *h)
+{
+    X509_STORE *store;
+    STACK_OF(X509_OBJECT) *objs;
+    int i;
+
+    memset(h, 0, sizeof(*h));
+    h->ca_file = v->conf.ca_file;
+    h->ca_certs = v->ca_certs;
+    h->ca_loaded_at = v->ca_loaded_at;
+    h->ca_path = v->conf.ca_path;
+    h->crl_file = v->conf.crl_file;
+    h->crls = apr_array_make(p, 4, sizeof(x509a_crl_health));
+    apr_thread_mutex_lock(v->lock);
+    h->crl_loaded_at = v->crl_loaded_at;
+    h->crl_mtime = v->crl_mtime;
+    h->broken = v->broken ? apr_pstrdup(p, v->broken) : NULL;
+    store = v->store;
+    X509_STORE_up_ref(store);
+    apr_thread_mutex_unlock(v->lock);
+
+    /* the store's lock: a CA directory's look-ups add to its objects */
+    X509_STORE_lock(store);
+    objs = X509_STORE_get0_objects(store);
+    for (i = 0; objs && i < sk_X509_OBJECT_num(objs); i++) {
+        X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+        X509_CRL *crl;
+        x509a_crl_health *c;
+
+        if (X509_OBJECT_get_type(o) != X509_LU_CRL
+            || !(crl = X509_OBJECT_get0_X509_CRL(o))) {
+            continue;
+        }
+        c = apr_array_push(h->crls);
+        c->issuer = x509a_print_name(p, X509_CRL_get_issuer(crl), 0);
+        c->this_update = asn1_apr_time(X509_CRL_get0_lastUpdate(crl));
+        c->next_update = asn1_apr_time(X509_CRL_get0_nextUpdate(crl));
+        c->entries = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+        if (c->entries < 0) {
+            c->entries = 0;
+        }
+        c->delta = X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0;
+    }
+    X509_STORE_unlock(store);
+    X509_STORE_free(store);
 }

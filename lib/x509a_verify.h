@@ -16,6 +16,7 @@
 #define X509A_VERIFY_H
 
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include <apr_time.h>
 #include <openssl/x509.h>
 
@@ -128,5 +129,37 @@ X509_STORE *x509a_verifier_store(x509a_verifier *v);
 
 /** How many times the CRLs have been (re)loaded; starts at 1. */
 unsigned int x509a_verifier_generation(x509a_verifier *v);
+
+/** One CRL of the trust store, as x509a_verifier_health() reports it. */
+typedef struct {
+    const char *issuer;       /**< Its issuer, as X509_CLIENT_I_DN prints. */
+    apr_time_t this_update;   /**< thisUpdate (0 when unreadable). */
+    apr_time_t next_update;   /**< nextUpdate, 0 when it has none. */
+    int entries;              /**< Certificates it revokes. */
+    int delta;                /**< A delta CRL (deltaCRLIndicator). */
+} x509a_crl_health;
+
+/** What a verifier has loaded, for status pages and expiry warnings. */
+typedef struct {
+    const char *ca_file;      /**< X509AuthnCACertificateFile, or NULL. */
+    int ca_certs;             /**< Certificates loaded from it. */
+    apr_time_t ca_loaded_at;  /**< When it was read (at startup). */
+    const char *ca_path;      /**< The hashed CA directory, or NULL. */
+    const char *crl_file;     /**< The CRL file, or NULL. */
+    apr_time_t crl_loaded_at; /**< When the CRLs in use were read. */
+    apr_time_t crl_mtime;     /**< The file's mtime when they were read. */
+    /** The CRLs in use (x509a_crl_health), in the file's order; empty
+     *  without a CRL file. */
+    apr_array_header_t *crls;
+    /** Why the CRL file is unusable (verifications fail), or NULL. */
+    const char *broken;
+} x509a_verifier_health;
+
+/**
+ * What @a v has loaded now (after the reloads x509a_verifier_refresh()
+ * made), allocated from @a p.  Safe from several threads.
+ */
+void x509a_verifier_health_get(x509a_verifier *v, apr_pool_t *p,
+                               x509a_verifier_health *h);
 
 #endif /* X509A_VERIFY_H */

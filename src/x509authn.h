@@ -187,11 +187,24 @@ typedef struct {
     /** Errors found while reading the configuration, reported by
      *  x509authn_report_deferred() (const char *). */
     apr_array_header_t *deferred;
+    /** X509AuthnCRLWarn: warn this long before a CRL's nextUpdate. */
+    apr_interval_time_t crl_warn;
+    /** X509AuthnExpiryWarn: list client certificates that expire within
+     *  this (0: no list). */
+    apr_interval_time_t expiry_warn;
+    /** X509AuthnExpiryWarn's second argument: most certificates listed. */
+    int expiry_max;
 } x509authn_global_conf;
 
 /** The module-wide settings. */
 extern x509authn_global_conf x509authn_global;
 
+/** Default for X509AuthnCRLWarn, in days. */
+#define X509AUTHN_DEFAULT_CRL_WARN_DAYS 7
+/** Default for X509AuthnExpiryWarn, in days. */
+#define X509AUTHN_DEFAULT_EXPIRY_WARN_DAYS 30
+/** Default for X509AuthnExpiryWarn's list size. */
+#define X509AUTHN_DEFAULT_EXPIRY_MAX 50
 /** Default for X509AuthnHeaderMaxSize. */
 #define X509AUTHN_DEFAULT_MAX_LEN 16384
 /** Default for X509AuthnCache's lifetime. */
@@ -557,5 +570,31 @@ const char *x509authn_stats_post_config(apr_pool_t *pconf, server_rec *s);
 
 /** mod_status's section and the x509authn-metrics handler. */
 void x509authn_stats_register_hooks(void);
+
+/* ------------------------------------------------------------------------ */
+/* Trust-file health and expiring client certificates (x509authn_health.c)  */
+/* ------------------------------------------------------------------------ */
+
+/** post_config: the trust stores to watch, the first CRL check, and the
+ *  shared list of expiring client certificates; NULL, or what went
+ *  wrong. */
+const char *x509authn_health_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                         server_rec *s);
+
+/** A login with @a e (entry locked): listed when its certificate expires
+ *  within X509AuthnExpiryWarn. */
+void x509authn_expiry_seen(request_rec *r, x509authn_entry *e,
+                           x509authn_source source);
+
+/** mod_status: the trust files and expiring certificates, as HTML or as
+ *  ?auto lines (@a flags AP_STATUS_SHORT). */
+void x509authn_health_status(request_rec *r, int flags);
+
+/** The x509authn-metrics handler: the gauges of trust files, CRLs and
+ *  expiring certificates. */
+void x509authn_health_metrics(request_rec *r);
+
+/** The parent's periodic CRL check (ap_hook_monitor). */
+void x509authn_health_register_hooks(void);
 
 #endif /* X509AUTHN_H */

@@ -745,6 +745,33 @@ static const char *set_cache_secret(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *set_crl_warn(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err || (err = parse_int(cmd, arg, 0, 3650, &v))) {
+        return err;
+    }
+    x509authn_global.crl_warn = apr_time_from_sec((apr_time_t)v * 86400);
+    return NULL;
+}
+
+static const char *set_expiry_warn(cmd_parms *cmd, void *dconf,
+                                   const char *days, const char *max)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v, n = X509AUTHN_DEFAULT_EXPIRY_MAX;
+
+    if (err || (err = parse_int(cmd, days, 0, 3650, &v))
+        || (max && (err = parse_int(cmd, max, 1, 10000, &n)))) {
+        return err;
+    }
+    x509authn_global.expiry_warn = apr_time_from_sec((apr_time_t)v * 86400);
+    x509authn_global.expiry_max = (int)n;
+    return NULL;
+}
+
 static const char *set_cache_timeout(cmd_parms *cmd, void *dconf,
                                      const char *arg)
 {
@@ -880,5 +907,14 @@ const command_rec x509authn_cmds[] = {
                   "(redis, memcache, ...) before verifying locally; a server "
                   "that fails or hangs is left alone for a while (default "
                   "50)."),
+    AP_INIT_TAKE1("X509AuthnCRLWarn", set_crl_warn, NULL, RSRC_CONF,
+                  "Days before a CRL's nextUpdate to warn, once a day, that "
+                  "it must be replaced (default 7; 0: only once it has "
+                  "passed)."),
+    AP_INIT_TAKE12("X509AuthnExpiryWarn", set_expiry_warn, NULL, RSRC_CONF,
+                   "Days: client certificates that log in and expire within "
+                   "this many days are listed on the status page and logged "
+                   "once a day (default 30; 0: off), and optionally how many "
+                   "are listed at most (default 50)."),
     {NULL}
 };

@@ -30,6 +30,8 @@
 #include "apr_shm.h"
 #include "apr_strings.h"
 
+APLOG_USE_MODULE(x509authn);
+
 /* Refusal reasons, in the order of the counters; 0: none (accepted). */
 static const char *stats_reasons[X509AUTHN_STAT_REASONS];
 /* Their names in ?auto: "rule:IssuingCA" -> "RuleIssuingCA". */
@@ -333,6 +335,7 @@ static int stats_status_hook(request_rec *r, int flags)
             ap_rprintf(r, "X509Authn%s: %" APR_UINT64_T_FMT "\n",
                        others[i].name, sum[others[i].which]);
         }
+        x509authn_health_status(r, flags);
         return OK;
     }
     ap_rputs("<hr />\n<h2><a name=\"x509authn\">mod_x509authn</a></h2>\n", r);
@@ -366,8 +369,7 @@ static int stats_status_hook(request_rec *r, int flags)
                    "</td></tr>\n", others[i].name, sum[others[i].which]);
     }
     ap_rputs("</table>\n", r);
-    /* trust files and expiring client certificates (issue 14, items 5 and
-     * 6) add their tables here */
+    x509authn_health_status(r, flags);
     return OK;
 }
 
@@ -433,6 +435,7 @@ static int stats_handler(request_rec *r)
              "# TYPE x509authn_counters_reset_timestamp_seconds gauge\n", r);
     ap_rprintf(r, "x509authn_counters_reset_timestamp_seconds %"
                APR_TIME_T_FMT "\n", apr_time_sec(stats_since));
+    x509authn_health_metrics(r);
     return OK;
 }
 

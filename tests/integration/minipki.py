@@ -59,6 +59,8 @@ class MiniPKI:
 
     def _dates(self, which):
         d = datetime.timedelta
+        if isinstance(which, tuple):    # (start, end) as datetimes
+            return which
         return {
             None: (self.now - d(days=2), self.now + d(days=3650)),
             "expired": (self.now - d(days=730), self.now - d(days=365)),
@@ -136,9 +138,12 @@ class MiniPKI:
               os.path.join(self.dir, name + ".crt"), "-crl_reason",
               "keyCompromise"])
 
-    def crl(self, ca, out, number, ext=()):
+    def crl(self, ca, out, number, ext=(), last_update=None, next_update=None):
         """A CRL of `ca` (what it revoked so far) with cRLNumber `number`
-        and the extra CRL extension lines `ext`."""
+        and the extra CRL extension lines `ext`; thisUpdate a day ago and
+        nextUpdate in 30 days unless given (datetimes)."""
+        last_update = last_update or self.now - datetime.timedelta(days=1)
+        next_update = next_update or self.now + datetime.timedelta(days=30)
         cd = self._cadir(ca)
         with open(os.path.join(cd, "crlnumber"), "w") as f:
             f.write("%02X\n" % number)
@@ -149,8 +154,8 @@ class MiniPKI:
                     "authorityKeyIdentifier = keyid:always\n"
                     + "\n".join(ext) + "\n")
         _run(["ca", "-batch", "-config", conf, "-gencrl", "-crlexts", "crl_x",
-              "-crl_lastupdate", _gentime(self.now - datetime.timedelta(days=1)),
-              "-crl_nextupdate", _gentime(self.now + datetime.timedelta(days=30)),
+              "-crl_lastupdate", _gentime(last_update),
+              "-crl_nextupdate", _gentime(next_update),
               "-out", os.path.join(self.dir, out)])
         os.unlink(conf)
         return os.path.join(self.dir, out)

@@ -850,6 +850,94 @@ START_TEST(verify_crl_next_update)
 END_TEST
 
 /* ---------------------------------------------------------------------- */
+/* Health: what is loaded, for the status page                             */
+/* ---------------------------------------------------------------------- */
+
+static const x509a_crl_health *health_crl(const x509a_verifier_health *h,
+                                          const char *issuer_cn, int delta)
+{
+    int i;
+
+    for (i = 0; i < h->crls->nelts; i++) {
+        const x509a_crl_health *c = &APR_ARRAY_IDX(h->crls, i,
+                                                   x509a_crl_health);
+        if (tc_contains(c->issuer, issuer_cn) && c->delta == delta) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(verify_health)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, pki.inter, NULL));
+    time_t now = time(NULL);
+    x509a_verifier_health h;
+    const x509a_crl_health *c;
+    x509a_verifier *v;
+    const char *crl_path;
+    apr_time_t first_load;
+
+    /* no CRL file */
+    v = verifier(ca, NULL, NULL, -1);
+    x509a_verifier_health_get(v, tc_pool, &h);
+    ck_assert_str_eq(h.ca_file, ca);
+    ck_assert_int_eq(h.ca_certs, 2);
+    ck_assert_ptr_null(h.crl_file);
+    ck_assert_int_eq(h.crls->nelts, 0);
+    ck_assert_ptr_null(h.broken);
+    ck_assert(h.ca_loaded_at > 0);
+
+    /* a base CRL per CA, one revoking two serials, and a delta */
+    crl_path = put_file("h.pem", apr_pstrcat(tc_pool,
+        tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.root, pki.root_key, now - 60,
+                                   now + 1000, (char *)NULL)),
+        tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter, pki.inter_key, 0,
+                                   now + 5000, "1001", "1002", (char *)NULL)),
+        tc_crl_pem(tc_pool, tc_crl_numbered(tc_pool, pki.inter, pki.inter_key,
+                                            11, 10, NULL, "1003",
+                                            (char *)NULL)),
+        NULL));
+    v = verifier(ca, NULL, crl_path, -1);
+    x509a_verifier_health_get(v, tc_pool, &h);
+    ck_assert_str_eq(h.crl_file, crl_path);
+    ck_assert_int_eq(h.crls->nelts, 3);
+    ck_assert_ptr_nonnull(c = health_crl(&h, "CN=Test Root CA", 0));
+    ck_assert_int_eq(apr_time_sec(c->next_update), now + 1000);
+    ck_assert_int_eq(apr_time_sec(c->this_update), now - 60);
+    ck_assert_int_eq(c->entries, 0);
+    ck_assert_ptr_nonnull(c = health_crl(&h, "CN=Test Issuing CA", 0));
+    ck_assert_int_eq(apr_time_sec(c->next_update), now + 5000);
+    ck_assert_int_eq(c->entries, 2);
+    ck_assert_ptr_nonnull(c = health_crl(&h, "CN=Test Issuing CA", 1));
+    ck_assert_int_eq(c->entries, 1);
+    first_load = h.crl_loaded_at;
+    ck_assert(first_load > 0);
+
+    /* a CRL without nextUpdate reports 0 */
+    put_file("h.pem", apr_pstrcat(tc_pool,
+        tc_crl_pem(tc_pool, crl_without_next_update(pki.inter, pki.inter_key)),
+        NULL));
+    ck_assert_ptr_null(x509a_verifier_refresh(
+        v, apr_time_now() + apr_time_from_sec(5), NULL));
+    x509a_verifier_health_get(v, tc_pool, &h);
+    ck_assert_int_eq(h.crls->nelts, 1);
+    c = &APR_ARRAY_IDX(h.crls, 0, x509a_crl_health);
+    ck_assert(c->next_update == 0);
+    ck_assert(h.crl_loaded_at > first_load);
+    ck_assert_ptr_null(h.broken);
+
+    /* an unusable file: reported, and the CRLs in use stay listed */
+    put_file("h.pem", "garbage\n");
+    ck_assert_ptr_nonnull(x509a_verifier_refresh(
+        v, apr_time_now() + apr_time_from_sec(10), NULL));
+    x509a_verifier_health_get(v, tc_pool, &h);
+    ck_assert_ptr_nonnull(h.broken);
+    ck_assert_int_eq(h.crls->nelts, 1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
 /* Settings digest                                                         */
 /* ---------------------------------------------------------------------- */
 
@@ -1291,6 +1379,7 @@ Suite *x509a_verify_suite(void)
     tcase_add_test(tc, verify_crl);
     tcase_add_test(tc, verify_delta_crl);
     tcase_add_test(tc, verify_crl_next_update);
+    tcase_add_test(tc, verify_health);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("digest and reloads");
