@@ -118,10 +118,11 @@ def curl(url, cert=None, key=None, cacert=None, http2=False, headers=None,
 
 
 def curl_multi(urls, cert=None, key=None, cacert=None, http2=False, timeout=20,
-               headers=None):
+               headers=None, show="x-user"):
     """Several URLs in one curl run (one connection, keep-alive or HTTP/2
     streams), each sent with the request header fields `headers`.  Returns
-    a list of (status, http_version, num_connects, user)."""
+    a list of (status, http_version, num_connects, value of the response
+    header `show`)."""
     if cert is not None and not isinstance(cert, str):
         key = key or cert.key
         cert = cert.bundle
@@ -131,7 +132,7 @@ def curl_multi(urls, cert=None, key=None, cacert=None, http2=False, timeout=20,
             "--cacert", cacert or os.environ["X509A_TEST_ROOT_CA"],
             "--http2" if http2 else "--http1.1",
             "-w", "%{http_code} %{http_version} %{num_connects} "
-                  "[%header{x-user}]\\n"]
+                  "[%header{" + show + "}]\\n"]
     if cert:
         args += ["--cert", cert, "--key", key]
     for h in headers or ():

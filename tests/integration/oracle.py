@@ -9,8 +9,9 @@ peer, URL) goes to the subject over connections that persist across requests
 and paths (HTTP/1.1 keep-alive with TLS session resumption on reconnects,
 HTTP/2 sessions through curl), and each request also goes to the oracle on a
 new connection (full handshake, no resumption).  Every decision (status,
-REMOTE_USER, X509_AUTHN_SOURCE, plus %{X509_AUTHN_SOURCE} as ap_expr sees it
-and the variables an early SetEnvIfExpr / <If> saw) must be the same on
+REMOTE_USER, X509_AUTHN_SOURCE, plus %{X509_AUTHN_SOURCE} as ap_expr sees it,
+the variables an early SetEnvIfExpr / <If> saw, and the refusal reason
+X509_AUTHN_ERROR) must be the same on
 both, and must equal the expectation computed here from the rule table
 (``Model``).  ``.htaccess`` files are rewritten and the forwarded
 certificates' CRL file replaced at phase boundaries, identically on both.
@@ -50,7 +51,7 @@ TRUST = {"main": {P2}, "mixed": {P3}, "noca": {P2}, "plain": {P2}}
 CACHE_MODULES = [("cache_module", "mod_cache.so"),
                  ("cache_socache_module", "mod_cache_socache.so"),
                  ("cache_disk_module", "mod_cache_disk.so")]
-FIELDS = ("status", "user", "src", "esrc", "early", "ifo")
+FIELDS = ("status", "user", "src", "esrc", "early", "ifo", "err")
 # compared with the model: what a decision is
 MODEL_FIELDS = ("status", "user", "src", "esrc")
 
@@ -514,7 +515,7 @@ def decision(status, headers, body, path):
         return "" if v == "(null)" else v   # mod_headers' %{VAR}e when unset
 
     d = dict(status=status, user=get("x-user"), src=get("x-src"), esrc=get("x-esrc"),
-             early=get("x-early"), ifo=get("x-if-o"))
+             early=get("x-early"), ifo=get("x-if-o"), err=get("x-err"))
     if status == 200 and PATH_KIND[path][0] == "cgi":
         try:
             env = json.loads(body.decode("utf-8"))
@@ -599,7 +600,7 @@ class Subject:
                 self.pool.pop(req.key(), None)
                 if was_open and attempt == 0:
                     continue        # the server closed an idle connection
-                return dict(status=0, user="", src="", esrc="", early="", ifo="")
+                return dict(status=0, user="", src="", esrc="", early="", ifo="", err="")
             if was_open:
                 self.stats["reused"] += 1
             else:
@@ -617,7 +618,8 @@ class Subject:
         self.stats["h2"] += len(reqs)
         args = ["curl"]
         fmt = ("##%{http_code}\x1f%{num_connects}\x1f%header{x-user}\x1f%header{x-src}\x1f"
-               "%header{x-esrc}\x1f%header{x-early}\x1f%header{x-if-o}\\n")
+               "%header{x-esrc}\x1f%header{x-early}\x1f%header{x-if-o}\x1f"
+               "%header{x-err}\\n")
         outs = []
         for n, req in enumerate(reqs):
             port = self.h.port(req.vhost)
@@ -642,12 +644,13 @@ class Subject:
         res = []
         for n, req in enumerate(reqs):
             if n >= len(lines):
-                res.append(dict(status=0, user="", src="", esrc="", early="", ifo=""))
+                res.append(dict(status=0, user="", src="", esrc="", early="", ifo="",
+                                err=""))
                 continue
-            parts = (lines[n][2:].split("\x1f") + [""] * 7)[:7]
+            parts = (lines[n][2:].split("\x1f") + [""] * 8)[:8]
             if parts[1] == "0":
                 self.stats["h2 streams reused"] += 1
-            hs = dict(zip(("x-user", "x-src", "x-esrc", "x-early", "x-if-o"),
+            hs = dict(zip(("x-user", "x-src", "x-esrc", "x-early", "x-if-o", "x-err"),
                           [x.strip() for x in parts[2:]]))
             try:
                 body = open(outs[n], "rb").read()
@@ -679,7 +682,7 @@ class Oracle:
                 assert not c.resumed
             return d
         except NET_ERRORS:
-            return dict(status=0, user="", src="", esrc="", early="", ifo="")
+            return dict(status=0, user="", src="", esrc="", early="", ifo="", err="")
         finally:
             c.close()
 
@@ -786,6 +789,7 @@ X509AuthnCACertificateFile {ca}
 X509AuthnCARevocationFile {crl}
 Header always set X-ESrc "expr=%{{X509_AUTHN_SOURCE}}"
 Header always set X-Early "%{{X509A_EARLY}}e"
+Header always set X-Err "expr=%{{X509_AUTHN_ERROR}}"
 <Directory "{d}/htdocs/h">
     AllowOverride AuthConfig
 </Directory>

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import forwarded as F
-from clients import curl, http_request
+from clients import curl, curl_multi, http_request
 from expect import B_DN
 from httpd import free_port, locations, new_httpd, quote
 
@@ -421,3 +421,28 @@ def test_prometheus_scrapes(h, pki, workroot):
             p.kill()
             p.wait()
         log.close()
+
+
+def test_counters_http2_streams(h, pki):
+    """Requests on the streams of one HTTP/2 connection are counted each
+    once, whichever worker thread serves them; the connection's certificate
+    is looked up on the (master) connection: one miss, then hits."""
+    full_restart(h)
+    locs = ["x", "r-iss", "x", "map", "x", "r-iss", "x"]
+    res = curl_multi([h.url("/t/%s/env" % loc) for loc in locs], cert=pki["alice"],
+                     http2=True)
+    assert [r[1] for r in res] == ["2"] * len(locs), res
+    assert sum(r[2] for r in res) == 1, res
+    assert [r[0] for r in res] == [200, 403, 200, 403, 200, 403, 200], res
+    wait_counts(h, len(locs))
+    a = auto(h)
+    assert a["X509AuthnRequestsTlsAccepted"] == 4, a
+    assert a["X509AuthnRequestsTlsRefused"] == 3, a
+    assert a["X509AuthnReasonRuleIssuer"] == 2, a
+    assert a["X509AuthnReasonUnmapped"] == 1, a
+    assert a["X509AuthnMapLookupsUnmapped"] == 1, a
+    assert a["X509AuthnCacheConnectionMiss"] == 1, a
+    assert a["X509AuthnCacheConnectionHit"] == len(locs) - 1, a
+    m = metrics(h)
+    assert m[req_metric("tls", "accepted")] == 4
+    assert m[req_metric("tls", "refused", "rule:Issuer")] == 2

@@ -57,7 +57,11 @@ COVERAGE = ("login tls h1", "login tls h2", "login header h1", "login header h2"
             "login basic h1", "status 403", "status 401", "status 0",
             "client reused", "client resumed", "client h2 streams reused",
             "revoked forwarded, refused (CRL lists it)",
-            "revoked forwarded, login (CRL without it)")
+            "revoked forwarded, login (CRL without it)",
+            # refusal reasons (X509_AUTHN_ERROR), compared with the oracle's
+            "reason no-certificate", "reason untrusted-peer", "reason revoked",
+            "reason chain-invalid", "reason rule:IssuingCA", "reason rule:Issuer",
+            "reason rule:Serial", "reason rule:MaxDepth")
 
 
 def summarize(results, stats):
@@ -71,6 +75,8 @@ def summarize(results, stats):
         else:
             c["status %d" % st] += 1
         c["vhost %s" % r.vhost] += 1
+        if s.get("err"):
+            c["reason %s" % s["err"]] += 1
         eff = O.ctx_for(r.path, r.phase).eff
         if r.hdr == "revoked" and r.vhost != "mixed" and r.peer in O.TRUST[r.vhost] \
                 and o is not None and eff.get("authtype") in ("X509", "fallback") \

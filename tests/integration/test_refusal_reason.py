@@ -32,7 +32,7 @@ import time
 import pytest
 
 import forwarded as F
-from clients import curl, http_request
+from clients import curl, curl_multi, http_request
 from expect import ALICE_DN, B_DN, ok
 from httpd import location, locations, new_httpd, quote
 
@@ -355,3 +355,22 @@ def test_proxy_refused(h, pki):
     refused(h, curl(url, headers=hdr), "untrusted-peer")
     # the load balancer itself forwards
     ok(curl(url, cert=pki["proxy"], headers=hdr), ALICE_DN)
+
+
+# -- HTTP/2: streams of one connection --------------------------------------------
+
+def test_http2_streams(h, pki):
+    """Streams of one HTTP/2 connection share its verified certificate (the
+    connection's entry); each stream's refusal reason is its own: a login
+    after a refusal on the same connection carries none, and the reason of
+    one stream never shows in another."""
+    locs = ["x", "r-subj", "x", "r-iss", "map", "r-ser", "x", "r-fp", "x"]
+    want = ["", "rule:Subject", "", "rule:Issuer", "unmapped", "rule:Serial", "",
+            "rule:Fingerprint", ""]
+    res = curl_multi([h.url("/t/%s/env" % loc) for loc in locs], cert=pki["alice"],
+                     http2=True, show="x-err")
+    assert len(res) == len(locs), res
+    assert [r[1] for r in res] == ["2"] * len(locs), res
+    assert sum(r[2] for r in res) == 1, res          # one connection
+    assert [r[3] for r in res] == want, res
+    assert [r[0] for r in res] == [200 if not w else 403 for w in want], res
