@@ -413,6 +413,15 @@ def test_prometheus_scrapes(h, pki, workroot):
             assert got[key] == n, key
         res = query('x509authn_proxy_certificates_refused_total')
         assert int(float(res["data"]["result"][0]["value"][1])) == other["ProxyRefused"]
+        # the CRL gauges, as the handler serves them
+        want_crl = {(dict(labels)["issuer"], dict(labels)["file"]): v
+                    for (name, labels), v in metrics(h).items()
+                    if name == "x509authn_crl_next_update_timestamp_seconds"}
+        assert want_crl
+        res = query('x509authn_crl_next_update_timestamp_seconds')
+        got_crl = {(x["metric"]["issuer"], x["metric"]["file"]): int(float(x["value"][1]))
+                   for x in res["data"]["result"]}
+        assert got_crl == want_crl, (got_crl, want_crl)
     finally:
         p.send_signal(signal.SIGTERM)
         try:
