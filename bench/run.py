@@ -383,6 +383,225 @@ def scenario_header_few(args, work, pki):
     return scenario_header(argparse.Namespace(**dict(vars(args), certs=5)), work, pki)
 
 
+# ---------------------------------------------------------------------------
+# Fleet scale (header mode, many distinct certificates, picked at random)
+# ---------------------------------------------------------------------------
+
+def fleet_certs(args, pki, work, n):
+    """n distinct client certificates of Issuing CA A as header lines, made
+    by bench/x509a_mkcerts (next to x509a_load)."""
+    out = os.path.join(work, "bulk", "fleet-%d.txt" % n)
+    if not os.path.exists(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        mk = os.path.join(os.path.dirname(args.load), "x509a_mkcerts")
+        with open(out + ".tmp", "w") as f:
+            subprocess.run([mk, "--ca", pki["issuing-a"].cert, "--cakey",
+                            pki["issuing-a"].key, "-n", str(n)], stdout=f, check=True)
+        os.rename(out + ".tmp", out)
+    return out
+
+
+class Redis:
+    """A redis-server on loopback for the shared-cache variants."""
+    def __init__(self, work):
+        self.port = free_port()
+        self.dir = os.path.join(work, "redis-%d" % self.port)
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir,
+             "--maxmemory", "2gb"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+FLEET_STATUS = """
+<Location /server-status>
+    SetHandler server-status
+    Require local
+</Location>
+"""
+
+
+def status_counters(port):
+    """The module's ?auto counters of a server."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/server-status?auto" % port,
+                                timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("X509Authn") and ": " in line:
+            k, v = line.split(": ", 1)
+            try:
+                out[k] = int(v)
+            except ValueError:
+                pass
+    return out
+
+
+def delta(after, before):
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after}
+
+
+def hit_summary(d):
+    shared = d.get("X509AuthnCacheSharedHit", 0) + d.get("X509AuthnCacheSharedMiss", 0)
+    proc = d.get("X509AuthnCacheProcessHit", 0) + d.get("X509AuthnCacheProcessMiss", 0)
+    return {"process_hit_rate": round(d.get("X509AuthnCacheProcessHit", 0) / proc, 4)
+            if proc else None,
+            "shared_hit_rate": round(d.get("X509AuthnCacheSharedHit", 0) / shared, 4)
+            if shared else None,
+            "verifications": d.get("X509AuthnVerificationsOk", 0)
+            + d.get("X509AuthnVerificationsFailed", 0)}
+
+
+def fleet_round(args, srv, headers, label, first="x509"):
+    """One round: no authentication and the module, random picks, side by
+    side (`first` runs first); returns the ratio and the cache counts."""
+    extra = ["--plain", "--headers", headers, "--random"]
+    before = status_counters(srv.port)
+    order = [("x509", "/x509/hello.txt"), ("noauth", "/noauth/hello.txt")]
+    if first != "x509":
+        order.reverse()
+    rates = {}
+    for name, path in order:
+        rates[name] = load(args, srv.port, path, extra)["rps"]
+    d = delta(status_counters(srv.port), before)
+    r = dict(label=label, noauth=round(rates["noauth"]), x509=round(rates["x509"]),
+             ratio=round(rates["x509"] / rates["noauth"], 4), **hit_summary(d))
+    log("  %s: noauth %.0f/s, x509 %.0f/s, ratio %.3f, process hits %s, shared "
+        "hits %s, verifications %d" % (label, rates["noauth"], rates["x509"], r["ratio"],
+                                       r["process_hit_rate"], r["shared_hit_rate"],
+                                       r["verifications"]))
+    return r
+
+
+def fleet_sweep(args, srv, headers, n):
+    """Every certificate once (fills the shared cache); its rate."""
+    per_conn = (n + args.conns - 1) // args.conns
+    t0 = time.time()
+    r = load(argparse.Namespace(**dict(vars(args), duration=3600, warmup=0)), srv.port,
+             "/x509/hello.txt", ["--plain", "--headers", headers, "--sweep",
+                                 "-n", str(per_conn)])
+    secs = time.time() - t0
+    log("  sweep: %d requests in %.1f s (%.0f/s)" % (r["requests"], secs, r["requests"] / secs))
+    return {"requests": r["requests"], "seconds": round(secs, 1),
+            "rps": round(r["requests"] / secs)}
+
+
+def graceful(srv):
+    before = set(srv.children())
+    subprocess.run([APACHE2, "-f", srv.conf, "-k", "graceful"], check=True)
+    for _ in range(200):
+        now = set(srv.children())
+        if now and not (now & before):
+            break
+        time.sleep(0.05)
+    srv._wait()
+
+
+def scenario_fleet(args, work, pki):
+    """Header mode at fleet scale (issue 16): args.fleet_certs distinct
+    certificates, each request picking one at random, over both children.
+
+    1. shmcb sized for them: cold rounds, a sweep that fills the cache,
+       warm rounds, RSS per child, then a graceful restart (shmcb does not
+       outlive a generation).
+    2. the default shmcb (512 kB): warm rounds after a sweep.
+    3. two servers sharing redis (authenticated records): the first warmed
+       by a sweep, the second started afterwards and measured from its
+       first round; then a graceful restart of the second.
+    """
+    n = args.fleet_certs
+    log("fleet: %d distinct certificates, random picks, %d connections" % (n, args.conns))
+    headers = fleet_certs(args, pki, work, n)
+    body = HEADER_LOCATIONS.format(ca=pki.ca_bundle, crl=pki.crl_bundle,
+                                   issuer=ISSUER_A) + FLEET_STATUS
+    mods = ["status", "authz_host"]
+    result = {"certificates": n, "shmcb_bytes": args.fleet_shmcb}
+    ttl = 3600
+
+    # 1. shmcb sized for the fleet
+    srv = Httpd(work, "fleet-shmcb", args.module, pki, body, modules=mods,
+                server_extra="X509AuthnCache shmcb:%s/fleet-shmcb(%d) %d\n"
+                % (os.path.join(work, "fleet-shmcb"), args.fleet_shmcb, ttl))
+    os.makedirs(os.path.join(work, "fleet-shmcb"), exist_ok=True)
+    srv.start()
+    try:
+        cold = [fleet_round(args, srv, headers, "cold %d" % (i + 1))
+                for i in range(args.fleet_cold_rounds)]
+        sweep = fleet_sweep(args, srv, headers, n)
+        warm = [fleet_round(args, srv, headers, "warm %d" % (i + 1),
+                            first="x509" if i % 2 == 0 else "noauth")
+                for i in range(args.rounds)]
+        rss = srv.rss_kb()
+        log("  RSS per child (kB): %s" % rss)
+        graceful(srv)
+        after = fleet_round(args, srv, headers, "after graceful")
+        after2 = fleet_round(args, srv, headers, "after graceful, 2")
+    finally:
+        srv.stop()
+    result["shmcb"] = {"cold": cold, "sweep": sweep, "warm": warm,
+                       "warm_ratio_median": statistics.median(r["ratio"] for r in warm),
+                       "rss_kb_per_child": {str(k): v for k, v in rss.items()},
+                       "graceful": {"before": warm[-1], "after": [after, after2]}}
+
+    # 2. the default shmcb
+    srv = Httpd(work, "fleet-default", args.module, pki, body, modules=mods,
+                server_extra="X509AuthnCache shmcb %d\n" % ttl)
+    srv.start()
+    try:
+        sweep = fleet_sweep(args, srv, headers, n)
+        warm = [fleet_round(args, srv, headers, "default shmcb %d" % (i + 1))
+                for i in range(max(2, args.rounds // 2))]
+    finally:
+        srv.stop()
+    result["shmcb_default"] = {"sweep": sweep, "warm": warm,
+                               "warm_ratio_median": statistics.median(r["ratio"] for r in warm)}
+
+    # 3. two servers sharing redis
+    red = Redis(work)
+    secret = os.path.join(work, "fleet-secret.hex")
+    with open(secret, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(secret, 0o644)
+    extra = ("X509AuthnCache redis:127.0.0.1:%d %d\nX509AuthnCacheSecret %s\n"
+             "X509AuthnCacheTimeout 200\n" % (red.port, ttl, secret))
+    a = Httpd(work, "fleet-redis-a", args.module, pki, body, modules=mods + ["socache_redis"],
+              server_extra=extra)
+    b = Httpd(work, "fleet-redis-b", args.module, pki, body, modules=mods + ["socache_redis"],
+              server_extra=extra)
+    try:
+        a.start()
+        sweep = fleet_sweep(args, a, headers, n)
+        warm_a = [fleet_round(args, a, headers, "redis A warm %d" % (i + 1))
+                  for i in range(2)]
+        b.start()
+        b_rounds = [fleet_round(args, b, headers, "redis B round %d" % (i + 1))
+                    for i in range(args.rounds)]
+        graceful(b)
+        b_after = fleet_round(args, b, headers, "redis B after graceful")
+    finally:
+        a.stop()
+        b.stop()
+        red.stop()
+    result["redis"] = {"sweep_a": sweep, "warm_a": warm_a, "b": b_rounds,
+                       "b_first_round_ratio": b_rounds[0]["ratio"],
+                       "graceful_b": {"before": b_rounds[-1], "after": b_after}}
+    return result
+
+
 def scenario_rss(args, work, pki):
     """RSS of the children over args.rss_requests keep-alive requests after a
     warm-up, for "no authentication" and the module side by side: httpd's
@@ -531,7 +750,10 @@ SCENARIOS = {
     "h2": scenario_h2,
     "rss": scenario_rss,
     "callgrind": scenario_callgrind,
+    "fleet": scenario_fleet,
 }
+# "make bench" runs these; fleet (minutes, 100,000 certificates) on demand
+DEFAULT_ONLY = "direct,header,header5,handshake,h2,rss,callgrind"
 
 
 def main():
@@ -539,13 +761,18 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--module", required=True)
     ap.add_argument("--load", required=True)
-    ap.add_argument("--only", default=",".join(SCENARIOS))
+    ap.add_argument("--only", default=DEFAULT_ONLY,
+                    help="scenarios, of: %s" % ", ".join(SCENARIOS))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--streams", type=int, default=10)
     ap.add_argument("--certs", type=int, default=1000)
+    ap.add_argument("--fleet-certs", type=int, default=100000)
+    ap.add_argument("--fleet-shmcb", type=int, default=256 * 1024 * 1024,
+                    help="bytes of the shmcb sized for the fleet")
+    ap.add_argument("--fleet-cold-rounds", type=int, default=2)
     ap.add_argument("--rss-requests", type=int, default=1000000)
     ap.add_argument("--rss-warmup", type=int, default=300000)
     ap.add_argument("--callgrind-requests", type=int, default=2000)
@@ -591,6 +818,18 @@ def report(results):
             print("rss %-7s %d requests after %d of warm-up: max growth per child %s kB"
                   % (v, r[v]["requests"], r[v]["warmup_requests"], r[v]["max_growth_kb"]))
         print("rss: the module's share %+d kB" % r["module_growth_kb"])
+    if "fleet" in results:
+        f = results["fleet"]
+        print("fleet %d certificates, random picks: shmcb %d MB warm ratio %.3f "
+              "(cold %s); default shmcb warm %.3f; redis B first round %.3f; "
+              "graceful (shmcb) %.3f -> %.3f; graceful (redis) %.3f -> %.3f"
+              % (f["certificates"], f["shmcb_bytes"] >> 20, f["shmcb"]["warm_ratio_median"],
+                 ", ".join("%.3f" % r["ratio"] for r in f["shmcb"]["cold"]),
+                 f["shmcb_default"]["warm_ratio_median"], f["redis"]["b_first_round_ratio"],
+                 f["shmcb"]["graceful"]["before"]["ratio"],
+                 f["shmcb"]["graceful"]["after"][0]["ratio"],
+                 f["redis"]["graceful_b"]["before"]["ratio"],
+                 f["redis"]["graceful_b"]["after"]["ratio"]))
     if "callgrind" in results:
         for group, vs in results["callgrind"].items():
             for v, d in vs.items():

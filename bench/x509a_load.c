@@ -18,6 +18,12 @@
  *     --headers F   one "Name: value" line per request, rotated: request i
  *                   of connection k sends line (k * 7919 + i) % lines, so
  *                   every connection interleaves many values
+ *     --random      ... or a line picked at random for every request (a
+ *                   fleet's clients do not come in order: rotation hides
+ *                   cache evictions)
+ *     --sweep       ... or request i of connection k sends line
+ *                   i * connections + k: with -n lines/connections, every
+ *                   line exactly once (fills the caches)
  *     --expect STATUS USER
  *                   every response must have this status and X-User ("-":
  *                   none); HTTP/1.1 only
@@ -58,6 +64,7 @@ static const char *opt_bind;
 static const char *opt_cert, *opt_key, *opt_ca;
 static int opt_conns = 8, opt_plain, opt_new_conn, opt_h2, opt_streams = 10;
 static long opt_total;
+static int opt_random, opt_sweep;
 static double opt_duration = 5, opt_warmup = 1;
 static char **header_lines;
 static long header_count;
@@ -327,10 +334,30 @@ static int http1_request(conn *c, const char *extra_header, int keepalive,
     return close_after && keepalive ? -status : status;
 }
 
+/* splitmix64: a random-looking, well-mixed function of (k, i), without
+ * shared state between the threads */
+static unsigned long long mix64(unsigned long long z)
+{
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static unsigned long long random_seed;
+
 static const char *header_for(int k, long i)
 {
     if (!header_count) {
         return NULL;
+    }
+    if (opt_random) {
+        return header_lines[mix64(random_seed ^ ((unsigned long long)k << 40)
+                                  ^ (unsigned long long)i)
+                            % (unsigned long long)header_count];
+    }
+    if (opt_sweep) {
+        return header_lines[(i * opt_conns + k) % header_count];
     }
     return header_lines[((long)k * 7919 + i) % header_count];
 }
@@ -671,6 +698,8 @@ int main(int argc, char **argv)
             have_expect_all = 1;
         }
         else if (!strcmp(a, "--plain")) opt_plain = 1;
+        else if (!strcmp(a, "--random")) opt_random = 1;
+        else if (!strcmp(a, "--sweep")) opt_sweep = 1;
         else if (!strcmp(a, "--new-conn")) opt_new_conn = 1;
         else if (!strcmp(a, "--h2")) opt_h2 = 1;
         else {
@@ -683,6 +712,8 @@ int main(int argc, char **argv)
     if (opt_conns < 1) {
         die("need at least one connection");
     }
+    random_seed = mix64((unsigned long long)time(NULL)
+                        ^ ((unsigned long long)getpid() << 32));
     if (!opt_plain) {
         ctx = SSL_CTX_new(TLS_client_method());
         if (!ctx) {
