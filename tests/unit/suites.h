@@ -33,6 +33,9 @@ Suite *x509a_verify_suite(void);
 
 /** x509a_record: shared-cache keys and authenticated records. */
 Suite *x509a_record_suite(void);
+
+/** x509a_ocsp: OCSP requests and the checks of responses. */
+Suite *x509a_ocsp_suite(void);
 Suite *x509a_print_suite(void);
 Suite *x509a_map_suite(void);
 
