@@ -214,10 +214,10 @@ void x509a_ocsp_check(apr_pool_t *p, const x509a_ocsp_query *q,
                                     "acceptable"));
         goto done;
     }
-    /* 1: sent and echoed; 2: neither (no nonce asked for).  -1: sent,
-     * not echoed; 0: another nonce; 3: one nobody asked for */
+    /* 1: sent and echoed; 2: neither, 3: one nobody asked for (no nonce
+     * sent: nothing to check).  -1: sent, not echoed; 0: another nonce */
     if (check_nonce && (nonce = OCSP_check_nonce(q->req, bs)) != 1
-        && nonce != 2) {
+        && nonce != 2 && nonce != 3) {
         fail(out, "OCSP response nonce does not match the request's "
                   "(X509AuthnOCSPUseNonce off for responders that do not "
                   "echo nonces)");

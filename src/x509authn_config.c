@@ -64,6 +64,7 @@ void *x509authn_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->verify = 1;
     conf->depth = -1;
     conf->max_len = X509AUTHN_DEFAULT_MAX_LEN;
+    conf->ocsp = x509authn_ocsp_create(p);
     return conf;
 }
 
@@ -91,6 +92,7 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(depth, depth_set);
     MERGE_SET(max_len, max_len_set);
     MERGE_SET(soft_fail, soft_fail_set);
+    conf->ocsp = x509authn_ocsp_merge(p, base->ocsp, add->ocsp);
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
         conf->set_at[i] = add->set_at[i] ? add->set_at[i] : base->set_at[i];
     }
@@ -895,5 +897,6 @@ const command_rec x509authn_cmds[] = {
                  "On to accept certificates whose revocation status cannot "
                  "be determined (CRL distribution point or OCSP responder "
                  "unreachable, CRL stale); Off refuses them (default)."),
+    X509AUTHN_OCSP_CMDS,
     {NULL}
 };

@@ -423,6 +423,12 @@ START_TEST(test_no_nonce_sent)
     x509a_ocsp_check(tc_pool, q, &conf, resp, len, 1, apr_time_now(),
                      apr_time_now(), &r);
     ck_assert_int_eq(r.status, X509A_OCSP_GOOD);
+    /* nor does a nonce nobody asked for */
+    s.nonce = 2;
+    resp = build(&s, req, req_len, &len);
+    x509a_ocsp_check(tc_pool, q, &conf, resp, len, 1, apr_time_now(),
+                     apr_time_now(), &r);
+    ck_assert_int_eq(r.status, X509A_OCSP_GOOD);
     /* the id names the certificate, not the nonce */
     x509a_ocsp_query_id(q, id1);
     ck_assert_ptr_null(x509a_ocsp_query_make(tc_pool, pki.leaf, pki.inter, 1,
