@@ -897,6 +897,30 @@ const command_rec x509authn_cmds[] = {
                  "On to accept certificates whose revocation status cannot "
                  "be determined (CRL distribution point or OCSP responder "
                  "unreachable, CRL stale); Off refuses them (default)."),
-    X509AUTHN_OCSP_CMDS,
+    /* OCSP (setters in x509authn_ocsp.c) */
+    AP_INIT_TAKE1("X509AuthnOCSP", x509authn_set_ocsp, NULL, RSRC_CONF,
+                  "OCSP for forwarded certificates: off (default), leaf, "
+                  "chain (on)."),
+    AP_INIT_TAKE1("X509AuthnOCSPDefaultResponder", x509authn_set_ocsp,
+                  NULL, RSRC_CONF,
+                  "OCSP responder URL for certificates that name none."),
+    AP_INIT_FLAG("X509AuthnOCSPOverrideResponder", x509authn_set_ocsp_flag,
+                 NULL, RSRC_CONF,
+                 "On to ask the default responder for every certificate."),
+    AP_INIT_TAKE1("X509AuthnOCSPResponderCertificateFile",
+                  x509authn_set_ocsp, NULL, RSRC_CONF,
+                  "PEM file of OCSP responder certificates trusted as "
+                  "signers of responses."),
+    AP_INIT_TAKE1("X509AuthnOCSPTimeout", x509authn_set_ocsp, NULL,
+                  RSRC_CONF, "Seconds an OCSP query may take (default 10)."),
+    AP_INIT_FLAG("X509AuthnOCSPUseNonce", x509authn_set_ocsp_flag, NULL,
+                 RSRC_CONF, "Off to send OCSP requests without a nonce "
+                 "(default On)."),
+    AP_INIT_TAKE1("X509AuthnOCSPMaxAge", x509authn_set_ocsp, NULL,
+                  RSRC_CONF, "Oldest OCSP response (since thisUpdate) "
+                  "accepted, in seconds (default: none, nextUpdate rules)."),
+    AP_INIT_TAKE1("X509AuthnOCSPTimeSkew", x509authn_set_ocsp, NULL,
+                  RSRC_CONF, "Seconds of clock difference allowed on OCSP "
+                  "response times (default 300)."),
     {NULL}
 };

@@ -440,3 +440,40 @@ def test_load_one_query_per_certificate(env):
     # at most one per certificate per process (two children)
     assert all(1 <= c <= 2 for c in per_cert.values()), per_cert
     assert env.scripted.count() - before == total
+
+
+# -- configuration errors ----------------------------------------------------------
+
+@pytest.mark.parametrize("line,shown", [
+    ("X509AuthnOCSP sometimes", "'sometimes' is not off, leaf, chain or on"),
+    ("X509AuthnOCSPDefaultResponder ldap://dir.example/", "X509AuthnOCSPDefaultResponder"),
+    ("X509AuthnOCSPDefaultResponder http://user:pw@ocsp.example/", "X509AuthnOCSPDefaultResponder"),
+    ("X509AuthnOCSPDefaultResponder http:///x", "X509AuthnOCSPDefaultResponder"),
+    ("X509AuthnOCSPResponderCertificateFile /nonexistent/rsp.pem", "cannot read"),
+    ("X509AuthnOCSPResponderCertificateFile /etc/hostname", "holds no PEM certificate"),
+    ("X509AuthnOCSPTimeout 0", "'0' is not a number of seconds from 1 to 300"),
+    ("X509AuthnOCSPTimeout ten", "'ten' is not a number"),
+    ("X509AuthnOCSPMaxAge -1", "'-1' is not a number"),
+    ("X509AuthnOCSPTimeSkew 86401", "'86401' is not a number"),
+])
+def test_bad_values_fail_configtest(env, line, shown):
+    rc, out = env.h.configtest(extra_vhosts={"bad": F.trust(ca=env.m.path("trust.pem"))
+                                             + line + "\n"})
+    assert rc != 0, out
+    assert shown in out, out
+
+
+def test_ocsp_needs_local_verification(env):
+    rc, out = env.h.configtest(extra_vhosts={"bad": F.trust(verify=False)
+                                             + "X509AuthnOCSP leaf\n"})
+    assert rc != 0, out
+    assert "X509A0950" in out and "X509AuthnHeaderVerify On" in out, out
+
+
+def test_good_values_pass_configtest(env):
+    rc, out = env.h.configtest(extra_vhosts={"good": F.trust(ca=env.m.path("trust.pem")) + (
+        "X509AuthnOCSP chain\nX509AuthnOCSPDefaultResponder https://ocsp.example:8443/x\n"
+        "X509AuthnOCSPOverrideResponder On\nX509AuthnOCSPResponderCertificateFile %s\n"
+        "X509AuthnOCSPTimeout 300\nX509AuthnOCSPUseNonce Off\nX509AuthnOCSPMaxAge 0\n"
+        "X509AuthnOCSPTimeSkew 0\nX509AuthnRevocationSoftFail On\n") % env.m["rsp"].cert})
+    assert rc == 0, out
