@@ -117,6 +117,9 @@ class Scripted:
                 ocsp.OCSPResponseStatus.TRY_LATER)
         if path == "slow":
             time.sleep(SLOW_SECONDS)
+        if path == "load":
+            # a window for concurrent requests to pile up in (not timed)
+            time.sleep(0.5)
         cert = self.certs[req.serial_number]
         iname = self.issuer_name(cert)
         issuer = self.by_name[iname]
@@ -231,16 +234,18 @@ def env(request, workroot, pki, module_so):
               "keyUsage = critical, digitalSignature",
               "extendedKeyUsage = OCSPSigning"], None)
     m.leaf("rsp-noeku", "/CN=OCSP Responder without OCSPSigning", "ca")
-    for name in ("good", "revoked", "unknown"):
+    for name in ("good", "revoked", "revoked2", "unknown"):
         m.leaf(name, "/CN=ocsp-" + name, "ca", ext=aia(p_ossl))
     m.leaf("down", "/CN=ocsp-down", "ca", ext=aia(p_down))
+    m.leaf("down2", "/CN=ocsp-down2", "ca", ext=aia(p_down))
     for name, path in SCRIPTED.items():
         m.leaf(name, "/CN=ocsp-" + name, "ca", ext=aia(p_py, path + "/"))
     for name in LOAD_CERTS:
-        m.leaf(name, "/CN=ocsp-" + name, "ca", ext=aia(p_py, "good/"))
+        m.leaf(name, "/CN=ocsp-" + name, "ca", ext=aia(p_py, "load/"))
     m.leaf("noaia", "/CN=ocsp-noaia", "ca")
     m.leaf("chainleaf", "/CN=ocsp-chainleaf", "ca2", ext=aia(p_py, "good/"))
     m.revoke("ca", "revoked")
+    m.revoke("ca", "revoked2")
     m.cat("trust.pem", "root", "ca", "ca2")
 
     # the real responder; "unknown" is not in its index
@@ -410,6 +415,19 @@ def test_leaf_vs_chain(env):
     assert env.scripted.count("root-good") == before + 1
 
 
+def test_verdicts_keyed_by_ocsp_settings(env):
+    """The shared cache (shmcb here) holds verification results of every
+    server with the same trust store: a result decided without OCSP, or
+    accepted under soft-fail, must not answer for a server that checks
+    OCSP, or refuses when it cannot."""
+    # "off" verifies revoked2 first (CA file only: accepted, kept)
+    accepted(env, "off", "revoked2")
+    refused(env, "leaf", "revoked2", "revoked")
+    # soft-fail accepts down2 first (kept 30 s at most), hard refuses
+    accepted(env, "leafsoft", "down2")
+    refused(env, "leaf", "down2", "revocation-unknown")
+
+
 def test_load_one_query_per_certificate(env):
     """Many concurrent requests for fresh certificates over both children:
     the responder is asked at most once per certificate per process (the
@@ -432,7 +450,7 @@ def test_load_one_query_per_certificate(env):
     serials = {env.scripted.by_name[n].serial_number: n for n in LOAD_CERTS}
     with env.scripted.lock:
         per_cert = {serials[s]: c for (p, s), c in env.scripted.counts.items()
-                    if p == "good" and s in serials}
+                    if p == "load" and s in serials}
     total = sum(per_cert.values())
     print("children:", sorted(pids), "queries per certificate:", per_cert,
           "total:", total, "requests:", len(names))
