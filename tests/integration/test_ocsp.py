@@ -33,6 +33,10 @@ Servers (one httpd, plain HTTP from the trusted peer 127.0.0.1):
              X509AuthnOCSPOverrideResponder On (the scripted /good/)
     off      no OCSP (the revoked certificate is accepted: the CA file only)
 
+A fleet (test_fleet_*): servers A and B sharing a redis
+(X509AuthnCacheSecret): the OCSP response and the verification result are
+shared; queries are counted under load.
+
 Refusals are 403 with X509_AUTHN_ERROR (as X-Err), and log lines:
 X509A0955 for a revoked certificate, X509A0830 (once per cause per minute)
 when the status cannot be determined, saying "refused" or "accepted".
@@ -57,6 +61,7 @@ from clients import http_request
 from expect import ok
 from httpd import free_port, new_httpd
 from minipki import MiniPKI
+from services import Redis
 
 HDR = "X-SSL-Client-Cert"
 SLOW_SECONDS = 6
@@ -75,6 +80,7 @@ SCRIPTED = {
     "delegated-noeku": "delegated-noeku",
 }
 LOAD_CERTS = ["load%d" % i for i in range(4)]
+FLEET_CERTS = ["fleet%d" % i for i in range(5)]
 
 
 # -- the scripted responder ------------------------------------------------------
@@ -240,13 +246,14 @@ def env(request, workroot, pki, module_so):
     m.leaf("down2", "/CN=ocsp-down2", "ca", ext=aia(p_down))
     for name, path in SCRIPTED.items():
         m.leaf(name, "/CN=ocsp-" + name, "ca", ext=aia(p_py, path + "/"))
-    for name in LOAD_CERTS:
+    for name in LOAD_CERTS + FLEET_CERTS:
         m.leaf(name, "/CN=ocsp-" + name, "ca", ext=aia(p_py, "load/"))
     m.leaf("noaia", "/CN=ocsp-noaia", "ca")
     m.leaf("chainleaf", "/CN=ocsp-chainleaf", "ca2", ext=aia(p_py, "good/"))
     m.revoke("ca", "revoked")
     m.revoke("ca", "revoked2")
     m.cat("trust.pem", "root", "ca", "ca2")
+    m.cat("trust2.pem", "ca2", "ca", "root")   # same anchors, other bytes
 
     # the real responder; "unknown" is not in its index
     cadir = os.path.join(m.dir, "ca-ca")
@@ -301,6 +308,7 @@ def env(request, workroot, pki, module_so):
         pass
     e = Env()
     e.h, e.m, e.scripted, e.p_py = srv, m, scripted, p_py
+    e.workroot, e.pki, e.module_so = workroot, pki, module_so
     return e
 
 
@@ -495,3 +503,95 @@ def test_good_values_pass_configtest(env):
         "X509AuthnOCSPTimeout 300\nX509AuthnOCSPUseNonce Off\nX509AuthnOCSPMaxAge 0\n"
         "X509AuthnOCSPTimeSkew 0\nX509AuthnRevocationSoftFail On\n") % env.m["rsp"].cert})
     assert rc == 0, out
+
+
+# -- a fleet: two servers sharing redis ------------------------------------------
+
+@pytest.fixture(scope="module")
+def fleet(request, env):
+    """Servers A and B share a redis (X509AuthnCacheSecret).  Both have
+    "leaf" (the same trust store: verification results shared); B also has
+    "other", whose trust store is the same certificates in another file
+    (other settings digest: no shared verification result), with the same
+    OCSP settings (the OCSP response is shared)."""
+    svc = Redis(os.path.join(env.workroot, "ocsp-redis"))
+    request.addfinalizer(svc.stop)
+    svc.start()
+    secret = os.urandom(32).hex() + "\n"
+    locs = ('<Location /t/hdr>\nAuthType X509\nX509AuthnSource header\n'
+            'Header always set X-Err "expr=%{X509_AUTHN_ERROR}"\n'
+            'Require valid-user\n</Location>\n')
+    ocsp_on = "X509AuthnOCSPTimeout 5\nX509AuthnOCSP leaf\n"
+    out = []
+    for name in ("a", "b"):
+        h = new_httpd(request, env.workroot, env.pki, env.module_so, name="ocsp-fleet-" + name)
+        path = h.write_file("conf/cache-secret", secret, 0o600)
+        vh = {"leaf": F.trust(ca=env.m.path("trust.pem")) + ocsp_on + locs}
+        if name == "b":
+            vh["other"] = F.trust(ca=env.m.path("trust2.pem")) + ocsp_on + locs
+        h.start(extra_vhosts=vh,
+                extra_modules=[("socache_redis_module", "mod_socache_redis.so")],
+                server_extra="X509AuthnCache redis:127.0.0.1:%d 300\n"
+                             "X509AuthnCacheSecret %s\nX509AuthnCacheTimeout 2000\n"
+                             "StartServers 2\nMinSpareThreads 32\nMaxSpareThreads 64\n"
+                             % (svc.port, path))
+        out.append(h)
+    return svc, out[0], out[1]
+
+
+def wait_dbsize(svc, more_than, timeout=5.0):
+    """Stores are made by each child's cache thread after the response."""
+    deadline = time.time() + timeout
+    while svc.dbsize() <= more_than and time.time() < deadline:
+        time.sleep(0.05)
+    return svc.dbsize()
+
+
+def fleet_get(h, vhost, env, name):
+    return http_request(h.port(vhost), "/t/hdr/env", [(HDR, F.der_b64(env.m[name]))])
+
+
+def load_queries(env, name):
+    serial = env.scripted.by_name[name].serial_number
+    with env.scripted.lock:
+        return env.scripted.counts.get(("load", serial), 0)
+
+
+def test_fleet_shares_responses(env, fleet):
+    svc, a, b = fleet
+    before = svc.dbsize()
+    ok(fleet_get(a, "leaf", env, "fleet0"))
+    assert load_queries(env, "fleet0") == 1
+    # the OCSP response and the verification result
+    assert wait_dbsize(svc, before + 1) >= before + 2
+    # B, another trust store: verifies here, takes the response from redis
+    mark = b.log_mark()
+    ok(fleet_get(b, "other", env, "fleet0"))
+    assert b.wait_log(mark, r"X509A0951: OCSP response for .* taken from the shared cache"), \
+        b.log_since(mark)
+    assert not b.log_lines(mark, r"X509A0953")
+    # B, A's trust store: the verification result itself
+    mark = b.log_mark()
+    ok(fleet_get(b, "leaf", env, "fleet0"))
+    assert b.wait_log(mark, r"X509A0303"), b.log_since(mark)
+    assert load_queries(env, "fleet0") == 1
+
+
+def test_fleet_load(env, fleet):
+    """Concurrent requests for fresh certificates on both servers: at most
+    one query per certificate per process."""
+    svc, a, b = fleet
+    names = FLEET_CERTS[1:] * 40
+    jobs = [(h, n) for n in names for h in (a, b)]
+
+    def one(job):
+        return fleet_get(job[0], "leaf", env, job[1]).status
+
+    with ThreadPoolExecutor(max_workers=32) as ex:
+        statuses = list(ex.map(one, jobs))
+    assert statuses == [200] * len(jobs)
+    per_cert = {n: load_queries(env, n) for n in FLEET_CERTS[1:]}
+    print("fleet: queries per certificate:", per_cert, "total:",
+          sum(per_cert.values()), "requests:", len(jobs))
+    # two servers of at most two children each
+    assert all(1 <= c <= 4 for c in per_cert.values()), per_cert
