@@ -78,6 +78,8 @@ SCRIPTED = {
     "nonext": "nonext",
     "delegated": "delegated",
     "delegated-noeku": "delegated-noeku",
+    "redirect": "redirect",
+    "huge": "huge",
 }
 LOAD_CERTS = ["load%d" % i for i in range(4)]
 FLEET_CERTS = ["fleet%d" % i for i in range(5)]
@@ -170,6 +172,25 @@ class Scripted:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 path = self.path.strip("/")
+                if path == "redirect":
+                    # to a good answer: not followed (no redirects)
+                    self.send_response(302)
+                    self.send_header("Location", "/good/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if path == "huge":
+                    # over the 64 KiB cap (a DER SEQUENCE header saying so)
+                    body = b"\x30\x83\x01\x20\x00" + b"\x00" * 0x12000
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/ocsp-response")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(body)
+                    except OSError:
+                        pass
+                    return
                 try:
                     der = outer.answer(path, body).public_bytes(serialization.Encoding.DER)
                 except Exception as e:  # noqa: BLE001  a test responder
@@ -375,6 +396,8 @@ def test_unknown_real_responder(env):
     ("stale", "not current"),
     ("badnonce", "nonce"),
     ("delegated-noeku", "signature not acceptable"),
+    ("redirect", "no answer.*redirection not enabled"),
+    ("huge", "no answer.*max resp len exceeded"),
 ])
 def test_undetermined(env, name, why):
     """Hard: refused (revocation-unknown); soft: accepted; both logged."""
