@@ -79,6 +79,7 @@ SCRIPTED = {
     "delegated": "delegated",
     "delegated-noeku": "delegated-noeku",
     "redirect": "redirect",
+    "old": "old",
     "huge": "huge",
 }
 LOAD_CERTS = ["load%d" % i for i in range(4)]
@@ -145,6 +146,8 @@ class Scripted:
             this, nxt = now - datetime.timedelta(hours=3), now - datetime.timedelta(hours=2)
         if path == "nonext":
             nxt = None
+        if path == "old":
+            this = now - datetime.timedelta(minutes=30)
         status, rtime, reason = ocsp.OCSPCertStatus.GOOD, None, None
         if path == "root-revoked":
             status, rtime = ocsp.OCSPCertStatus.REVOKED, now - datetime.timedelta(days=1)
@@ -317,6 +320,9 @@ def env(request, workroot, pki, module_so):
                        "http://127.0.0.1:%d/good/\nX509AuthnOCSPOverrideResponder On\n"
                 % p_py + locs,
         "off": base + locs,
+        "maxage": base + "X509AuthnOCSP leaf\nX509AuthnOCSPMaxAge 600\n" + locs,
+        "rspfile": base + "X509AuthnOCSP leaf\nX509AuthnOCSPResponderCertificateFile %s\n"
+                   % m["unrelated"].cert + locs,
     }
     server_extra = (
         # two children, both kept (MinSpareThreads = 2 x ThreadsPerChild)
@@ -412,6 +418,24 @@ def test_undetermined(env, name, why):
 def test_scripted_good_answers(env):
     for name in ("py-good", "nonext", "delegated"):
         accepted(env, "leaf", name)
+
+
+def test_max_age(env):
+    """thisUpdate 30 minutes ago: good without X509AuthnOCSPMaxAge, too old
+    with 600 s (+ the 300 s skew)."""
+    accepted(env, "leaf", "old")
+    mark = env.h.log_mark()
+    refused(env, "maxage", "old", "revocation-unknown")
+    unknown_line(env, mark, "old", "not current.*refused")
+
+
+def test_responder_certificate_file(env):
+    """A response signed by a certificate the issuer did not issue is
+    refused, unless that certificate is configured as a responder."""
+    accepted(env, "rspfile", "unrelated")
+    refused(env, "leaf", "unrelated", "revocation-unknown")
+    # the issuer's own answers are still taken there
+    accepted(env, "rspfile", "good")
 
 
 def test_nonce_off(env):
