@@ -743,6 +743,9 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         need_cache = 1;
     }
+    if (x509authn_ocsp_post_config(ptemp, s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     /* the shared cache's arguments (opened in post_config) */
     if (need_cache && (err = x509authn_cache_create(pconf, ptemp))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",
@@ -818,6 +821,8 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
     x509authn_cache_child_init(pchild, s);
     x509authn_tls_child_init(pchild);
     x509authn_header_child_init(pchild, s);
+    x509authn_revocation_child_init(pchild);
+    x509authn_ocsp_child_init(pchild);
 }
 
 /* ------------------------------------------------------------------------ */

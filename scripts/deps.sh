@@ -4,7 +4,7 @@
 
 X509A_PKGS_BUILD="build-essential autoconf automake libtool pkg-config apache2-dev libssl-dev"
 X509A_PKGS_DEMO="$X509A_PKGS_BUILD apache2 openssl curl python3"
-X509A_PKGS_TEST="$X509A_PKGS_DEMO check valgrind python3-pytest nghttp2-client nginx haproxy redis-server memcached slapd ldap-utils clang libclang-rt-14-dev libnghttp2-dev prometheus"
+X509A_PKGS_TEST="$X509A_PKGS_DEMO check valgrind python3-pytest python3-cryptography nghttp2-client nginx haproxy redis-server memcached slapd ldap-utils clang libclang-rt-14-dev libnghttp2-dev prometheus"
 X509A_PKGS_BENCH="$X509A_PKGS_TEST"
 # scripts/package-check.sh: build the Debian package (debian/), lint it,
 # install it and run its test against the system's apache2 layout

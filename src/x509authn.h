@@ -105,6 +105,47 @@ typedef enum {
 /** Forwarded certificates seen by this process (x509authn_entry.c). */
 typedef struct x509authn_hcache x509authn_hcache;
 
+/** X509AuthnOCSP. */
+typedef enum {
+    X509AUTHN_OCSP_OFF = 0,
+    X509AUTHN_OCSP_LEAF,        /**< the leaf only */
+    X509AUTHN_OCSP_CHAIN        /**< every certificate but the anchor */
+} x509authn_ocsp_mode;
+
+/** OCSP settings of a server (x509authn_ocsp.c). */
+typedef struct {
+    /** X509AuthnOCSP. */
+    x509authn_ocsp_mode mode;
+    /** X509AuthnOCSPDefaultResponder, or NULL. */
+    const char *default_responder;
+    /** X509AuthnOCSPOverrideResponder: ask the default responder even
+     *  when the certificate names one. */
+    int override;
+    /** X509AuthnOCSPResponderCertificateFile, or NULL. */
+    const char *responder_file;
+    /** Its certificates, loaded when the directive is read. */
+    STACK_OF(X509) *responders;
+    /** X509AuthnOCSPTimeout, seconds. */
+    int timeout;
+    /** X509AuthnOCSPUseNonce. */
+    int nonce;
+    /** X509AuthnOCSPMaxAge, seconds, -1 for none. */
+    long max_age;
+    /** X509AuthnOCSPTimeSkew, seconds. */
+    long skew;
+    /** SHA-256 of the settings that decide an answer (post_config): part
+     *  of every cache key of a verdict decided with OCSP. */
+    unsigned char digest[32];
+    unsigned int mode_set:1,
+                 default_responder_set:1,
+                 override_set:1,
+                 responder_file_set:1,
+                 timeout_set:1,
+                 nonce_set:1,
+                 max_age_set:1,
+                 skew_set:1;
+} x509authn_ocsp_conf;
+
 /** Server (virtual host) configuration: trusted proxies and headers. */
 typedef struct {
     /** X509AuthnTrustedProxy: peer addresses (apr_ipsubnet_t *). */
@@ -145,6 +186,11 @@ typedef struct {
     x509a_verifier *verifier;
     /** Per child process: decoded and verified forwarded certificates. */
     x509authn_hcache *hcache;
+    /** X509AuthnRevocationSoftFail: accept certificates whose revocation
+     *  status cannot be determined (fetched CRL or OCSP unavailable). */
+    int soft_fail;
+    /** X509AuthnOCSP*: never NULL. */
+    x509authn_ocsp_conf *ocsp;
     unsigned int header_set:1,
                  chain_header_set:1,
                  verify_set:1,
@@ -152,7 +198,8 @@ typedef struct {
                  ca_path_set:1,
                  crl_file_set:1,
                  depth_set:1,
-                 max_len_set:1;
+                 max_len_set:1,
+                 soft_fail_set:1;
 } x509authn_srv_conf;
 
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
@@ -493,6 +540,69 @@ int x509authn_record_get(request_rec *r, const unsigned char *key,
  *  past). */
 void x509authn_record_put(request_rec *r, const unsigned char *key,
                           const x509a_record *rec);
+
+/* --- revocation (x509authn_revocation.c) --- */
+
+/**
+ * Rate limit for messages about a cause (a responder, a CRL URL): non-zero
+ * when one may be logged now, at most once a minute per cause per process
+ * (any thread).
+ */
+int x509authn_log_allowed(const char *cause, apr_time_t now);
+
+/**
+ * Log that the revocation status of a certificate could not be determined
+ * because of @a cause (e.g. "CRL http://..."): @a why, and whether the
+ * certificate was accepted anyway (X509AuthnRevocationSoftFail On) or
+ * refused; at most once a minute per cause per process.
+ */
+void x509authn_revocation_unknown(request_rec *r, const char *cause,
+                                  const char *why, int accepted);
+
+/** child_init: the rate limiter's lock. */
+void x509authn_revocation_child_init(apr_pool_t *pchild);
+
+/* --- OCSP for forwarded certificates (x509authn_ocsp.c) --- */
+
+/** Setters of the X509AuthnOCSP* directives. */
+const char *x509authn_set_ocsp(cmd_parms *cmd, void *dconf, const char *arg);
+const char *x509authn_set_ocsp_flag(cmd_parms *cmd, void *dconf, int on);
+
+/** A server's OCSP settings with their defaults. */
+x509authn_ocsp_conf *x509authn_ocsp_create(apr_pool_t *p);
+
+/** Merge a virtual host's OCSP settings over the main server's. */
+x509authn_ocsp_conf *x509authn_ocsp_merge(apr_pool_t *p,
+                                          const x509authn_ocsp_conf *base,
+                                          const x509authn_ocsp_conf *add);
+
+/** check_config / post_config: settings digests of every server, and the
+ *  errors (OCSP on where no chain is verified locally). */
+int x509authn_ocsp_post_config(apr_pool_t *ptemp, server_rec *s);
+
+/** child_init: this process's OCSP answers. */
+void x509authn_ocsp_child_init(apr_pool_t *pchild);
+
+/**
+ * Check the revocation status of a locally verified forwarded chain (leaf
+ * first, ending at its trust anchor) by OCSP, as the server's settings
+ * say.  Non-zero when the chain may be accepted (all good, or not
+ * determined under X509AuthnRevocationSoftFail On); else *why and *error
+ * (X509A_REASON_REVOKED or X509A_REASON_REVOCATION_UNKNOWN), with
+ * *transient set when the refusal says nothing definite about the
+ * certificate (not to be kept).  *bound: until when the answer holds (the
+ * earliest expiry of the responses used; soon when soft-failed).
+ */
+int x509authn_ocsp_check(request_rec *r, const x509authn_srv_conf *sc,
+                         STACK_OF(X509) *chain, apr_time_t now,
+                         apr_time_t *bound, const char **why,
+                         const char **error, int *transient);
+
+/** The digest that keys verdicts of @a sc: the verifier's settings
+ *  digest @a in, with the OCSP settings when OCSP is on. */
+void x509authn_ocsp_settings(const x509authn_srv_conf *sc,
+                             const unsigned char in[32],
+                             unsigned char out[32]);
 
 /* ------------------------------------------------------------------------ */
 /* Variables (x509authn_export.c)                                           */

@@ -64,6 +64,7 @@ void *x509authn_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->verify = 1;
     conf->depth = -1;
     conf->max_len = X509AUTHN_DEFAULT_MAX_LEN;
+    conf->ocsp = x509authn_ocsp_create(p);
     return conf;
 }
 
@@ -90,6 +91,8 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(crl_file, crl_file_set);
     MERGE_SET(depth, depth_set);
     MERGE_SET(max_len, max_len_set);
+    MERGE_SET(soft_fail, soft_fail_set);
+    conf->ocsp = x509authn_ocsp_merge(p, base->ocsp, add->ocsp);
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
         conf->set_at[i] = add->set_at[i] ? add->set_at[i] : base->set_at[i];
     }
@@ -663,6 +666,15 @@ static const char *set_max_len(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_soft_fail(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    sc->soft_fail = on;
+    sc->soft_fail_set = 1;
+    return NULL;
+}
+
 static const char *set_cache(cmd_parms *cmd, void *dconf, const char *spec,
                              const char *seconds)
 {
@@ -916,5 +928,35 @@ const command_rec x509authn_cmds[] = {
                    "this many days are listed on the status page and logged "
                    "once a day (default 30; 0: off), and optionally how many "
                    "are listed at most (default 50)."),
+    AP_INIT_FLAG("X509AuthnRevocationSoftFail", set_soft_fail, NULL,
+                 RSRC_CONF,
+                 "On to accept certificates whose revocation status cannot "
+                 "be determined (CRL distribution point or OCSP responder "
+                 "unreachable, CRL stale); Off refuses them (default)."),
+    /* OCSP (setters in x509authn_ocsp.c) */
+    AP_INIT_TAKE1("X509AuthnOCSP", x509authn_set_ocsp, NULL, RSRC_CONF,
+                  "OCSP for forwarded certificates: off (default), leaf, "
+                  "chain (on)."),
+    AP_INIT_TAKE1("X509AuthnOCSPDefaultResponder", x509authn_set_ocsp,
+                  NULL, RSRC_CONF,
+                  "OCSP responder URL for certificates that name none."),
+    AP_INIT_FLAG("X509AuthnOCSPOverrideResponder", x509authn_set_ocsp_flag,
+                 NULL, RSRC_CONF,
+                 "On to ask the default responder for every certificate."),
+    AP_INIT_TAKE1("X509AuthnOCSPResponderCertificateFile",
+                  x509authn_set_ocsp, NULL, RSRC_CONF,
+                  "PEM file of OCSP responder certificates trusted as "
+                  "signers of responses."),
+    AP_INIT_TAKE1("X509AuthnOCSPTimeout", x509authn_set_ocsp, NULL,
+                  RSRC_CONF, "Seconds an OCSP query may take (default 10)."),
+    AP_INIT_FLAG("X509AuthnOCSPUseNonce", x509authn_set_ocsp_flag, NULL,
+                 RSRC_CONF, "Off to send OCSP requests without a nonce "
+                 "(default On)."),
+    AP_INIT_TAKE1("X509AuthnOCSPMaxAge", x509authn_set_ocsp, NULL,
+                  RSRC_CONF, "Oldest OCSP response (since thisUpdate) "
+                  "accepted, in seconds (default: none, nextUpdate rules)."),
+    AP_INIT_TAKE1("X509AuthnOCSPTimeSkew", x509authn_set_ocsp, NULL,
+                  RSRC_CONF, "Seconds of clock difference allowed on OCSP "
+                  "response times (default 300)."),
     {NULL}
 };

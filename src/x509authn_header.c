@@ -161,9 +161,12 @@ static x509authn_entry *verified_entry(request_rec *r,
     x509a_record rec;
     x509authn_entry *e;
     const char *err = NULL;
+    apr_time_t ocsp_bound = APR_INT64_MAX;
     int ok, shared, i;
 
     x509a_verifier_settings_digest(sc->verifier, settings);
+    /* verdicts decided with OCSP: keyed by its settings too */
+    x509authn_ocsp_settings(sc, settings, settings);
     shared = x509a_record_cache_key(leaf, untrusted, settings, key);
     if (shared && x509authn_global.instance) {
         shared = x509authn_record_get(r, key, now, &rec) ? 2 : 1;
@@ -187,6 +190,19 @@ static x509authn_entry *verified_entry(request_rec *r,
                               &verified, &err, &info);
     x509authn_stat_add(r->connection, ok ? X509AUTHN_STAT_VERIFY_OK
                                          : X509AUTHN_STAT_VERIFY_FAILED);
+    /* only chains that verified to a trust anchor make us ask anyone */
+    if (ok && sc->ocsp->mode != X509AUTHN_OCSP_OFF) {
+        const char *ocsp_why, *ocsp_error;
+        int transient;
+
+        if (!x509authn_ocsp_check(r, sc, verified, now, &ocsp_bound,
+                                  &ocsp_why, &ocsp_error, &transient)) {
+            ok = 0;
+            err = ocsp_why;
+            info.reason = ocsp_error;
+            info.transient = transient;
+        }
+    }
     e = x509authn_entry_create(leaf, ok ? verified : NULL, untrusted, NULL,
                                NULL);
     if (!e) {
@@ -234,8 +250,14 @@ static x509authn_entry *verified_entry(request_rec *r,
     if (info.crl_next_update < rec.expires) {
         rec.expires = info.crl_next_update;
     }
+    /* nor past the OCSP responses it was decided with */
+    if (ocsp_bound < rec.expires) {
+        rec.expires = ocsp_bound;
+    }
     e->expires = rec.expires;
     if (shared && rec.expires > now) {
+        x509authn_ocsp_settings(sc, info.settings_digest,
+                                info.settings_digest);
         /* under the digest of the trust store that decided, which a CRL
          * reload may have changed since the look-up */
         if (memcmp(settings, info.settings_digest, sizeof(settings))) {

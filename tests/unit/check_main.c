@@ -26,9 +26,11 @@ int main(void)
     srunner_add_suite(sr, x509a_decode_suite());
     srunner_add_suite(sr, x509a_verify_suite());
     srunner_add_suite(sr, x509a_record_suite());
+    srunner_add_suite(sr, x509a_ocsp_suite());
     srunner_add_suite(sr, x509a_print_suite());
     srunner_add_suite(sr, x509a_map_suite());
     srunner_add_suite(sr, x509a_reason_suite());
+    srunner_add_suite(sr, x509a_http_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -33,10 +33,16 @@ Suite *x509a_verify_suite(void);
 
 /** x509a_record: shared-cache keys and authenticated records. */
 Suite *x509a_record_suite(void);
+
+/** x509a_ocsp: OCSP requests and the checks of responses. */
+Suite *x509a_ocsp_suite(void);
 Suite *x509a_print_suite(void);
 Suite *x509a_map_suite(void);
 
 /** x509a_reason: refusal reasons (X509_AUTHN_ERROR tokens). */
 Suite *x509a_reason_suite(void);
+
+/** x509a_http: the revocation HTTP client's URL policy and fetches. */
+Suite *x509a_http_suite(void);
 
 #endif /* SUITES_H */
