@@ -808,6 +808,7 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
     x509authn_cache_child_init(pchild, s);
     x509authn_tls_child_init(pchild);
     x509authn_header_child_init(pchild, s);
+    x509authn_revocation_child_init(pchild);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -145,6 +145,9 @@ typedef struct {
     x509a_verifier *verifier;
     /** Per child process: decoded and verified forwarded certificates. */
     x509authn_hcache *hcache;
+    /** X509AuthnRevocationSoftFail: accept certificates whose revocation
+     *  status cannot be determined (fetched CRL or OCSP unavailable). */
+    int soft_fail;
     unsigned int header_set:1,
                  chain_header_set:1,
                  verify_set:1,
@@ -152,7 +155,8 @@ typedef struct {
                  ca_path_set:1,
                  crl_file_set:1,
                  depth_set:1,
-                 max_len_set:1;
+                 max_len_set:1,
+                 soft_fail_set:1;
 } x509authn_srv_conf;
 
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
@@ -480,6 +484,27 @@ int x509authn_record_get(request_rec *r, const unsigned char *key,
  *  past). */
 void x509authn_record_put(request_rec *r, const unsigned char *key,
                           const x509a_record *rec);
+
+/* --- revocation (x509authn_revocation.c) --- */
+
+/**
+ * Rate limit for messages about a cause (a responder, a CRL URL): non-zero
+ * when one may be logged now, at most once a minute per cause per process
+ * (any thread).
+ */
+int x509authn_log_allowed(const char *cause, apr_time_t now);
+
+/**
+ * Log that the revocation status of a certificate could not be determined
+ * because of @a cause (e.g. "CRL http://..."): @a why, and whether the
+ * certificate was accepted anyway (X509AuthnRevocationSoftFail On) or
+ * refused; at most once a minute per cause per process.
+ */
+void x509authn_revocation_unknown(request_rec *r, const char *cause,
+                                  const char *why, int accepted);
+
+/** child_init: the rate limiter's lock. */
+void x509authn_revocation_child_init(apr_pool_t *pchild);
 
 /* ------------------------------------------------------------------------ */
 /* Variables (x509authn_export.c)                                           */

@@ -90,6 +90,7 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(crl_file, crl_file_set);
     MERGE_SET(depth, depth_set);
     MERGE_SET(max_len, max_len_set);
+    MERGE_SET(soft_fail, soft_fail_set);
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
         conf->set_at[i] = add->set_at[i] ? add->set_at[i] : base->set_at[i];
     }
@@ -663,6 +664,15 @@ static const char *set_max_len(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_soft_fail(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    sc->soft_fail = on;
+    sc->soft_fail_set = 1;
+    return NULL;
+}
+
 static const char *set_cache(cmd_parms *cmd, void *dconf, const char *spec,
                              const char *seconds)
 {
@@ -880,5 +890,10 @@ const command_rec x509authn_cmds[] = {
                   "(redis, memcache, ...) before verifying locally; a server "
                   "that fails or hangs is left alone for a while (default "
                   "50)."),
+    AP_INIT_FLAG("X509AuthnRevocationSoftFail", set_soft_fail, NULL,
+                 RSRC_CONF,
+                 "On to accept certificates whose revocation status cannot "
+                 "be determined (CRL distribution point or OCSP responder "
+                 "unreachable, CRL stale); Off refuses them (default)."),
     {NULL}
 };
