@@ -19,12 +19,23 @@
 #include <apr_time.h>
 #include <openssl/x509.h>
 
+/** Which certificates of the chain need a CRL (X509AuthnCARevocationCheck). */
+typedef enum {
+    X509A_CRL_CHECK_CHAIN = 0,  /**< every certificate (the default) */
+    X509A_CRL_CHECK_LEAF,       /**< the leaf only */
+    X509A_CRL_CHECK_NONE        /**< none: the CRL file is not used */
+} x509a_crl_check;
+
 /** Verification settings. */
 typedef struct {
     const char *ca_file;  /**< PEM trust anchors (and intermediates), or NULL. */
     const char *ca_path;  /**< Hashed directory (c_rehash), or NULL. */
     const char *crl_file; /**< PEM CRLs, or NULL for no revocation check. */
     int depth;            /**< Maximum intermediates, or -1 for OpenSSL's. */
+    x509a_crl_check crl_check;  /**< Which certificates need a CRL. */
+    int no_crl_ok;        /**< A certificate whose issuer has no CRL in the
+                           *   store passes (mod_ssl's no_crl_for_cert_ok);
+                           *   a CRL that is there is still checked. */
 } x509a_verify_conf;
 
 /** A trust store with its settings. */
@@ -104,8 +115,8 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
 
 /**
  * SHA-256 over everything that decides a verification: the CA
- * certificates, the CA directory, the CRLs currently loaded, the depth and
- * the purpose.  It changes when the CRLs are reloaded, so a cache keyed by
+ * certificates, the CA directory, the CRLs currently loaded, the depth, the
+ * purpose and the CRL check mode.  It changes when the CRLs are reloaded, so a cache keyed by
  * it forgets results obtained with older CRLs.
  */
 void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32]);

@@ -99,6 +99,7 @@ typedef enum {
     X509AUTHN_AT_CRL,           /**< X509AuthnCARevocationFile */
     X509AUTHN_AT_DEPTH,         /**< X509AuthnVerifyDepth */
     X509AUTHN_AT_MAX_LEN,       /**< X509AuthnHeaderMaxSize */
+    X509AUTHN_AT_CRL_CHECK,     /**< X509AuthnCARevocationCheck */
     X509AUTHN_AT_COUNT
 } x509authn_at;
 
@@ -145,6 +146,10 @@ typedef struct {
     x509a_verifier *verifier;
     /** Per child process: decoded and verified forwarded certificates. */
     x509authn_hcache *hcache;
+    /** X509AuthnCARevocationCheck: which certificates need a CRL. */
+    x509a_crl_check crl_check;
+    /** Its no_crl_for_cert_ok flag. */
+    int crl_no_crl_ok;
     /** X509AuthnRevocationSoftFail: accept certificates whose revocation
      *  status cannot be determined (fetched CRL or OCSP unavailable). */
     int soft_fail;
@@ -156,7 +161,8 @@ typedef struct {
                  crl_file_set:1,
                  depth_set:1,
                  max_len_set:1,
-                 soft_fail_set:1;
+                 soft_fail_set:1,
+                 crl_check_set:1;
 } x509authn_srv_conf;
 
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */

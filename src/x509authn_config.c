@@ -91,6 +91,9 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(depth, depth_set);
     MERGE_SET(max_len, max_len_set);
     MERGE_SET(soft_fail, soft_fail_set);
+    MERGE_SET(crl_check, crl_check_set);
+    conf->crl_no_crl_ok = add->crl_check_set ? add->crl_no_crl_ok
+                                             : base->crl_no_crl_ok;
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
         conf->set_at[i] = add->set_at[i] ? add->set_at[i] : base->set_at[i];
     }
@@ -664,6 +667,39 @@ static const char *set_max_len(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_crl_check(cmd_parms *cmd, void *dconf,
+                                 const char *mode, const char *flag)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    if (!strcasecmp(mode, "chain")) {
+        sc->crl_check = X509A_CRL_CHECK_CHAIN;
+    }
+    else if (!strcasecmp(mode, "leaf")) {
+        sc->crl_check = X509A_CRL_CHECK_LEAF;
+    }
+    else if (!strcasecmp(mode, "none")) {
+        sc->crl_check = X509A_CRL_CHECK_NONE;
+    }
+    else {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a mode: use chain, leaf or none",
+                               mode));
+    }
+    sc->crl_no_crl_ok = 0;
+    if (flag) {
+        if (strcasecmp(flag, "no_crl_for_cert_ok")) {
+            return directive_error(cmd, apr_psprintf(cmd->pool,
+                                   "'%s' is not a flag: the only one is "
+                                   "no_crl_for_cert_ok", flag));
+        }
+        sc->crl_no_crl_ok = 1;
+    }
+    sc->crl_check_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_CRL_CHECK);
+    return NULL;
+}
+
 static const char *set_soft_fail(cmd_parms *cmd, void *dconf, int on)
 {
     x509authn_srv_conf *sc = srv_conf(cmd);
@@ -868,6 +904,11 @@ const command_rec x509authn_cmds[] = {
                   RSRC_CONF,
                   "PEM file of CRLs, checked for every CA of the chain; "
                   "reloaded when it changes."),
+    AP_INIT_TAKE12("X509AuthnCARevocationCheck", set_crl_check, NULL,
+                   RSRC_CONF,
+                   "Which certificates of a forwarded chain need a CRL: "
+                   "chain (default), leaf or none, optionally followed by "
+                   "no_crl_for_cert_ok (a CA without a CRL is accepted)."),
     AP_INIT_TAKE1("X509AuthnVerifyDepth", set_depth, NULL, RSRC_CONF,
                   "Maximum number of intermediate CAs in a forwarded chain."),
     AP_INIT_TAKE1("X509AuthnHeaderMaxSize", set_max_len, NULL, RSRC_CONF,
