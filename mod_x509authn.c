@@ -753,6 +753,9 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         need_cache = 1;
     }
+    if ((rv = x509authn_crl_check_config(ptemp, s)) != OK) {
+        return rv;
+    }
     /* the shared cache's arguments (opened in post_config) */
     if (need_cache && (err = x509authn_cache_create(pconf, ptemp))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",
@@ -816,6 +819,7 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     x509authn_stats_post_config(pconf, s);
+    x509authn_crl_post_config(pconf, s);
     return OK;
 }
 
@@ -825,6 +829,7 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
     x509authn_tls_child_init(pchild);
     x509authn_header_child_init(pchild, s);
     x509authn_revocation_child_init(pchild);
+    x509authn_crl_child_init(pchild, s);
 }
 
 /* ------------------------------------------------------------------------ */

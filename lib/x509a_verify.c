@@ -125,8 +125,7 @@ static int no_crl_ok_cb(int ok, X509_STORE_CTX *ctx)
     return ok;
 }
 
-/* The store's flags for CRL checks in mode @a check. */
-static unsigned long crl_flags(x509a_crl_check check)
+unsigned long x509a_crl_check_flags(x509a_crl_check check)
 {
     /* delta CRLs (deltaCRLIndicator) in the same file complete their base
      * CRL (RFC 5280 5.2.4, 6.3.3): AD CS publishes deltas daily.
@@ -190,7 +189,7 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
             goto done;
         }
         EVP_DigestUpdate(md, data, len);
-        X509_STORE_set_flags(store, crl_flags(v->conf.crl_check));
+        X509_STORE_set_flags(store, x509a_crl_check_flags(v->conf.crl_check));
         if (v->conf.no_crl_ok) {
             X509_STORE_set_verify_cb(store, no_crl_ok_cb);
         }
@@ -592,4 +591,9 @@ X509_STORE *x509a_verifier_store(x509a_verifier *v)
     }
     apr_thread_mutex_unlock(v->lock);
     return store;
+}
+
+const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v)
+{
+    return &v->conf;
 }

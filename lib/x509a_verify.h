@@ -137,6 +137,15 @@ apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain);
  */
 X509_STORE *x509a_verifier_store(x509a_verifier *v);
 
+/** The settings the verifier was made with (crl_file NULL under
+ *  X509A_CRL_CHECK_NONE). */
+const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v);
+
+/** OpenSSL's verification flags for CRL checks in mode @a check (not
+ *  X509A_CRL_CHECK_NONE): CRL_CHECK, CRL_CHECK_ALL for chain, deltas and
+ *  extended CRL support. */
+unsigned long x509a_crl_check_flags(x509a_crl_check check);
+
 /** How many times the CRLs have been (re)loaded; starts at 1. */
 unsigned int x509a_verifier_generation(x509a_verifier *v);
 

@@ -33,6 +33,7 @@
 #include "x509a_record.h"
 #include "x509a_map.h"
 #include "x509a_reason.h"
+#include "x509a_crlfetch.h"
 
 /** Stable tag and number at the start of every log message. */
 #define X509A_LOGNO(n) "X509A" #n ": "
@@ -100,6 +101,7 @@ typedef enum {
     X509AUTHN_AT_DEPTH,         /**< X509AuthnVerifyDepth */
     X509AUTHN_AT_MAX_LEN,       /**< X509AuthnHeaderMaxSize */
     X509AUTHN_AT_CRL_CHECK,     /**< X509AuthnCARevocationCheck */
+    X509AUTHN_AT_CRL_FETCH,     /**< X509AuthnCRLFetch */
     X509AUTHN_AT_COUNT
 } x509authn_at;
 
@@ -150,6 +152,15 @@ typedef struct {
     x509a_crl_check crl_check;
     /** Its no_crl_for_cert_ok flag. */
     int crl_no_crl_ok;
+    /** X509AuthnCRLFetch: fetch the CRLs the certificates name. */
+    int crl_fetch;
+    /** X509AuthnCRLCacheDir: where fetched CRLs are shared, or NULL. */
+    const char *crl_cache_dir;
+    /** X509AuthnCRLMaxStale: how long past nextUpdate a fetched CRL is
+     *  still used. */
+    apr_interval_time_t crl_max_stale;
+    /** Per child process: the fetched CRLs (x509authn_crl.c). */
+    x509a_crlstore *crlstore;
     /** X509AuthnRevocationSoftFail: accept certificates whose revocation
      *  status cannot be determined (fetched CRL or OCSP unavailable). */
     int soft_fail;
@@ -162,7 +173,10 @@ typedef struct {
                  depth_set:1,
                  max_len_set:1,
                  soft_fail_set:1,
-                 crl_check_set:1;
+                 crl_check_set:1,
+                 crl_fetch_set:1,
+                 crl_cache_dir_set:1,
+                 crl_max_stale_set:1;
 } x509authn_srv_conf;
 
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
@@ -511,6 +525,28 @@ void x509authn_revocation_unknown(request_rec *r, const char *cause,
 
 /** child_init: the rate limiter's lock. */
 void x509authn_revocation_child_init(apr_pool_t *pchild);
+
+/* --- fetched CRLs (x509authn_crl.c) --- */
+
+/** Does @a sc fetch CRLs for the forwarded certificates it verifies? */
+int x509authn_crl_fetching(const x509authn_srv_conf *sc);
+
+/** The digest that keys verdicts decided with fetched CRLs: the trust
+ *  store's @a settings, the fetching policy and the CRLs held
+ *  (@a held: x509a_crlstore_digest()). */
+void x509authn_crl_key(const x509authn_srv_conf *sc,
+                       const unsigned char settings[32],
+                       const unsigned char held[32], unsigned char out[32]);
+
+/** check_config: warnings and errors about the CRL fetching settings (OK
+ *  or an error status). */
+int x509authn_crl_check_config(apr_pool_t *ptemp, server_rec *s);
+
+/** post_config: the background refresh (mod_watchdog). */
+void x509authn_crl_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** child_init: the fetched CRLs of this process. */
+void x509authn_crl_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* ------------------------------------------------------------------------ */
 /* Variables (x509authn_export.c)                                           */

@@ -92,6 +92,9 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(max_len, max_len_set);
     MERGE_SET(soft_fail, soft_fail_set);
     MERGE_SET(crl_check, crl_check_set);
+    MERGE_SET(crl_fetch, crl_fetch_set);
+    MERGE_SET(crl_cache_dir, crl_cache_dir_set);
+    MERGE_SET(crl_max_stale, crl_max_stale_set);
     conf->crl_no_crl_ok = add->crl_check_set ? add->crl_no_crl_ok
                                              : base->crl_no_crl_ok;
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
@@ -700,6 +703,48 @@ static const char *set_crl_check(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *set_crl_fetch(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    sc->crl_fetch = on;
+    sc->crl_fetch_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_CRL_FETCH);
+    return NULL;
+}
+
+static const char *set_crl_cache_dir(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_finfo_t fi;
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool)
+                     != APR_SUCCESS || fi.filetype != APR_DIR) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a directory", arg));
+    }
+    sc->crl_cache_dir = path;
+    sc->crl_cache_dir_set = 1;
+    return NULL;
+}
+
+static const char *set_crl_max_stale(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    long v;
+    const char *err = parse_int(cmd, arg, 0, 86400 * 30, &v);
+
+    if (err) {
+        return err;
+    }
+    sc->crl_max_stale = apr_time_from_sec(v);
+    sc->crl_max_stale_set = 1;
+    return NULL;
+}
+
 static const char *set_soft_fail(cmd_parms *cmd, void *dconf, int on)
 {
     x509authn_srv_conf *sc = srv_conf(cmd);
@@ -931,6 +976,17 @@ const command_rec x509authn_cmds[] = {
                   "(redis, memcache, ...) before verifying locally; a server "
                   "that fails or hangs is left alone for a while (default "
                   "50)."),
+    AP_INIT_FLAG("X509AuthnCRLFetch", set_crl_fetch, NULL, RSRC_CONF,
+                 "On to fetch, over HTTP, the CRLs that the certificates of "
+                 "a verified forwarded chain name (CRL distribution points, "
+                 "freshestCRL), keep them and refresh them before their "
+                 "nextUpdate (default Off)."),
+    AP_INIT_TAKE1("X509AuthnCRLCacheDir", set_crl_cache_dir, NULL, RSRC_CONF,
+                  "Directory, writable by the server's User, where fetched "
+                  "CRLs are kept for the other processes and restarts."),
+    AP_INIT_TAKE1("X509AuthnCRLMaxStale", set_crl_max_stale, NULL, RSRC_CONF,
+                  "Seconds past its nextUpdate a fetched CRL is still used "
+                  "when no newer one can be fetched (default 0)."),
     AP_INIT_FLAG("X509AuthnRevocationSoftFail", set_soft_fail, NULL,
                  RSRC_CONF,
                  "On to accept certificates whose revocation status cannot "
