@@ -84,26 +84,27 @@ static int entry_cmp(const void *a, const void *b)
 
 static void update_digest(x509a_crlstore *st)
 {
-    crl_entry *list[1024];
+    unsigned int count = apr_hash_count(st->entries), n = 0, i, mdlen;
+    crl_entry **list = malloc(sizeof(crl_entry *) * (count ? count : 1));
     apr_hash_index_t *hi;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int n = 0, i, mdlen;
+    EVP_MD_CTX *md = list ? EVP_MD_CTX_new() : NULL;
 
-    for (hi = apr_hash_first(NULL, st->entries); hi && n < 1024;
-         hi = apr_hash_next(hi)) {
+    if (!md) {
+        /* cannot say what is held: a digest no other state has */
+        free(list);
+        memset(st->digest, 0xff, sizeof(st->digest));
+        memcpy(st->digest, &st->generation, sizeof(st->generation));
+        return;
+    }
+    for (hi = apr_hash_first(NULL, st->entries); hi; hi = apr_hash_next(hi)) {
         crl_entry *e = apr_hash_this_val(hi);
 
-        if (e->crl) {
+        if (e->crl && n < count) {
             list[n++] = e;
         }
     }
+    /* in URL order: processes holding the same CRLs agree */
     qsort(list, n, sizeof(list[0]), entry_cmp);
-    if (!md) {
-        /* cannot say what is held: a digest nobody else has */
-        memset(st->digest, 0, sizeof(st->digest));
-        st->digest[0] = (unsigned char)(st->generation & 0xff);
-        return;
-    }
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-crlfetch-1", 16);
     for (i = 0; i < n; i++) {
@@ -112,6 +113,7 @@ static void update_digest(x509a_crlstore *st)
     }
     EVP_DigestFinal_ex(md, st->digest, &mdlen);
     EVP_MD_CTX_free(md);
+    free(list);
 }
 
 const char *x509a_crlstore_create(apr_pool_t *p,
@@ -665,7 +667,8 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
     STACK_OF(X509_CRL) *crls;
     cb_state cs;
     apr_time_t now = apr_time_now();
-    const char *broken;
+    const char *broken, *delta_url = NULL, *delta_why = NULL;
+    int delta_bad = 0;
     int ok = 0, i, j, n, e;
 
     if (!info) {
@@ -776,9 +779,18 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
                                   &until, &err, &bad, &retry,
                                   &finfo->fetched);
                     if (!crl) {
-                        /* a delta that cannot be had: the base decides
-                         * alone, unless the base failed too */
+                        /* a delta that cannot be had: what was revoked
+                         * since the base is unknown (decided after the
+                         * verification: OpenSSL uses the base alone) */
                         if (delta) {
+                            if (!delta_url) {
+                                delta_url = url;
+                                delta_why = err;
+                                delta_bad = bad;
+                            }
+                            if (!finfo->retry_at || retry < finfo->retry_at) {
+                                finfo->retry_at = retry;
+                            }
                             continue;
                         }
                         if (!cs.certs[i].failed) {
@@ -848,6 +860,26 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
             *verified = X509_STORE_CTX_get1_chain(ctx);
             apr_pool_cleanup_register(p, *verified, free_chain,
                                       apr_pool_cleanup_null);
+        }
+        if (delta_url) {
+            /* not revoked by the base CRLs; the delta would have said */
+            if (!finfo->unknown) {
+                finfo->unknown = 1;
+                finfo->unknown_url = delta_url;
+                finfo->unknown_why = delta_why;
+            }
+            finfo->invalid |= delta_bad;
+            if (pol->soft_fail && !delta_bad) {
+                finfo->soft_accepted = 1;
+            }
+            else {
+                ok = 0;
+                info->error = X509_V_ERR_UNABLE_TO_GET_CRL;
+                info->reason = X509A_REASON_REVOCATION_UNKNOWN;
+                *why = apr_psprintf(p, "verification failed: revocation "
+                                    "status unknown: delta CRL %s: %s",
+                                    delta_url, delta_why);
+            }
         }
     }
     else {

@@ -9,6 +9,7 @@ their leaves name http://127.0.0.1:PORT/<ca>.crl:
 
     i     good, revoked (revoked by i's CRL), dgood, drev (revoked in the
           delta CRL only: the leaves name freshestCRL /i-delta.crl)
+    dm    dm-user (names a delta CRL the server does not have)
     s     s-user (refresh: s's CRL has a short nextUpdate, then revokes it)
     t     t-user (stale: t's CRL expires while the server is down)
     u     u-user (u's CRL never reachable)
@@ -160,6 +161,9 @@ def m(workroot, srv):
                      ("u-user", "u"), ("b-user", "b"), ("k-user", "k"),
                      ("k-revoked", "k")):
         m.leaf(leaf, "/O=CRL Fetch/CN=" + leaf, issuer=ca, ext=dp(ca + ".crl"))
+    m.ca("dm", "/O=CRL Fetch/CN=Fetch CA dm", issuer="r", ext=dp("r.crl"))
+    m.leaf("dm-user", "/O=CRL Fetch/CN=dm-user", issuer="dm",
+           ext=dp("dm.crl") + ["freshestCRL = URI:" + srv.url("dm-delta.crl")])
     for leaf in ("dgood", "drev"):
         m.leaf(leaf, "/O=CRL Fetch/CN=" + leaf, issuer="i",
                ext=dp("i.crl") + ["freshestCRL = URI:" + srv.url("i-delta.crl")])
@@ -183,6 +187,8 @@ def m(workroot, srv):
     srv.files["i-delta.crl"] = make_crl(m, "i", "i-delta", n - DAY, n + 30 * DAY,
                                         ["2.5.29.27 = critical,DER:02:01:01"])
     srv.files["t.crl"] = make_crl(m, "t", "t", n - DAY, n + 30 * DAY)
+    # dm's base CRL is served, its delta (dm-delta.crl) is not
+    srv.files["dm.crl"] = make_crl(m, "dm", "dm", n - DAY, n + 30 * DAY)
     srv.files["k.crl"] = make_crl(m, "k", "k", n - DAY, n + 30 * DAY)
     # b's CRL, signed by the untrusted lookalike's key
     srv.files["b.crl"] = make_crl(m, "b", "b", n - DAY, n + 30 * DAY, signer="evil-b")
@@ -264,6 +270,15 @@ def test_delta_crl(h, m, srv):
     accept(h, "hard", m, "dgood")
     assert srv.requests("i-delta.crl")
     refuse(h, "hard", m, "drev", "revoked", r"certificate revoked")
+
+
+def test_delta_crl_unreachable(h, m, srv):
+    """A delta CRL that cannot be had leaves what was revoked since the base
+    unknown: refused, accepted under soft fail."""
+    refuse(h, "hard", m, "dm-user", "revocation-unknown",
+           r"revocation status unknown: delta CRL http://\S+/dm-delta\.crl: .*404")
+    assert srv.requests("dm.crl") and srv.requests("dm-delta.crl")
+    accept(h, "soft", m, "dm-user")
 
 
 def test_leaf_mode_fetches_the_leafs_crl_only(h, m, srv):
