@@ -363,6 +363,15 @@ static int install(x509a_crlstore *st, crl_entry *e, X509_CRL *crl,
     unsigned int mdlen;
     int changed;
 
+    /* an older CRL than the one held (a lagging mirror): keep ours */
+    if (e->crl && asn1_time(X509_CRL_get0_lastUpdate(crl)) < e->this_update) {
+        X509_CRL_free(crl);
+        e->fetched_at = now;
+        e->refresh_at = refresh_time(now, e->this_update, e->next_update);
+        e->failed = e->invalid = 0;
+        e->why[0] = '\0';
+        return 0;
+    }
     if (!X509_CRL_digest(crl, EVP_sha256(), sha, &mdlen)) {
         memset(sha, 0, sizeof(sha));
     }

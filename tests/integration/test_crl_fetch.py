@@ -139,6 +139,7 @@ def now():
 
 
 DAY = datetime.timedelta(days=1)
+MINUTE = datetime.timedelta(minutes=1)
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +356,8 @@ def test_refreshed_before_next_update(h, m, srv):
     assert fetched >= 1
     m.revoke("s", "s-user")
     mark = h.log_mark()
-    srv.files["s.crl"] = make_crl(m, "s", "s2", now() - DAY, now() + 30 * DAY)
+    # a newer CRL (later lastUpdate: an older one would not replace it)
+    srv.files["s.crl"] = make_crl(m, "s", "s2", now() - MINUTE, now() + 30 * DAY)
     # the refresh comes from the watchdog: no request needed to trigger it
     assert wait_for(lambda: len(srv.requests("s.crl")) > fetched, timeout=45), \
         "no refresh"
@@ -385,7 +387,7 @@ def test_server_down_stale_crl(h, m, srv):
     finally:
         srv.start()
     # the server back: fetched again (the next retry) and accepted
-    srv.files["t.crl"] = make_crl(m, "t", "t2", now() - DAY, now() + 30 * DAY)
+    srv.files["t.crl"] = make_crl(m, "t", "t2", now() - MINUTE, now() + 30 * DAY)
     assert wait_for(lambda: get(h, "hard", m, "t-user").status == 200, timeout=40)
 
 
