@@ -42,6 +42,7 @@ import forwarded as F
 from httpd import new_httpd, free_port, quote
 from minipki import MiniPKI
 from pki import CA_CONF, _gentime, _run
+from services import Redis
 
 HDR = "X-SSL-Client-Cert"
 CHAIN = "X-SSL-Client-Cert-Chain"
@@ -157,7 +158,9 @@ def m(workroot, srv):
     m.ca("r", "/O=CRL Fetch/CN=Fetch Root")
     for ca in ("i", "s", "t", "u", "b", "k"):
         m.ca(ca, "/O=CRL Fetch/CN=Fetch CA " + ca, issuer="r", ext=dp("r.crl"))
-    for leaf, ca in (("good", "i"), ("revoked", "i"), ("good2", "i"),
+    m.ca("w", "/O=CRL Fetch/CN=Fetch CA w", issuer="r", ext=dp("r.crl"))
+    for leaf, ca in (("w-user", "w"), ("w-user2", "w"), ("w-user3", "w"),
+                     ("good", "i"), ("revoked", "i"), ("good2", "i"),
                      ("good3", "i"), ("s-user", "s"), ("t-user", "t"),
                      ("u-user", "u"), ("b-user", "b"), ("k-user", "k"),
                      ("k-revoked", "k")):
@@ -188,6 +191,7 @@ def m(workroot, srv):
     srv.files["i-delta.crl"] = make_crl(m, "i", "i-delta", n - DAY, n + 30 * DAY,
                                         ["2.5.29.27 = critical,DER:02:01:01"])
     srv.files["t.crl"] = make_crl(m, "t", "t", n - DAY, n + 30 * DAY)
+    srv.files["w.crl"] = make_crl(m, "w", "w1", n - DAY, n + 30 * DAY)
     # dm's base CRL is served, its delta (dm-delta.crl) is not
     srv.files["dm.crl"] = make_crl(m, "dm", "dm", n - DAY, n + 30 * DAY)
     srv.files["k.crl"] = make_crl(m, "k", "k", n - DAY, n + 30 * DAY)
@@ -422,3 +426,44 @@ def test_cache_dir_shared_by_a_restart(request, workroot, pki, module_so, m, srv
     finally:
         srv.start()
         s.stop()
+
+
+# -- the shared cache ------------------------------------------------------------------
+
+def test_shared_cache_keyed_by_the_crls_held(request, workroot, pki, module_so, m, srv):
+    """Verdicts in the shared cache (redis) are keyed by the fetched CRLs the
+    deciding process held: a server holding the same CRLs takes them, one
+    holding a newer CRL does not take a verdict decided before it."""
+    redis = Redis(os.path.join(workroot, "crlfetch-redis-%d" % os.getpid()))
+    request.addfinalizer(redis.stop)
+    redis.start()
+    secret = os.urandom(32).hex() + "\n"
+    hit = r"X509A0303: verification result taken from the shared cache \(redis\)"
+
+    def server(name):
+        s = new_httpd(request, workroot, pki, module_so, name=name)
+        f = s.write_file("conf/secret", secret, 0o600)
+        s.start(extra_vhosts={"c": vhost(m)},
+                extra_modules=[("socache_redis_module", "mod_socache_redis.so")],
+                server_extra="X509AuthnCache redis:127.0.0.1:%d 300\n"
+                             "X509AuthnCacheSecret %s\n" % (redis.port, quote(f)))
+        return s
+
+    a = server("crlfetch-shared-a")
+    accept(a, "c", m, "w-user")
+    assert wait_for(lambda: redis.dbsize() >= 1, timeout=10), "no record stored"
+    # b holds the same CRLs once it verified another of w's users: w-user's
+    # verdict is a's
+    b = server("crlfetch-shared-b")
+    accept(b, "c", m, "w-user2")
+    mark = b.log_mark()
+    accept(b, "c", m, "w-user")
+    assert b.log_lines(mark, hit), b.log_since(mark)
+    # w's next CRL revokes w-user: c, which holds it, decides anew
+    m.revoke("w", "w-user")
+    srv.files["w.crl"] = make_crl(m, "w", "w2", now() - MINUTE, now() + 30 * DAY)
+    c = server("crlfetch-shared-c")
+    accept(c, "c", m, "w-user3")
+    mark = c.log_mark()
+    refuse(c, "c", m, "w-user", "revoked", r"certificate revoked")
+    assert not c.log_lines(mark, hit), c.log_since(mark)
