@@ -502,7 +502,7 @@ static X509_CRL *get_crl(x509a_crlstore *st, apr_pool_t *p, const char *url,
                          const x509a_crlfetch_policy *pol, apr_time_t now,
                          unsigned char sha[32], apr_time_t *until,
                          const char **why, int *invalid, apr_time_t *retry,
-                         int *fetched)
+                         int *fetched, const char **cache_error)
 {
     apr_time_t deadline = now + apr_time_from_sec(st->conf.timeout + 1);
     crl_entry *e;
@@ -548,6 +548,10 @@ static X509_CRL *get_crl(x509a_crlstore *st, apr_pool_t *p, const char *url,
             apr_thread_mutex_unlock(st->lock);
             got = obtain(st, p, url, issuer, have, t, 1, &err, &bad, &note);
             (*fetched)++;
+            if (got && note && strncmp(note, "cannot write", 12) == 0
+                && !*cache_error) {
+                *cache_error = note;
+            }
             apr_thread_mutex_lock(st->lock);
             e->fetching = 0;
             if (got) {
@@ -786,7 +790,7 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
                     }
                     crl = get_crl(st, p, url, delta, issuer, pol, now, sha,
                                   &until, &err, &bad, &retry,
-                                  &finfo->fetched);
+                                  &finfo->fetched, &finfo->cache_error);
                     if (!crl) {
                         /* a delta that cannot be had: what was revoked
                          * since the base is unknown (decided after the

@@ -91,6 +91,9 @@ typedef struct {
     apr_time_t retry_at;
     /** How many URLs this verification fetched (0 when all were kept). */
     int fetched;
+    /** A fetched CRL could not be written to the cache directory: why
+     *  (the CRL is used anyway), or NULL. */
+    const char *cache_error;
 } x509a_crlfetch_info;
 
 /**

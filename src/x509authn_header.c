@@ -210,6 +210,16 @@ static x509authn_entry *verified_entry(request_rec *r,
                           "fetched %d CRL(s) for this chain (%d used)",
                           finfo.fetched, finfo.used);
         }
+        if (finfo.cache_error
+            && x509authn_log_allowed(apr_pstrcat(r->pool, "cachedir ",
+                                                 sc->crl_cache_dir, NULL),
+                                     now)) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, X509A_LOGNO(0840)
+                          "X509AuthnCRLCacheDir: %s; the CRL is used, but "
+                          "the other processes and the next start do not "
+                          "find it (logged at most once a minute)",
+                          finfo.cache_error);
+        }
     }
     else {
         ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,

@@ -209,7 +209,12 @@ def vhost(m, extra=""):
 @pytest.fixture(scope="module")
 def h(request, workroot, pki, module_so, m, srv):
     s = new_httpd(request, workroot, pki, module_so, name="crlfetch")
+    # a cache directory the children (www-data) cannot write
+    ro = os.path.join(workroot, "crlfetch-ro-%d" % os.getpid())
+    os.makedirs(ro, exist_ok=True)
+    os.chmod(ro, 0o755)
     s.start(extra_vhosts={
+        "rodir": vhost(m, "X509AuthnCRLCacheDir %s\n" % quote(ro)),
         "hard": vhost(m),
         "soft": vhost(m, "X509AuthnRevocationSoftFail On\n"),
         "stale": vhost(m, "X509AuthnCRLMaxStale 3600\n"),
@@ -426,6 +431,16 @@ def test_cache_dir_shared_by_a_restart(request, workroot, pki, module_so, m, srv
     finally:
         srv.start()
         s.stop()
+
+
+def test_cache_dir_not_writable(h, m, srv):
+    """The CRL is used; the directory's problem is said at warn."""
+    mark = h.log_mark()
+    accept(h, "rodir", m, "good")
+    refuse(h, "rodir", m, "revoked", "revoked", r"certificate revoked")
+    assert h.log_lines(mark, r"\[x509authn:warn\].*X509A0840: X509AuthnCRLCacheDir: "
+                             r"cannot write .*crlfetch-ro-\d+/[0-9a-f]{64}\.crl: "
+                             r"Permission denied"), h.log_since(mark)
 
 
 # -- the shared cache ------------------------------------------------------------------
