@@ -65,6 +65,7 @@ class CrlServer:
     def __init__(self, port):
         self.port = port
         self.files = {}
+        self.delay = {}     # path -> seconds to wait before answering
         self.log = []
         self.lock = threading.Lock()
         self.httpd = None
@@ -80,6 +81,8 @@ class CrlServer:
                 with srv.lock:
                     srv.log.append(self.path)
                     body = srv.files.get(self.path.lstrip("/"))
+                    delay = srv.delay.get(self.path.lstrip("/"), 0)
+                time.sleep(delay)
                 if body is None:
                     self.send_error(404)
                     return
@@ -159,6 +162,10 @@ def m(workroot, srv):
     for ca in ("i", "s", "t", "u", "b", "k"):
         m.ca(ca, "/O=CRL Fetch/CN=Fetch CA " + ca, issuer="r", ext=dp("r.crl"))
     m.ca("w", "/O=CRL Fetch/CN=Fetch CA w", issuer="r", ext=dp("r.crl"))
+    m.ca("c", "/O=CRL Fetch/CN=Fetch CA c", issuer="r", ext=dp("r.crl"))
+    for k in range(6):
+        m.leaf("c-user%d" % k, "/O=CRL Fetch/CN=c-user%d" % k, issuer="c",
+               ext=dp("c.crl"))
     for leaf, ca in (("w-user", "w"), ("w-user2", "w"), ("w-user3", "w"),
                      ("good", "i"), ("revoked", "i"), ("good2", "i"),
                      ("good3", "i"), ("s-user", "s"), ("t-user", "t"),
@@ -192,6 +199,8 @@ def m(workroot, srv):
                                         ["2.5.29.27 = critical,DER:02:01:01"])
     srv.files["t.crl"] = make_crl(m, "t", "t", n - DAY, n + 30 * DAY)
     srv.files["w.crl"] = make_crl(m, "w", "w1", n - DAY, n + 30 * DAY)
+    srv.files["c.crl"] = make_crl(m, "c", "c", n - DAY, n + 30 * DAY)
+    srv.delay["c.crl"] = 2
     # dm's base CRL is served, its delta (dm-delta.crl) is not
     srv.files["dm.crl"] = make_crl(m, "dm", "dm", n - DAY, n + 30 * DAY)
     srv.files["k.crl"] = make_crl(m, "k", "k", n - DAY, n + 30 * DAY)
@@ -273,6 +282,17 @@ def test_fetched_and_used(h, m, srv):
     accept(h, "hard", m, "good2")
     accept(h, "soft", m, "good2")
     assert len(srv.requests()) == n, srv.requests()[before:]
+
+
+def test_one_fetch_per_url(h, m, srv):
+    """Six requests needing the same CRL, which takes 2 s to come: one
+    fetch; the others wait for it and are all answered with it."""
+    import concurrent.futures
+    accept(h, "hard", m, "good")      # r.crl is there already
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        res = list(ex.map(lambda k: get(h, "hard", m, "c-user%d" % k), range(6)))
+    assert [r.status for r in res] == [200] * 6, res
+    assert len(srv.requests("c.crl")) == 1, srv.requests()
 
 
 def test_delta_crl(h, m, srv):
