@@ -704,9 +704,23 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          server_desc(ptemp, vs));
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        key = apr_psprintf(ptemp, "%s|%s|%s|%d", sc->ca_file ? sc->ca_file : "",
+        key = apr_psprintf(ptemp, "%s|%s|%s|%d|%d|%d",
+                           sc->ca_file ? sc->ca_file : "",
                            sc->ca_path ? sc->ca_path : "",
-                           sc->crl_file ? sc->crl_file : "", sc->depth);
+                           sc->crl_file ? sc->crl_file : "", sc->depth,
+                           (int)sc->crl_check, sc->crl_no_crl_ok);
+        if (sc->crl_check == X509A_CRL_CHECK_NONE && sc->crl_file
+            && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, X509A_LOGNO(0831)
+                         "%s, in %s: %s is not used (no CRL checks)",
+                         sc->set_at[X509AUTHN_AT_CRL_CHECK]
+                         ? sc->set_at[X509AUTHN_AT_CRL_CHECK]
+                         : "X509AuthnCARevocationCheck none",
+                         server_desc(ptemp, vs),
+                         sc->set_at[X509AUTHN_AT_CRL]
+                         ? sc->set_at[X509AUTHN_AT_CRL]
+                         : "X509AuthnCARevocationFile");
+        }
         sc->verifier = apr_hash_get(verifiers, key, APR_HASH_KEY_STRING);
         if (!sc->verifier) {
             x509a_verify_conf vc;
@@ -715,6 +729,8 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             vc.ca_path = sc->ca_path;
             vc.crl_file = sc->crl_file;
             vc.depth = sc->depth;
+            vc.crl_check = sc->crl_check;
+            vc.no_crl_ok = sc->crl_no_crl_ok;
             if ((err = x509a_verifier_create(pconf, &vc, &sc->verifier))) {
                 const char *at[3];
                 int n = 0;
@@ -745,6 +761,9 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     if (x509authn_ocsp_post_config(ptemp, s) != OK) {
         return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if ((rv = x509authn_crl_check_config(ptemp, s)) != OK) {
+        return rv;
     }
     /* the shared cache's arguments (opened in post_config) */
     if (need_cache && (err = x509authn_cache_create(pconf, ptemp))) {
@@ -813,6 +832,7 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, X509A_LOGNO(0719)
                      "%s", err);
     }
+    x509authn_crl_post_config(pconf, s);
     return OK;
 }
 
@@ -823,6 +843,7 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
     x509authn_header_child_init(pchild, s);
     x509authn_revocation_child_init(pchild);
     x509authn_ocsp_child_init(pchild);
+    x509authn_crl_child_init(pchild, s);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -118,6 +118,31 @@ static const char *add_pem(apr_pool_t *p, X509_STORE *store, const char *name,
     return NULL;
 }
 
+/* no_crl_for_cert_ok: a certificate whose issuer published no CRL here is
+ * not refused for it (as mod_ssl does); every other error stands. */
+static int no_crl_ok_cb(int ok, X509_STORE_CTX *ctx)
+{
+    if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_UNABLE_TO_GET_CRL) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
+    return ok;
+}
+
+unsigned long x509a_crl_check_flags(x509a_crl_check check)
+{
+    /* delta CRLs (deltaCRLIndicator) in the same file complete their base
+     * CRL (RFC 5280 5.2.4, 6.3.3): AD CS publishes deltas daily.
+     * EXTENDED_CRL_SUPPORT: without it OpenSSL may take a delta as the
+     * complete CRL (get_crl_score() skips deltas only with it), and a
+     * certificate the base revokes passes; with it, indirect and
+     * reason-partitioned CRLs are processed as RFC 5280 says too */
+    unsigned long f = X509_V_FLAG_USE_DELTAS | X509_V_FLAG_EXTENDED_CRL_SUPPORT
+                      | X509_V_FLAG_CRL_CHECK;
+
+    return check == X509A_CRL_CHECK_LEAF ? f : f | X509_V_FLAG_CRL_CHECK_ALL;
+}
+
 /* A new store from the settings; the CRL file's identity and the digest
  * are recorded for the caller to commit. */
 static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
@@ -169,16 +194,10 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
             goto done;
         }
         EVP_DigestUpdate(md, data, len);
-        /* delta CRLs (deltaCRLIndicator) in the same file complete their
-         * base CRL (RFC 5280 5.2.4, 6.3.3): AD CS publishes deltas daily.
-         * EXTENDED_CRL_SUPPORT: without it OpenSSL may take a delta as the
-         * complete CRL (get_crl_score() skips deltas only with it), and a
-         * certificate the base revokes passes; with it, indirect and
-         * reason-partitioned CRLs are processed as RFC 5280 says too */
-        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK
-                                    | X509_V_FLAG_CRL_CHECK_ALL
-                                    | X509_V_FLAG_USE_DELTAS
-                                    | X509_V_FLAG_EXTENDED_CRL_SUPPORT);
+        X509_STORE_set_flags(store, x509a_crl_check_flags(v->conf.crl_check));
+        if (v->conf.no_crl_ok) {
+            X509_STORE_set_verify_cb(store, no_crl_ok_cb);
+        }
     }
     X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
     if (v->conf.depth >= 0) {
@@ -272,6 +291,12 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     v->conf.ca_path = conf->ca_path ? apr_pstrdup(p, conf->ca_path) : NULL;
     v->conf.crl_file = conf->crl_file ? apr_pstrdup(p, conf->crl_file) : NULL;
     v->conf.depth = conf->depth;
+    v->conf.crl_check = conf->crl_check;
+    v->conf.no_crl_ok = conf->no_crl_ok;
+    /* "none": no CRL checks, whatever the file says */
+    if (conf->crl_check == X509A_CRL_CHECK_NONE) {
+        v->conf.crl_file = NULL;
+    }
     if (apr_thread_mutex_create(&v->lock, APR_THREAD_MUTEX_DEFAULT, p)
         != APR_SUCCESS) {
         return "cannot create a mutex";
@@ -283,6 +308,17 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-verify-3 purpose=sslclient deltas ext", 43);
     EVP_DigestUpdate(md, &v->conf.depth, sizeof(v->conf.depth));
+    {
+        /* CRL checks: which certificates, and whether a missing CRL is
+         * fine (the default "chain" adds nothing: digests stay as before) */
+        char mode[32];
+
+        if (v->conf.crl_check != X509A_CRL_CHECK_CHAIN || v->conf.no_crl_ok) {
+            apr_snprintf(mode, sizeof(mode), " crl-check=%d,%d",
+                         (int)v->conf.crl_check, v->conf.no_crl_ok);
+            EVP_DigestUpdate(md, mode, strlen(mode));
+        }
+    }
     if (v->conf.ca_file) {
         char *data;
         apr_finfo_t fi;
@@ -426,9 +462,14 @@ const char *x509a_verifier_broken(x509a_verifier *v, apr_pool_t *p)
 apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain)
 {
     apr_time_t bound = APR_INT64_MAX;
-    int i, j;
+    int i, j, n = chain ? sk_X509_num(chain) : 0;
 
-    for (i = 0; chain && i < sk_X509_num(chain); i++) {
+    /* without CRL_CHECK_ALL, OpenSSL looks at the leaf's CRL only */
+    if (n > 1 && !(X509_VERIFY_PARAM_get_flags(X509_STORE_CTX_get0_param(ctx))
+                   & X509_V_FLAG_CRL_CHECK_ALL)) {
+        n = 1;
+    }
+    for (i = 0; i < n; i++) {
         STACK_OF(X509_CRL) *crls = X509_STORE_CTX_get1_crls(
             ctx, X509_get_issuer_name(sk_X509_value(chain, i)));
 
@@ -557,6 +598,11 @@ X509_STORE *x509a_verifier_store(x509a_verifier *v)
     }
     apr_thread_mutex_unlock(v->lock);
     return store;
+}
+
+const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v)
+{
+    return &v->conf;
 }
 
 static apr_time_t asn1_apr_time(const ASN1_TIME *t)

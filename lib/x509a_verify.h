@@ -20,12 +20,23 @@
 #include <apr_time.h>
 #include <openssl/x509.h>
 
+/** Which certificates of the chain need a CRL (X509AuthnCARevocationCheck). */
+typedef enum {
+    X509A_CRL_CHECK_CHAIN = 0,  /**< every certificate (the default) */
+    X509A_CRL_CHECK_LEAF,       /**< the leaf only */
+    X509A_CRL_CHECK_NONE        /**< none: the CRL file is not used */
+} x509a_crl_check;
+
 /** Verification settings. */
 typedef struct {
     const char *ca_file;  /**< PEM trust anchors (and intermediates), or NULL. */
     const char *ca_path;  /**< Hashed directory (c_rehash), or NULL. */
     const char *crl_file; /**< PEM CRLs, or NULL for no revocation check. */
     int depth;            /**< Maximum intermediates, or -1 for OpenSSL's. */
+    x509a_crl_check crl_check;  /**< Which certificates need a CRL. */
+    int no_crl_ok;        /**< A certificate whose issuer has no CRL in the
+                           *   store passes (mod_ssl's no_crl_for_cert_ok);
+                           *   a CRL that is there is still checked. */
 } x509a_verify_conf;
 
 /** A trust store with its settings. */
@@ -105,8 +116,8 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
 
 /**
  * SHA-256 over everything that decides a verification: the CA
- * certificates, the CA directory, the CRLs currently loaded, the depth and
- * the purpose.  It changes when the CRLs are reloaded, so a cache keyed by
+ * certificates, the CA directory, the CRLs currently loaded, the depth, the
+ * purpose and the CRL check mode.  It changes when the CRLs are reloaded, so a cache keyed by
  * it forgets results obtained with older CRLs.
  */
 void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32]);
@@ -126,6 +137,15 @@ apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain);
  * NULL while the store is unusable.
  */
 X509_STORE *x509a_verifier_store(x509a_verifier *v);
+
+/** The settings the verifier was made with (crl_file NULL under
+ *  X509A_CRL_CHECK_NONE). */
+const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v);
+
+/** OpenSSL's verification flags for CRL checks in mode @a check (not
+ *  X509A_CRL_CHECK_NONE): CRL_CHECK, CRL_CHECK_ALL for chain, deltas and
+ *  extended CRL support. */
+unsigned long x509a_crl_check_flags(x509a_crl_check check);
 
 /** How many times the CRLs have been (re)loaded; starts at 1. */
 unsigned int x509a_verifier_generation(x509a_verifier *v);

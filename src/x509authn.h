@@ -33,6 +33,7 @@
 #include "x509a_record.h"
 #include "x509a_map.h"
 #include "x509a_reason.h"
+#include "x509a_crlfetch.h"
 
 /** Stable tag and number at the start of every log message. */
 #define X509A_LOGNO(n) "X509A" #n ": "
@@ -99,6 +100,8 @@ typedef enum {
     X509AUTHN_AT_CRL,           /**< X509AuthnCARevocationFile */
     X509AUTHN_AT_DEPTH,         /**< X509AuthnVerifyDepth */
     X509AUTHN_AT_MAX_LEN,       /**< X509AuthnHeaderMaxSize */
+    X509AUTHN_AT_CRL_CHECK,     /**< X509AuthnCARevocationCheck */
+    X509AUTHN_AT_CRL_FETCH,     /**< X509AuthnCRLFetch */
     X509AUTHN_AT_COUNT
 } x509authn_at;
 
@@ -186,6 +189,19 @@ typedef struct {
     x509a_verifier *verifier;
     /** Per child process: decoded and verified forwarded certificates. */
     x509authn_hcache *hcache;
+    /** X509AuthnCARevocationCheck: which certificates need a CRL. */
+    x509a_crl_check crl_check;
+    /** Its no_crl_for_cert_ok flag. */
+    int crl_no_crl_ok;
+    /** X509AuthnCRLFetch: fetch the CRLs the certificates name. */
+    int crl_fetch;
+    /** X509AuthnCRLCacheDir: where fetched CRLs are shared, or NULL. */
+    const char *crl_cache_dir;
+    /** X509AuthnCRLMaxStale: how long past nextUpdate a fetched CRL is
+     *  still used. */
+    apr_interval_time_t crl_max_stale;
+    /** Per child process: the fetched CRLs (x509authn_crl.c). */
+    x509a_crlstore *crlstore;
     /** X509AuthnRevocationSoftFail: accept certificates whose revocation
      *  status cannot be determined (fetched CRL or OCSP unavailable). */
     int soft_fail;
@@ -199,7 +215,11 @@ typedef struct {
                  crl_file_set:1,
                  depth_set:1,
                  max_len_set:1,
-                 soft_fail_set:1;
+                 soft_fail_set:1,
+                 crl_check_set:1,
+                 crl_fetch_set:1,
+                 crl_cache_dir_set:1,
+                 crl_max_stale_set:1;
 } x509authn_srv_conf;
 
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
@@ -603,6 +623,28 @@ int x509authn_ocsp_check(request_rec *r, const x509authn_srv_conf *sc,
 void x509authn_ocsp_settings(const x509authn_srv_conf *sc,
                              const unsigned char in[32],
                              unsigned char out[32]);
+
+/* --- fetched CRLs (x509authn_crl.c) --- */
+
+/** Does @a sc fetch CRLs for the forwarded certificates it verifies? */
+int x509authn_crl_fetching(const x509authn_srv_conf *sc);
+
+/** The digest that keys verdicts decided with fetched CRLs: the trust
+ *  store's @a settings, the fetching policy and the CRLs held
+ *  (@a held: x509a_crlstore_digest()). */
+void x509authn_crl_key(const x509authn_srv_conf *sc,
+                       const unsigned char settings[32],
+                       const unsigned char held[32], unsigned char out[32]);
+
+/** check_config: warnings and errors about the CRL fetching settings (OK
+ *  or an error status). */
+int x509authn_crl_check_config(apr_pool_t *ptemp, server_rec *s);
+
+/** post_config: the background refresh (mod_watchdog). */
+void x509authn_crl_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** child_init: the fetched CRLs of this process. */
+void x509authn_crl_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* ------------------------------------------------------------------------ */
 /* Variables (x509authn_export.c)                                           */

@@ -93,6 +93,12 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(max_len, max_len_set);
     MERGE_SET(soft_fail, soft_fail_set);
     conf->ocsp = x509authn_ocsp_merge(p, base->ocsp, add->ocsp);
+    MERGE_SET(crl_check, crl_check_set);
+    MERGE_SET(crl_fetch, crl_fetch_set);
+    MERGE_SET(crl_cache_dir, crl_cache_dir_set);
+    MERGE_SET(crl_max_stale, crl_max_stale_set);
+    conf->crl_no_crl_ok = add->crl_check_set ? add->crl_no_crl_ok
+                                             : base->crl_no_crl_ok;
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
         conf->set_at[i] = add->set_at[i] ? add->set_at[i] : base->set_at[i];
     }
@@ -666,6 +672,81 @@ static const char *set_max_len(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_crl_check(cmd_parms *cmd, void *dconf,
+                                 const char *mode, const char *flag)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    if (!strcasecmp(mode, "chain")) {
+        sc->crl_check = X509A_CRL_CHECK_CHAIN;
+    }
+    else if (!strcasecmp(mode, "leaf")) {
+        sc->crl_check = X509A_CRL_CHECK_LEAF;
+    }
+    else if (!strcasecmp(mode, "none")) {
+        sc->crl_check = X509A_CRL_CHECK_NONE;
+    }
+    else {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a mode: use chain, leaf or none",
+                               mode));
+    }
+    sc->crl_no_crl_ok = 0;
+    if (flag) {
+        if (strcasecmp(flag, "no_crl_for_cert_ok")) {
+            return directive_error(cmd, apr_psprintf(cmd->pool,
+                                   "'%s' is not a flag: the only one is "
+                                   "no_crl_for_cert_ok", flag));
+        }
+        sc->crl_no_crl_ok = 1;
+    }
+    sc->crl_check_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_CRL_CHECK);
+    return NULL;
+}
+
+static const char *set_crl_fetch(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    sc->crl_fetch = on;
+    sc->crl_fetch_set = 1;
+    note_set_at(cmd, X509AUTHN_AT_CRL_FETCH);
+    return NULL;
+}
+
+static const char *set_crl_cache_dir(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_finfo_t fi;
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool)
+                     != APR_SUCCESS || fi.filetype != APR_DIR) {
+        return directive_error(cmd, apr_psprintf(cmd->pool,
+                               "'%s' is not a directory", arg));
+    }
+    sc->crl_cache_dir = path;
+    sc->crl_cache_dir_set = 1;
+    return NULL;
+}
+
+static const char *set_crl_max_stale(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+    long v;
+    const char *err = parse_int(cmd, arg, 0, 86400 * 30, &v);
+
+    if (err) {
+        return err;
+    }
+    sc->crl_max_stale = apr_time_from_sec(v);
+    sc->crl_max_stale_set = 1;
+    return NULL;
+}
+
 static const char *set_soft_fail(cmd_parms *cmd, void *dconf, int on)
 {
     x509authn_srv_conf *sc = srv_conf(cmd);
@@ -897,6 +978,11 @@ const command_rec x509authn_cmds[] = {
                   RSRC_CONF,
                   "PEM file of CRLs, checked for every CA of the chain; "
                   "reloaded when it changes."),
+    AP_INIT_TAKE12("X509AuthnCARevocationCheck", set_crl_check, NULL,
+                   RSRC_CONF,
+                   "Which certificates of a forwarded chain need a CRL: "
+                   "chain (default), leaf or none, optionally followed by "
+                   "no_crl_for_cert_ok (a CA without a CRL is accepted)."),
     AP_INIT_TAKE1("X509AuthnVerifyDepth", set_depth, NULL, RSRC_CONF,
                   "Maximum number of intermediate CAs in a forwarded chain."),
     AP_INIT_TAKE1("X509AuthnHeaderMaxSize", set_max_len, NULL, RSRC_CONF,
@@ -928,6 +1014,17 @@ const command_rec x509authn_cmds[] = {
                    "this many days are listed on the status page and logged "
                    "once a day (default 30; 0: off), and optionally how many "
                    "are listed at most (default 50)."),
+    AP_INIT_FLAG("X509AuthnCRLFetch", set_crl_fetch, NULL, RSRC_CONF,
+                 "On to fetch, over HTTP, the CRLs that the certificates of "
+                 "a verified forwarded chain name (CRL distribution points, "
+                 "freshestCRL), keep them and refresh them before their "
+                 "nextUpdate (default Off)."),
+    AP_INIT_TAKE1("X509AuthnCRLCacheDir", set_crl_cache_dir, NULL, RSRC_CONF,
+                  "Directory, writable by the server's User, where fetched "
+                  "CRLs are kept for the other processes and restarts."),
+    AP_INIT_TAKE1("X509AuthnCRLMaxStale", set_crl_max_stale, NULL, RSRC_CONF,
+                  "Seconds past its nextUpdate a fetched CRL is still used "
+                  "when no newer one can be fetched (default 0)."),
     AP_INIT_FLAG("X509AuthnRevocationSoftFail", set_soft_fail, NULL,
                  RSRC_CONF,
                  "On to accept certificates whose revocation status cannot "

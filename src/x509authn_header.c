@@ -158,13 +158,27 @@ static x509authn_entry *verified_entry(request_rec *r,
     unsigned char key[X509A_RECORD_KEY_LEN], settings[32];
     STACK_OF(X509) *verified = NULL;
     x509a_verify_info info;
+    x509a_crlfetch_info finfo;
     x509a_record rec;
     x509authn_entry *e;
     const char *err = NULL;
     apr_time_t ocsp_bound = APR_INT64_MAX;
-    int ok, shared, i;
+    int ok, shared, i, fetching = x509authn_crl_fetching(sc);
 
     x509a_verifier_settings_digest(sc->verifier, settings);
+    if (fetching) {
+        /* verdicts decided with fetched CRLs are keyed by the CRLs this
+         * process holds too: a new CRL keys them anew */
+        unsigned char held[32];
+
+        if (!sc->crlstore) {
+            *why = "X509AuthnCRLFetch: no CRL store in this process";
+            *error = X509A_REASON_REVOCATION_UNKNOWN;
+            return NULL;
+        }
+        x509a_crlstore_digest(sc->crlstore, held);
+        x509authn_crl_key(sc, settings, held, settings);
+    }
     /* verdicts decided with OCSP: keyed by its settings too */
     x509authn_ocsp_settings(sc, settings, settings);
     shared = x509a_record_cache_key(leaf, untrusted, settings, key);
@@ -186,8 +200,34 @@ static x509authn_entry *verified_entry(request_rec *r,
         return e;
     }
 
-    ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
-                              &verified, &err, &info);
+    if (fetching) {
+        x509a_crlfetch_policy pol;
+
+        pol.max_stale = sc->crl_max_stale;
+        pol.soft_fail = sc->soft_fail;
+        ok = x509a_crlfetch_check(sc->verifier, sc->crlstore, &pol, r->pool,
+                                  leaf, untrusted, &verified, &err, &info,
+                                  &finfo);
+        if (finfo.fetched) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0838)
+                          "fetched %d CRL(s) for this chain (%d used)",
+                          finfo.fetched, finfo.used);
+        }
+        if (finfo.cache_error
+            && x509authn_log_allowed(apr_pstrcat(r->pool, "cachedir ",
+                                                 sc->crl_cache_dir, NULL),
+                                     now)) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, X509A_LOGNO(0840)
+                          "X509AuthnCRLCacheDir: %s; the CRL is used, but "
+                          "the other processes and the next start do not "
+                          "find it (logged at most once a minute)",
+                          finfo.cache_error);
+        }
+    }
+    else {
+        ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
+                                  &verified, &err, &info);
+    }
     x509authn_stat_add(r->connection, ok ? X509AUTHN_STAT_VERIFY_OK
                                          : X509AUTHN_STAT_VERIFY_FAILED);
     /* only chains that verified to a trust anchor make us ask anyone */
@@ -254,15 +294,55 @@ static x509authn_entry *verified_entry(request_rec *r,
     if (ocsp_bound < rec.expires) {
         rec.expires = ocsp_bound;
     }
+    if (fetching) {
+        /* no longer than the fetched CRLs it was decided with */
+        if (finfo.bound < rec.expires) {
+            rec.expires = finfo.bound;
+        }
+        if (finfo.unknown) {
+            /* decided by a failure (accepted under soft fail, or refused):
+             * kept here until the URL is tried again, never shared */
+            if (finfo.retry_at < rec.expires) {
+                rec.expires = finfo.retry_at;
+            }
+            shared = 0;
+            if (finfo.invalid) {
+                if (x509authn_log_allowed(apr_pstrcat(r->pool, "invalid ",
+                                                      finfo.unknown_url,
+                                                      NULL), now)) {
+                    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                                  X509A_LOGNO(0839) "CRL %s is not valid: "
+                                  "%s; certificates it concerns are refused "
+                                  "(logged at most once a minute)",
+                                  finfo.unknown_url, finfo.unknown_why);
+                }
+            }
+            else {
+                x509authn_revocation_unknown(r, apr_pstrcat(r->pool, "CRL ",
+                                                            finfo.unknown_url,
+                                                            NULL),
+                                             finfo.unknown_why,
+                                             finfo.soft_accepted);
+            }
+        }
+        if (!finfo.consistent) {
+            shared = 0;
+        }
+    }
     e->expires = rec.expires;
     if (shared && rec.expires > now) {
-        x509authn_ocsp_settings(sc, info.settings_digest,
-                                info.settings_digest);
+        unsigned char decided[32];
+
+        memcpy(decided, info.settings_digest, sizeof(decided));
+        if (fetching) {
+            x509authn_crl_key(sc, info.settings_digest, finfo.digest,
+                              decided);
+        }
+        x509authn_ocsp_settings(sc, decided, decided);
         /* under the digest of the trust store that decided, which a CRL
-         * reload may have changed since the look-up */
-        if (memcmp(settings, info.settings_digest, sizeof(settings))) {
-            shared = x509a_record_cache_key(leaf, untrusted,
-                                            info.settings_digest, key);
+         * reload (or fetch) may have changed since the look-up */
+        if (memcmp(settings, decided, sizeof(settings))) {
+            shared = x509a_record_cache_key(leaf, untrusted, decided, key);
         }
         if (shared) {
             x509authn_record_put(r, key, &rec);
@@ -378,6 +458,10 @@ void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,
                           "reloaded CRLs from %s", sc->crl_file);
         }
         generation = x509a_verifier_generation(sc->verifier);
+        /* a fetched CRL added or replaced drops this process's verdicts */
+        if (sc->crlstore && x509authn_crl_fetching(sc)) {
+            generation += x509a_crlstore_generation(sc->crlstore);
+        }
         /* fail closed before any cache can answer; the certificate is
          * still decoded, for the log line */
         if ((broken = x509a_verifier_broken(sc->verifier, r->pool))) {

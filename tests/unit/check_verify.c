@@ -87,6 +87,7 @@ static const char *create(const char *ca_file, const char *ca_path,
 {
     x509a_verify_conf conf;
 
+    memset(&conf, 0, sizeof(conf));
     conf.ca_file = ca_file;
     conf.ca_path = ca_path;
     conf.crl_file = crl_file;
@@ -763,6 +764,108 @@ START_TEST(verify_delta_crl)
 }
 END_TEST
 
+/* X509AuthnCARevocationCheck: chain, leaf, none, no_crl_for_cert_ok; the
+ * mode is in the settings digest. */
+START_TEST(verify_crl_check_modes)
+{
+    const char *ca = put_file("ca.pem", pems(pki.root, NULL));
+    STACK_OF(X509) *inter = tc_stack(tc_pool, pki.inter, NULL);
+    const char *inter_revoked, *leaf_revoked, *only_inter, *none;
+    static const struct {
+        x509a_crl_check check;
+        int no_crl_ok;
+        /* expected: intermediate revoked, leaf revoked, only the
+         * intermediate's CRL (none for the root's certificates) */
+        int inter_revoked_ok, leaf_revoked_ok, only_inter_ok;
+    } cases[] = {
+        { X509A_CRL_CHECK_CHAIN, 0, 0, 0, 0 },
+        { X509A_CRL_CHECK_CHAIN, 1, 0, 0, 1 },
+        { X509A_CRL_CHECK_LEAF, 0, 1, 0, 1 },
+        { X509A_CRL_CHECK_LEAF, 1, 1, 0, 1 },
+        { X509A_CRL_CHECK_NONE, 0, 1, 1, 1 },
+        { X509A_CRL_CHECK_NONE, 1, 1, 1, 1 },
+    };
+    unsigned char digests[6][32];
+    size_t i, j;
+
+    /* the root revokes the intermediate (serial 02) */
+    inter_revoked = put_file("ir.pem", apr_pstrcat(tc_pool,
+        tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.root, pki.root_key, 0, 0,
+                                   "02", (char *)NULL)),
+        tc_crl_pem(tc_pool, tc_crl(tc_pool, pki.inter, pki.inter_key, 0, 0,
+                                   (char *)NULL)), NULL));
+    leaf_revoked = put_file("lr.pem", crls("1001", NULL));
+    only_inter = put_file("oi.pem", tc_crl_pem(tc_pool,
+        tc_crl(tc_pool, pki.inter, pki.inter_key, 0, 0, (char *)NULL)));
+    none = put_file("none.pem", "no CRL at all\n");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *files[3];
+        int want[3];
+        x509a_verify_conf conf;
+        x509a_verifier *v;
+        const char *err;
+
+        files[0] = inter_revoked;
+        files[1] = leaf_revoked;
+        files[2] = only_inter;
+        want[0] = cases[i].inter_revoked_ok;
+        want[1] = cases[i].leaf_revoked_ok;
+        want[2] = cases[i].only_inter_ok;
+        for (j = 0; j < 3; j++) {
+            STACK_OF(X509) *chain = NULL;
+            const char *why = NULL;
+            x509a_verify_info info;
+            int ok;
+
+            memset(&conf, 0, sizeof(conf));
+            conf.ca_file = ca;
+            conf.crl_file = files[j];
+            conf.depth = -1;
+            conf.crl_check = cases[i].check;
+            conf.no_crl_ok = cases[i].no_crl_ok;
+            err = x509a_verifier_create(tc_pool, &conf, &v);
+            ck_assert_msg(err == NULL, "case %d: %s", (int)i, err);
+            ok = x509a_verifier_check(v, tc_pool, pki.leaf, inter, &chain,
+                                      &why, &info);
+            ck_assert_msg(ok == want[j], "mode %d/%d, file %d: %s",
+                          (int)cases[i].check, cases[i].no_crl_ok, (int)j,
+                          ok ? "accepted" : why);
+            if (!ok && j < 2) {
+                ck_assert_msg(tc_contains(why, "revoked")
+                              && tc_contains(why, j == 0 ? "depth 1"
+                                                         : "depth 0"),
+                              "%s", why);
+            }
+            if (j == 0) {
+                memcpy(digests[i], info.settings_digest, 32);
+            }
+        }
+        /* "none" does not even read the file */
+        memset(&conf, 0, sizeof(conf));
+        conf.ca_file = ca;
+        conf.crl_file = none;
+        conf.depth = -1;
+        conf.crl_check = cases[i].check;
+        err = x509a_verifier_create(tc_pool, &conf, &v);
+        ck_assert_msg((err == NULL) == (cases[i].check
+                                        == X509A_CRL_CHECK_NONE),
+                      "mode %d, a file without CRLs: %s",
+                      (int)cases[i].check, err ? err : "created");
+    }
+    /* every mode has its own digest: caches keep their verdicts apart */
+    for (i = 0; i < 6; i++) {
+        for (j = i + 1; j < 6; j++) {
+            if (cases[i].check == X509A_CRL_CHECK_NONE
+                && cases[j].check == X509A_CRL_CHECK_NONE) {
+                continue;
+            }
+            ck_assert_msg(memcmp(digests[i], digests[j], 32) != 0,
+                          "modes %d and %d share a digest", (int)i, (int)j);
+        }
+    }
+}
+END_TEST
+
 START_TEST(verify_crl_next_update)
 {
     const char *ca = put_file("ca.pem", pems(pki.root, NULL));
@@ -1377,6 +1480,7 @@ Suite *x509a_verify_suite(void)
     tcase_add_test(tc, verify_purpose);
     tcase_add_test(tc, verify_depth);
     tcase_add_test(tc, verify_crl);
+    tcase_add_test(tc, verify_crl_check_modes);
     tcase_add_test(tc, verify_delta_crl);
     tcase_add_test(tc, verify_crl_next_update);
     tcase_add_test(tc, verify_health);

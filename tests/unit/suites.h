@@ -45,4 +45,7 @@ Suite *x509a_reason_suite(void);
 /** x509a_http: the revocation HTTP client's URL policy and fetches. */
 Suite *x509a_http_suite(void);
 
+/** x509a_crlfetch: CRLs named by certificates, kept and used. */
+Suite *x509a_crlfetch_suite(void);
+
 #endif /* SUITES_H */
