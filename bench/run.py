@@ -347,32 +347,82 @@ X509AuthnCARevocationFile "{crl}"
 """
 
 
+class OCSPResponder:
+    """`openssl ocsp` answering for Issuing CA A about the bulk
+    certificates (all good), responses valid for an hour."""
+    def __init__(self, pki, work, n):
+        self.port = free_port()
+        d = os.path.join(work, "ocsp-%d" % self.port)
+        os.makedirs(d, exist_ok=True)
+        index = os.path.join(d, "index.txt")
+        expiry = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 364 * 86400))
+        with open(index, "w") as f:
+            for i in range(n):
+                f.write("V\t%s\t\t%X\tunknown\t/C=US/O=Example Corp/OU=Bench/CN=user%05d\n"
+                        % (expiry, 0x500000 + i, i))
+        self.log = open(os.path.join(d, "ocsp.log"), "w")
+        self.proc = subprocess.Popen(
+            ["openssl", "ocsp", "-index", index, "-CA", pki["issuing-a"].cert,
+             "-rsigner", pki["issuing-a"].cert, "-rkey", pki["issuing-a"].key,
+             "-port", str(self.port), "-nmin", "60", "-ignore_err", "-multi", "4"],
+            stdout=self.log, stderr=self.log)
+        import socket
+        for _ in range(400):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("openssl ocsp did not start")
+
+    def stop(self):
+        # -multi: the workers first, then their parent
+        subprocess.run(["pkill", "-KILL", "-P", str(self.proc.pid)])
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
 def scenario_header(args, work, pki):
     log("header mode (plain HTTP from a trusted proxy, CA + CRL), %d distinct "
         "certificates interleaved on %d keep-alive connections"
         % (args.certs, args.conns))
     headers = bulk_certs(pki, work, args.certs)
     body = HEADER_LOCATIONS.format(ca=pki.ca_bundle, crl=pki.crl_bundle, issuer=ISSUER_A)
-    on = Httpd(work, "header-cache", args.module, pki,
-               body, server_extra="X509AuthnCache shmcb 300\nX509AuthnCacheEntries %d"
-               % max(2048, args.certs * 2))
+    caches = "X509AuthnCache shmcb 300\nX509AuthnCacheEntries %d\n" % max(2048, args.certs * 2)
+    on = Httpd(work, "header-cache", args.module, pki, body, server_extra=caches)
     off = Httpd(work, "header-nocache", args.module, pki,
                 body, server_extra="X509AuthnCache none\nX509AuthnCacheEntries 0")
+    responder = OCSPResponder(pki, work, args.certs)
+    ocsp = Httpd(work, "header-ocsp", args.module, pki, body, server_extra=caches + (
+        "X509AuthnOCSP leaf\nX509AuthnOCSPDefaultResponder http://127.0.0.1:%d/\n"
+        "X509AuthnOCSPOverrideResponder On\n" % responder.port))
     on.start()
     off.start()
+    ocsp.start()
     extra = ["--plain", "--headers", headers]
     try:
+        # every certificate once per child before the rounds: the answers are
+        # then cached (each child asks the responder once per certificate)
+        for _ in range(2):
+            load(argparse.Namespace(**dict(vars(args), duration=600, warmup=0)), ocsp.port,
+                 "/x509/hello.txt", ["--plain", "--headers", headers, "--sweep",
+                                     "-n", str((args.certs + args.conns - 1) // args.conns)])
         res = rounds(args, [
             ("noauth", lambda: load(args, on.port, "/noauth/hello.txt", extra)),
             ("cache_on", lambda: load(args, on.port, "/x509/hello.txt", extra)),
             ("cache_off", lambda: load(args, off.port, "/x509/hello.txt", extra)),
+            ("ocsp_on", lambda: load(args, ocsp.port, "/x509/hello.txt", extra)),
         ])
     finally:
         on.stop()
         off.stop()
+        ocsp.stop()
+        responder.stop()
     what = {"noauth": "no authentication (same headers sent)",
             "cache_on": "AuthType X509, header source, verified, caches on",
-            "cache_off": "same, X509AuthnCache none and X509AuthnCacheEntries 0"}
+            "cache_off": "same, X509AuthnCache none and X509AuthnCacheEntries 0",
+            "ocsp_on": "caches on, X509AuthnOCSP leaf (answers cached)"}
     return {"certificates": args.certs,
             "variants": {n: dict(res[n], what=what[n]) for n in res}}
 
