@@ -1266,12 +1266,14 @@ int x509a_cert_memo_get(const x509a_cert *c,
  *   u8 version; SHA-256[32] of the DER; SHA-1[20];
  *   u8 spki_ok, then the SPKI SHA-256[32] when 1;
  *   i64 X509_get_version(); u8 is_ca; i64 notBefore; i64 notAfter;
- *   str subject, subject_legacy, issuer, issuer_rfc2253, v_start, v_end,
- *       a_sig, a_key;
+ *   str subject, subject_legacy, issuer; u8 0: issuer_rfc2253 is issuer,
+ *       1: str issuer_rfc2253; str v_start, v_end, a_sig, a_key;
  *   serial: u8 negative, bytes magnitude, str hex, str dec;
  *   dn subject, dn issuer: u8 unmatchable, bytes canon, n RDNs, each
  *       n AVAs (at least one), each str oid, n nid, u8 is_hex, bytes value;
- *   attrs subject, attrs issuer: n, each str oid, n nid, str value;
+ *   attrs subject, attrs issuer (the DN's AVAs again, in order, with their
+ *       printed values): n, each u8 tag and 0: the AVA's type and value;
+ *       1: the AVA's type, str value; 2: str oid, n nid, str value;
  *   SANs: for each x509a_san_kind in order, n, each str;
  *   EKU: u8 present, then when 1: n, each bytes (OID content);
  * and nothing after.  i64 is 8 bytes big-endian two's complement. */
@@ -1337,17 +1339,47 @@ static void w_dn(x509a_buf *b, const x509a_dn *dn)
     }
 }
 
-static void w_attrs(x509a_buf *b, const apr_array_header_t *attrs)
+/* The AVA of a DN at @a i in certificate order, or NULL. */
+static const x509a_ava *nth_ava(const x509a_dn *dn, int i)
+{
+    int r;
+
+    for (r = 0; r < dn->rdns->nelts; r++) {
+        const apr_array_header_t *rdn = APR_ARRAY_IDX(dn->rdns, r,
+                                                      apr_array_header_t *);
+        if (i < rdn->nelts) {
+            return &APR_ARRAY_IDX(rdn, i, x509a_ava);
+        }
+        i -= rdn->nelts;
+    }
+    return NULL;
+}
+
+/* Mostly the DN's AVAs again: only what differs is written. */
+static void w_attrs(x509a_buf *b, const apr_array_header_t *attrs,
+                    const x509a_dn *dn)
 {
     int i;
 
     w_len(b, (apr_size_t)attrs->nelts);
     for (i = 0; i < attrs->nelts; i++) {
         const dn_attr *a = &APR_ARRAY_IDX(attrs, i, dn_attr);
+        const x509a_ava *ava = nth_ava(dn, i);
 
-        w_str(b, a->oid);
-        w_len(b, (apr_size_t)(a->nid > 0 ? a->nid : 0));
-        w_str(b, a->value);
+        if (!ava || strcmp(a->oid, ava->oid) != 0 || a->nid != ava->nid) {
+            w_u8(b, 2);
+            w_str(b, a->oid);
+            w_len(b, (apr_size_t)(a->nid > 0 ? a->nid : 0));
+            w_str(b, a->value);
+        }
+        else if (strlen(a->value) != ava->value_len
+                 || memcmp(a->value, ava->value, ava->value_len) != 0) {
+            w_u8(b, 1);
+            w_str(b, a->value);
+        }
+        else {
+            w_u8(b, 0);
+        }
     }
 }
 
@@ -1382,7 +1414,13 @@ const char *x509a_cert_compact(x509a_cert *c, apr_pool_t *p,
     w_str(&b, x509a_cert_subject(c));
     w_str(&b, x509a_cert_subject_legacy(c));
     w_str(&b, x509a_cert_issuer(c));
-    w_str(&b, issuer_rfc2253(c));
+    if (strcmp(issuer_rfc2253(c), x509a_cert_issuer(c)) == 0) {
+        w_u8(&b, 0);
+    }
+    else {
+        w_u8(&b, 1);
+        w_str(&b, issuer_rfc2253(c));
+    }
     w_str(&b, c->v_start);
     w_str(&b, c->v_end);
     w_str(&b, c->a_sig);
@@ -1395,8 +1433,8 @@ const char *x509a_cert_compact(x509a_cert *c, apr_pool_t *p,
     w_str(&b, c->serial_dec);
     w_dn(&b, x509a_cert_subject_dn(c));
     w_dn(&b, x509a_cert_issuer_dn(c));
-    w_attrs(&b, subject_attrs(c));
-    w_attrs(&b, issuer_attrs(c));
+    w_attrs(&b, subject_attrs(c), x509a_cert_subject_dn(c));
+    w_attrs(&b, issuer_attrs(c), x509a_cert_issuer_dn(c));
     for (k = 0; k < X509A_SAN_KINDS; k++) {
         const apr_array_header_t *a = x509a_cert_san(c, (x509a_san_kind)k);
 
@@ -1569,18 +1607,35 @@ static const x509a_dn *r_dn(rd *r, apr_pool_t *p)
     return dn;
 }
 
-static apr_array_header_t *r_attrs(rd *r, apr_pool_t *p)
+static apr_array_header_t *r_attrs(rd *r, apr_pool_t *p, const x509a_dn *dn)
 {
-    int i, n = r_count(r, 5);
+    int i, n = r_count(r, 1);
     apr_array_header_t *attrs = apr_array_make(p, n > 0 ? n : 1,
                                                sizeof(dn_attr));
 
     for (i = 0; i < n && !r->bad; i++) {
         dn_attr *a = apr_array_push(attrs);
+        unsigned int tag = r_u8(r);
+        const x509a_ava *ava = tag < 2 ? nth_ava(dn, i) : NULL;
 
-        a->oid = r_str(r);
-        a->nid = r_nid(r);
-        a->value = r_str(r);
+        a->oid = "";
+        a->value = "";
+        if (tag < 2 && !ava) {
+            r_fail(r, "an attribute without its AVA");
+        }
+        else if (tag < 2) {
+            a->oid = ava->oid;
+            a->nid = ava->nid;
+            a->value = tag == 0 ? ava->value : r_str(r);
+        }
+        else if (tag == 2) {
+            a->oid = r_str(r);
+            a->nid = r_nid(r);
+            a->value = r_str(r);
+        }
+        else {
+            r_fail(r, "an unknown attribute tag");
+        }
     }
     return attrs;
 }
@@ -1644,7 +1699,7 @@ x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
     c->subject = r_str(&r);
     c->subject_legacy = r_str(&r);
     c->issuer = r_str(&r);
-    c->issuer_rfc2253 = r_str(&r);
+    c->issuer_rfc2253 = r_bool(&r) ? r_str(&r) : c->issuer;
     c->v_start = r_str(&r);
     c->v_end = r_str(&r);
     c->a_sig = r_str(&r);
@@ -1657,8 +1712,8 @@ x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
     c->have_serial = 1;
     c->subject_dn = r_dn(&r, p);
     c->issuer_dn = r_dn(&r, p);
-    c->subject_attrs = r_attrs(&r, p);
-    c->issuer_attrs = r_attrs(&r, p);
+    c->subject_attrs = r_attrs(&r, p, c->subject_dn);
+    c->issuer_attrs = r_attrs(&r, p, c->issuer_dn);
     for (k = 0; k < X509A_SAN_KINDS; k++) {
         n = r_count(&r, 2);
         c->san[k] = apr_array_make(p, n > 0 ? n : 1, sizeof(const char *));
