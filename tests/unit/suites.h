@@ -39,4 +39,7 @@ Suite *x509a_map_suite(void);
 /** x509a_reason: refusal reasons (X509_AUTHN_ERROR tokens). */
 Suite *x509a_reason_suite(void);
 
+/** x509a_cert compact forms: the same answers without decoding, refusals. */
+Suite *x509a_compact_suite(void);
+
 #endif /* SUITES_H */
