@@ -1278,6 +1278,10 @@ int x509a_cert_memo_get(const x509a_cert *c,
  *   EKU: u8 present, then when 1: n, each bytes (OID content);
  * and nothing after.  i64 is 8 bytes big-endian two's complement. */
 
+/* Raise it with any change of the layout, and of how a view is computed
+ * (printing, RFC 4518 preparation, escaping): forms written by other code
+ * (a shared cache outlives a restart and is shared between servers) are
+ * then refused, not served with the old formatting. */
 #define COMPACT_VERSION 1
 
 static void w_u8(x509a_buf *b, unsigned int v)

@@ -116,6 +116,8 @@ int x509a_cert_x509_decoded(const x509a_cert *c);
  *
  * Format: the first byte is the format version (1); then the SHA-256 of
  * the DER certificate, and length-prefixed fields (see x509a_cert.c).
+ * The version changes with the layout and with how any view is computed,
+ * so a form written by other code is refused, never served.
  * It does not depend on the chain, store or time.  Typically a few
  * hundred bytes to 1.5 KB.
  * @param p   pool for the form
