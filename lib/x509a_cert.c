@@ -74,9 +74,10 @@ struct x509a_cert {
     const char *issuer_rfc2253;          /* issuer+serial */
     const char *v_start, *v_end;         /* as ASN1_TIME_print() */
     const char *a_sig, *a_key;           /* algorithm names */
+    int have_meta;
     long version;                        /* X509_get_version() */
     int is_ca;                           /* basicConstraints CA:TRUE */
-    int have_meta;
+    int have_kind;
     apr_array_header_t *eku;             /* of eku_oid; NULL: no usable
                                           * extension */
     int have_eku;
@@ -440,14 +441,25 @@ static const char *asn1_display(x509a_cert *c, const ASN1_STRING *s)
 static const char *algorithm_name(const ASN1_OBJECT *obj);
 static const char *time_string(x509a_cert *c, const ASN1_TIME *t);
 
-/* What variables and leaf_problem() read besides DNs, serial and names. */
+/* What leaf_problem() reads. */
+static x509a_cert *kind(x509a_cert *c)
+{
+    if (!c->have_kind) {
+        X509 *x = cert_x509(c);
+
+        c->version = X509_get_version(x);
+        c->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
+        c->have_kind = 1;
+    }
+    return c;
+}
+
+/* What the variables read besides DNs, serial and names. */
 static void meta_compute(x509a_cert *c)
 {
     X509 *x = cert_x509(c);
     const ASN1_OBJECT *alg;
 
-    c->version = X509_get_version(x);
-    c->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
     c->v_start = time_string(c, X509_get0_notBefore(x));
     c->v_end = time_string(c, X509_get0_notAfter(x));
     X509_ALGOR_get0(&alg, NULL, NULL, X509_get0_tbs_sigalg(x));
@@ -468,7 +480,7 @@ static x509a_cert *meta(x509a_cert *c)
 
 const char *x509a_cert_leaf_problem(x509a_cert *c)
 {
-    if (meta(c)->version != X509_VERSION_3) {
+    if (kind(c)->version != X509_VERSION_3) {
         return "not an X.509 v3 certificate";
     }
     if (c->is_ca) {
@@ -1160,7 +1172,7 @@ const apr_array_header_t *x509a_cert_vars(x509a_cert *c, x509a_vars_style style)
         push_var(vars, "SSL_CLIENT_I_DN", x509a_cert_issuer(c));
         push_dn_vars(c, vars, "SSL_CLIENT_I_DN_", issuer_attrs(c), 1);
         push_var(vars, "SSL_CLIENT_M_VERSION",
-                 apr_psprintf(c->pool, "%ld", c->version + 1));
+                 apr_psprintf(c->pool, "%ld", kind(c)->version + 1));
         push_var(vars, "SSL_CLIENT_M_SERIAL", x509a_cert_serial_hex(c));
         push_var(vars, "SSL_CLIENT_V_START", c->v_start);
         push_var(vars, "SSL_CLIENT_V_END", c->v_end);
@@ -1410,6 +1422,7 @@ const char *x509a_cert_compact(x509a_cert *c, apr_pool_t *p,
         x509a_buf_add(&b, spki, 32);
     }
     meta(c);
+    kind(c);
     w_i64(&b, c->version);
     w_u8(&b, c->is_ca ? 1 : 0);
     x509a_cert_validity(c, NULL, NULL);
@@ -1697,6 +1710,7 @@ x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
     }
     c->version = (long)r_i64(&r);
     c->is_ca = r_bool(&r);
+    c->have_kind = 1;
     c->not_before = (time_t)r_i64(&r);
     c->not_after = (time_t)r_i64(&r);
     c->have_validity = 1;
