@@ -1657,16 +1657,17 @@ static apr_array_header_t *r_attrs(rd *r, apr_pool_t *p, const x509a_dn *dn)
     return attrs;
 }
 
-x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
-                                    apr_size_t der_len,
-                                    const unsigned char *form,
-                                    apr_size_t form_len, const char **why)
+static x509a_cert *make_compact(apr_pool_t *p, const unsigned char *der,
+                                apr_size_t der_len,
+                                const unsigned char *der_sha256,
+                                const unsigned char *form,
+                                apr_size_t form_len, const char **why)
 {
     x509a_cert *c;
     rd r;
     const unsigned char *d;
     unsigned char md[32];
-    unsigned int mdlen;
+    unsigned int mdlen = 32;
     int k, i, n;
 
     *why = NULL;
@@ -1681,7 +1682,11 @@ x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
         return NULL;
     }
     /* the form must be this certificate's: its SHA-256 is the DER's */
-    if (!EVP_Digest(der, der_len, md, &mdlen, sha256_md(), NULL)
+    if (der_sha256) {
+        memcpy(md, der_sha256, 32);
+    }
+    if ((!der_sha256 && !EVP_Digest(der, der_len, md, &mdlen, sha256_md(),
+                                    NULL))
         || mdlen != 32 || memcmp(md, form + 1, 32) != 0) {
         ERR_clear_error();
         *why = "the compact form belongs to another certificate";
@@ -1758,4 +1763,23 @@ x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
     }
     apr_pool_cleanup_register(p, c, cert_cleanup, apr_pool_cleanup_null);
     return c;
+}
+
+x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
+                                    apr_size_t der_len,
+                                    const unsigned char *form,
+                                    apr_size_t form_len, const char **why)
+{
+    return make_compact(p, der, der_len, NULL, form, form_len, why);
+}
+
+x509a_cert *x509a_cert_make_compact_sha256(apr_pool_t *p,
+                                           const unsigned char *der,
+                                           apr_size_t der_len,
+                                           const unsigned char der_sha256[32],
+                                           const unsigned char *form,
+                                           apr_size_t form_len,
+                                           const char **why)
+{
+    return make_compact(p, der, der_len, der_sha256, form, form_len, why);
 }

@@ -685,6 +685,30 @@ START_TEST(compact_refused)
     ck_assert_ptr_nonnull(make(der, der_len, form, form_len, &why));
     ck_assert_ptr_null(why);
 
+    /* the caller's digest of the DER stands for hashing it again */
+    {
+        unsigned char md[32], wrong[32];
+        unsigned int mdlen;
+
+        ck_assert(EVP_Digest(der, der_len, md, &mdlen, EVP_sha256(), NULL));
+        c = x509a_cert_make_compact_sha256(tc_pool, der, der_len, md, form,
+                                           form_len, &why);
+        ck_assert_ptr_nonnull(c);
+        ck_assert(memcmp(x509a_cert_digest(c, X509A_DIGEST_SHA256), md,
+                         32) == 0);
+        ck_assert(!x509a_cert_x509_decoded(c));
+        memcpy(wrong, md, 32);
+        wrong[5] ^= 0x40;
+        ck_assert_ptr_null(x509a_cert_make_compact_sha256(
+            tc_pool, der, der_len, wrong, form, form_len, &why));
+        ck_assert_str_eq(why, "the compact form belongs to another "
+                              "certificate");
+        ck_assert(EVP_Digest(der2, der2_len, md, &mdlen, EVP_sha256(),
+                             NULL));
+        ck_assert_ptr_null(x509a_cert_make_compact_sha256(
+            tc_pool, der2, der2_len, md, form, form_len, &why));
+    }
+
     /* a form of another certificate (same subject, issuer DN and serial) */
     ck_assert_ptr_null(make(der, der_len, form2, form2_len, &why));
     ck_assert_str_eq(why, "the compact form belongs to another certificate");
