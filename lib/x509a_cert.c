@@ -3,6 +3,7 @@
 /* A client certificate and the values read from it.  Each value is
  * computed on first use with OpenSSL and kept in the object's pool. */
 
+#include <limits.h>
 #include <string.h>
 #include <pthread.h>
 #include <apr_strings.h>
@@ -16,6 +17,7 @@
 #include "x509a_cert.h"
 #include "x509a_print.h"
 #include "x509a_verify.h"
+#include "x509a_buf.h"
 
 /** One attribute of a DN, in certificate order. */
 typedef struct {
@@ -24,11 +26,22 @@ typedef struct {
     const char *value;  /* UTF-8, control characters escaped */
 } dn_attr;
 
+/** One extendedKeyUsage purpose: the content bytes of its OID. */
+typedef struct {
+    const unsigned char *d;
+    apr_size_t len;
+} eku_oid;
+
 #define MEMO_SLOTS 4
 
 struct x509a_cert {
     apr_pool_t *pool;
-    X509 *x509;
+    X509 *x509;                          /* use cert_x509(): NULL until a
+                                          * compact one is decoded */
+    const unsigned char *der;            /* compact: the DER, decoded on
+                                          * demand */
+    apr_size_t der_len;
+    int decode_failed;
     STACK_OF(X509) *verified;
     STACK_OF(X509) *untrusted;
     X509_STORE *store;
@@ -57,6 +70,17 @@ struct x509a_cert {
     time_t not_before, not_after;
     int have_validity;
     const char *pem, *describe;
+    /* views read by identity fields, variables and rules */
+    const char *issuer_rfc2253;          /* issuer+serial */
+    const char *v_start, *v_end;         /* as ASN1_TIME_print() */
+    const char *a_sig, *a_key;           /* algorithm names */
+    int have_meta;
+    long version;                        /* X509_get_version() */
+    int is_ca;                           /* basicConstraints CA:TRUE */
+    int have_kind;
+    apr_array_header_t *eku;             /* of eku_oid; NULL: no usable
+                                          * extension */
+    int have_eku;
     apr_array_header_t *chain_pem;
     apr_array_header_t *vars[X509A_VARS_STYLES];
     apr_table_t *vars_table[X509A_VARS_STYLES];
@@ -98,6 +122,33 @@ static apr_status_t cert_cleanup(void *data)
     X509_VERIFY_PARAM_free(c->param);
     BIO_free(c->bio);
     return APR_SUCCESS;
+}
+
+/* The X509 itself.  A compact certificate (x509a_cert_make_compact())
+ * decodes its DER here, the first time something outside the form needs
+ * it; NULL if that fails (the DER matched the form's digest, so only a
+ * shortage of memory or another OpenSSL refusing it). */
+static X509 *cert_x509(const x509a_cert *cc)
+{
+    x509a_cert *c = (x509a_cert *)cc;   /* objects are never const */
+
+    if (!c->x509 && c->der && !c->decode_failed) {
+        const unsigned char *q = c->der;
+
+        c->x509 = d2i_X509(NULL, &q, (long)c->der_len);
+        if (c->x509 && q != c->der + c->der_len) {
+            X509_free(c->x509);
+            c->x509 = NULL;
+        }
+        c->decode_failed = (c->x509 == NULL);
+        ERR_clear_error();
+    }
+    return c->x509;
+}
+
+int x509a_cert_x509_decoded(const x509a_cert *c)
+{
+    return c->x509 != NULL;
 }
 
 x509a_cert *x509a_cert_make(apr_pool_t *p, X509 *leaf)
@@ -177,10 +228,11 @@ static STACK_OF(X509) *path_from_digests(x509a_cert *c)
 {
     STACK_OF(X509) *path = sk_X509_new_null();
     X509_STORE_CTX *ctx = NULL;
+    X509 *leaf = cert_x509(c);
     int i, j;
 
-    if (!path || !has_digest(c->x509, c->verified_digests)
-        || !X509_up_ref(c->x509) || !sk_X509_push(path, c->x509)) {
+    if (!path || !leaf || !has_digest(leaf, c->verified_digests)
+        || !X509_up_ref(leaf) || !sk_X509_push(path, leaf)) {
         goto fail;
     }
     for (i = 1; i < c->verified_digests_n; i++) {
@@ -251,7 +303,7 @@ static STACK_OF(X509) *path_verify_again(x509a_cert *c, time_t now,
     int i;
 
     *until = now + PATH_FAILED_KEEP;
-    if (!ctx || !X509_STORE_CTX_init(ctx, c->store, c->x509, c->untrusted)
+    if (!ctx || !X509_STORE_CTX_init(ctx, c->store, cert_x509(c), c->untrusted)
         || (c->param && (!X509_STORE_CTX_set_default(ctx, "ssl_client")
                          || !X509_VERIFY_PARAM_set1(
                                 X509_STORE_CTX_get0_param(ctx), c->param)))) {
@@ -301,11 +353,15 @@ STACK_OF(X509) *x509a_cert_path(x509a_cert *c, time_t now, const char **why)
     if (c->path_state != 0) {
         path_clear(c);
     }
-    if (c->verified_digests) {
+    if (c->verified_digests && cert_x509(c)) {
         c->path = path_from_digests(c);
     }
     if (c->path) {
         c->path_until = 0;      /* as good as the digests */
+    }
+    else if (!cert_x509(c)) {
+        c->path_why = "the certificate could not be decoded";
+        c->path_until = 0;
     }
     else if (c->store) {
         c->path = path_verify_again(c, now, &c->path_until, &c->path_why);
@@ -332,7 +388,7 @@ const unsigned char *x509a_cert_verified_digests(const x509a_cert *c, int *n)
 
 X509 *x509a_cert_x509(const x509a_cert *c)
 {
-    return c->x509;
+    return cert_x509(c);
 }
 
 STACK_OF(X509) *x509a_cert_verified_chain(const x509a_cert *c)
@@ -382,12 +438,52 @@ static const char *asn1_display(x509a_cert *c, const ASN1_STRING *s)
     return x509a_print_string(c->pool, s);
 }
 
+static const char *algorithm_name(const ASN1_OBJECT *obj);
+static const char *time_string(x509a_cert *c, const ASN1_TIME *t);
+
+/* What leaf_problem() reads. */
+static x509a_cert *kind(x509a_cert *c)
+{
+    if (!c->have_kind) {
+        X509 *x = cert_x509(c);
+
+        c->version = X509_get_version(x);
+        c->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
+        c->have_kind = 1;
+    }
+    return c;
+}
+
+/* What the variables read besides DNs, serial and names. */
+static void meta_compute(x509a_cert *c)
+{
+    X509 *x = cert_x509(c);
+    const ASN1_OBJECT *alg;
+
+    c->v_start = time_string(c, X509_get0_notBefore(x));
+    c->v_end = time_string(c, X509_get0_notAfter(x));
+    X509_ALGOR_get0(&alg, NULL, NULL, X509_get0_tbs_sigalg(x));
+    c->a_sig = algorithm_name(alg);
+    X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, NULL, NULL, NULL,
+                           X509_get_X509_PUBKEY(x));
+    c->a_key = algorithm_name(alg);
+    c->have_meta = 1;
+}
+
+static x509a_cert *meta(x509a_cert *c)
+{
+    if (!c->have_meta) {
+        meta_compute(c);
+    }
+    return c;
+}
+
 const char *x509a_cert_leaf_problem(x509a_cert *c)
 {
-    if (X509_get_version(c->x509) != X509_VERSION_3) {
+    if (kind(c)->version != X509_VERSION_3) {
         return "not an X.509 v3 certificate";
     }
-    if (X509_get_extension_flags(c->x509) & EXFLAG_CA) {
+    if (c->is_ca) {
         return "a CA certificate (basicConstraints CA:TRUE) presented as a "
                "client certificate";
     }
@@ -398,7 +494,7 @@ const char *x509a_cert_subject(x509a_cert *c)
 {
     if (!c->subject) {
         c->subject = x509a_name_to_string(c->pool,
-                                          X509_get_subject_name(c->x509), 0);
+                                          X509_get_subject_name(cert_x509(c)), 0);
     }
     return c->subject;
 }
@@ -407,7 +503,7 @@ const char *x509a_cert_subject_legacy(x509a_cert *c)
 {
     if (!c->subject_legacy) {
         c->subject_legacy = x509a_name_to_string(
-            c->pool, X509_get_subject_name(c->x509), 1);
+            c->pool, X509_get_subject_name(cert_x509(c)), 1);
     }
     return c->subject_legacy;
 }
@@ -416,7 +512,7 @@ const char *x509a_cert_issuer(x509a_cert *c)
 {
     if (!c->issuer) {
         c->issuer = x509a_name_to_string(c->pool,
-                                         X509_get_issuer_name(c->x509), 0);
+                                         X509_get_issuer_name(cert_x509(c)), 0);
     }
     return c->issuer;
 }
@@ -425,7 +521,7 @@ const x509a_dn *x509a_cert_subject_dn(x509a_cert *c)
 {
     if (!c->subject_dn) {
         c->subject_dn = x509a_dn_from_name(c->pool,
-                                           X509_get_subject_name(c->x509));
+                                           X509_get_subject_name(cert_x509(c)));
     }
     return c->subject_dn;
 }
@@ -434,7 +530,7 @@ const x509a_dn *x509a_cert_issuer_dn(x509a_cert *c)
 {
     if (!c->issuer_dn) {
         c->issuer_dn = x509a_dn_from_name(c->pool,
-                                          X509_get_issuer_name(c->x509));
+                                          X509_get_issuer_name(cert_x509(c)));
     }
     return c->issuer_dn;
 }
@@ -462,7 +558,7 @@ static apr_array_header_t *name_attrs(x509a_cert *c, const X509_NAME *name)
 static const apr_array_header_t *subject_attrs(x509a_cert *c)
 {
     if (!c->subject_attrs) {
-        c->subject_attrs = name_attrs(c, X509_get_subject_name(c->x509));
+        c->subject_attrs = name_attrs(c, X509_get_subject_name(cert_x509(c)));
     }
     return c->subject_attrs;
 }
@@ -470,7 +566,7 @@ static const apr_array_header_t *subject_attrs(x509a_cert *c)
 static const apr_array_header_t *issuer_attrs(x509a_cert *c)
 {
     if (!c->issuer_attrs) {
-        c->issuer_attrs = name_attrs(c, X509_get_issuer_name(c->x509));
+        c->issuer_attrs = name_attrs(c, X509_get_issuer_name(cert_x509(c)));
     }
     return c->issuer_attrs;
 }
@@ -493,7 +589,7 @@ const char *x509a_cert_subject_attr(x509a_cert *c, const char *oid, int index)
 
 static void serial_compute(x509a_cert *c)
 {
-    const ASN1_INTEGER *ai = X509_get0_serialNumber(c->x509);
+    const ASN1_INTEGER *ai = X509_get0_serialNumber(cert_x509(c));
     BIGNUM *bn;
     char *dec;
 
@@ -587,12 +683,12 @@ const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg)
 
     if (alg == X509A_DIGEST_SHA1) {
         if (!c->have_sha1) {
-            c->have_sha1 = X509_digest(c->x509, EVP_sha1(), c->sha1, &len);
+            c->have_sha1 = X509_digest(cert_x509(c), EVP_sha1(), c->sha1, &len);
         }
         return c->sha1;
     }
     if (!c->have_sha256) {
-        c->have_sha256 = X509_digest(c->x509, sha256_md(), c->sha256, &len);
+        c->have_sha256 = X509_digest(cert_x509(c), sha256_md(), c->sha256, &len);
     }
     return c->sha256;
 }
@@ -617,7 +713,7 @@ const unsigned char *x509a_cert_spki_sha256(x509a_cert *c)
 {
     if (c->spki_state == 0) {
         unsigned char *der = NULL;
-        int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(c->x509), &der);
+        int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert_x509(c)), &der);
         unsigned int mdlen;
 
         c->spki_state = (len > 0 && EVP_Digest(der, (size_t)len, c->spki,
@@ -636,7 +732,7 @@ static void san_compute(x509a_cert *c)
     for (k = 0; k < X509A_SAN_KINDS; k++) {
         c->san[k] = apr_array_make(c->pool, 1, sizeof(const char *));
     }
-    names = X509_get_ext_d2i(c->x509, NID_subject_alt_name, NULL, NULL);
+    names = X509_get_ext_d2i(cert_x509(c), NID_subject_alt_name, NULL, NULL);
     for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
 
@@ -681,10 +777,10 @@ static void validity_compute(x509a_cert *c)
     struct tm tm;
 
     memset(&tm, 0, sizeof(tm));
-    c->not_before = ASN1_TIME_to_tm(X509_get0_notBefore(c->x509), &tm)
+    c->not_before = ASN1_TIME_to_tm(X509_get0_notBefore(cert_x509(c)), &tm)
                     ? timegm(&tm) : 0;
     memset(&tm, 0, sizeof(tm));
-    c->not_after = ASN1_TIME_to_tm(X509_get0_notAfter(c->x509), &tm)
+    c->not_after = ASN1_TIME_to_tm(X509_get0_notAfter(cert_x509(c)), &tm)
                    ? timegm(&tm) : 0;
     c->have_validity = 1;
 }
@@ -713,7 +809,14 @@ long x509a_cert_days_remaining(x509a_cert *c, time_t now)
 const char *x509a_cert_pem(x509a_cert *c)
 {
     if (!c->pem && scratch(c)) {
-        PEM_write_bio_X509(c->bio, c->x509);
+        if (c->der) {
+            /* what PEM_write_bio_X509() writes, without decoding */
+            PEM_write_bio(c->bio, PEM_STRING_X509, "", c->der,
+                          (long)c->der_len);
+        }
+        else {
+            PEM_write_bio_X509(c->bio, cert_x509(c));
+        }
         c->pem = bio_take(c);
     }
     return c->pem ? c->pem : "";
@@ -746,6 +849,49 @@ const char *x509a_cert_describe(x509a_cert *c)
                                                          X509A_DIGEST_SHA256));
     }
     return c->describe;
+}
+
+static void eku_compute(x509a_cert *c)
+{
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert_x509(c),
+                                               NID_ext_key_usage, NULL, NULL);
+    int i, n = sk_ASN1_OBJECT_num(eku);
+
+    c->eku = NULL;
+    if (eku) {
+        c->eku = apr_array_make(c->pool, n > 0 ? n : 1, sizeof(eku_oid));
+        for (i = 0; i < n; i++) {
+            const ASN1_OBJECT *obj = sk_ASN1_OBJECT_value(eku, i);
+            eku_oid *o = apr_array_push(c->eku);
+
+            o->len = OBJ_length(obj);
+            o->d = o->len ? apr_pmemdup(c->pool, OBJ_get0_data(obj), o->len)
+                          : (const unsigned char *)"";
+        }
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+    ERR_clear_error();
+    c->have_eku = 1;
+}
+
+int x509a_cert_has_eku(x509a_cert *c, const ASN1_OBJECT *purpose)
+{
+    apr_size_t len = OBJ_length(purpose);
+    int i;
+
+    if (!c->have_eku) {
+        eku_compute(c);
+    }
+    /* as OBJ_cmp(): the same content bytes */
+    for (i = 0; c->eku && i < c->eku->nelts; i++) {
+        const eku_oid *o = &APR_ARRAY_IDX(c->eku, i, eku_oid);
+
+        if (o->len == len
+            && (len == 0 || memcmp(o->d, OBJ_get0_data(purpose), len) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* --------------------------------------------------------------------- */
@@ -809,13 +955,19 @@ static const char *first_san(x509a_cert *c, x509a_san_kind kind)
 
 /* RFC 4523 CertificateExactAssertion, byte for byte as mod_ssl's
  * SSL_CLIENT_CERT_RFC4523_CEA (issuer with RFC 2253 escaping). */
+static const char *issuer_rfc2253(x509a_cert *c)
+{
+    if (!c->issuer_rfc2253) {
+        c->issuer_rfc2253 = x509a_print_name(
+            c->pool, X509_get_issuer_name(cert_x509(c)), 1);
+    }
+    return c->issuer_rfc2253;
+}
+
 static const char *issuer_serial(x509a_cert *c)
 {
-    const char *issuer = x509a_print_name(c->pool,
-                                          X509_get_issuer_name(c->x509), 1);
-
     return apr_psprintf(c->pool, "{ serialNumber %s, issuer rdnSequence:\"%s\" }",
-                        x509a_cert_serial_dec(c), issuer);
+                        x509a_cert_serial_dec(c), issuer_rfc2253(c));
 }
 
 const char *x509a_cert_field(x509a_cert *c, const x509a_field *f)
@@ -1006,34 +1158,26 @@ const apr_array_header_t *x509a_cert_vars(x509a_cert *c, x509a_vars_style style)
                  x509a_cert_digest_hex(c, X509A_DIGEST_SHA256));
         push_var(vars, "X509_CLIENT_FINGERPRINT_SHA1",
                  x509a_cert_digest_hex(c, X509A_DIGEST_SHA1));
-        push_var(vars, "X509_CLIENT_V_START",
-                 time_string(c, X509_get0_notBefore(c->x509)));
-        push_var(vars, "X509_CLIENT_V_END",
-                 time_string(c, X509_get0_notAfter(c->x509)));
+        push_var(vars, "X509_CLIENT_V_START", meta(c)->v_start);
+        push_var(vars, "X509_CLIENT_V_END", c->v_end);
         push_san_vars(c, vars, "X509_CLIENT_SAN_Email_", X509A_SAN_EMAIL);
         push_san_vars(c, vars, "X509_CLIENT_SAN_DNS_", X509A_SAN_DNS);
         push_san_vars(c, vars, "X509_CLIENT_SAN_URI_", X509A_SAN_URI);
         push_san_vars(c, vars, "X509_CLIENT_SAN_UPN_", X509A_SAN_UPN);
     }
     else {
-        const ASN1_OBJECT *alg;
-        X509_ALGOR_get0(&alg, NULL, NULL, X509_get0_tbs_sigalg(c->x509));
-
+        meta(c);
         push_var(vars, "SSL_CLIENT_S_DN", x509a_cert_subject(c));
         push_dn_vars(c, vars, "SSL_CLIENT_S_DN_", subject_attrs(c), 1);
         push_var(vars, "SSL_CLIENT_I_DN", x509a_cert_issuer(c));
         push_dn_vars(c, vars, "SSL_CLIENT_I_DN_", issuer_attrs(c), 1);
         push_var(vars, "SSL_CLIENT_M_VERSION",
-                 apr_psprintf(c->pool, "%ld", X509_get_version(c->x509) + 1));
+                 apr_psprintf(c->pool, "%ld", kind(c)->version + 1));
         push_var(vars, "SSL_CLIENT_M_SERIAL", x509a_cert_serial_hex(c));
-        push_var(vars, "SSL_CLIENT_V_START",
-                 time_string(c, X509_get0_notBefore(c->x509)));
-        push_var(vars, "SSL_CLIENT_V_END",
-                 time_string(c, X509_get0_notAfter(c->x509)));
-        push_var(vars, "SSL_CLIENT_A_SIG", algorithm_name(alg));
-        X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, NULL, NULL, NULL,
-                               X509_get_X509_PUBKEY(c->x509));
-        push_var(vars, "SSL_CLIENT_A_KEY", algorithm_name(alg));
+        push_var(vars, "SSL_CLIENT_V_START", c->v_start);
+        push_var(vars, "SSL_CLIENT_V_END", c->v_end);
+        push_var(vars, "SSL_CLIENT_A_SIG", c->a_sig);
+        push_var(vars, "SSL_CLIENT_A_KEY", c->a_key);
         push_san_vars(c, vars, "SSL_CLIENT_SAN_Email_", X509A_SAN_EMAIL);
         push_san_vars(c, vars, "SSL_CLIENT_SAN_DNS_", X509A_SAN_DNS);
         push_san_vars(c, vars, "SSL_CLIENT_SAN_OTHER_msUPN_", X509A_SAN_UPN);
@@ -1119,4 +1263,523 @@ int x509a_cert_memo_get(const x509a_cert *c,
         }
     }
     return 0;
+}
+
+/* --------------------------------------------------------------------- */
+/* Compact form                                                           */
+/* --------------------------------------------------------------------- */
+
+/* The views of a certificate in a versioned binary form, so that a shared
+ * cache can serve them without decoding the DER (d2i_X509 decodes the
+ * public key too, which dominates).  Lengths and counts are LEB128
+ * varints (at most 4 bytes); every string or byte string is its length,
+ * its bytes and a NUL, so that a copy of the form serves the strings in
+ * place.  Layout (version 1), in this order:
+ *   u8 version; SHA-256[32] of the DER; SHA-1[20];
+ *   u8 spki_ok, then the SPKI SHA-256[32] when 1;
+ *   i64 X509_get_version(); u8 is_ca; i64 notBefore; i64 notAfter;
+ *   str subject, subject_legacy, issuer; u8 0: issuer_rfc2253 is issuer,
+ *       1: str issuer_rfc2253; str v_start, v_end, a_sig, a_key;
+ *   serial: u8 negative, bytes magnitude, str hex, str dec;
+ *   dn subject, dn issuer: u8 unmatchable, bytes canon, n RDNs, each
+ *       n AVAs (at least one), each str oid, n nid, u8 is_hex, bytes value;
+ *   attrs subject, attrs issuer (the DN's AVAs again, in order, with their
+ *       printed values): n, each u8 tag and 0: the AVA's type and value;
+ *       1: the AVA's type, str value; 2: str oid, n nid, str value;
+ *   SANs: for each x509a_san_kind in order, n, each str;
+ *   EKU: u8 present, then when 1: n, each bytes (OID content);
+ * and nothing after.  i64 is 8 bytes big-endian two's complement. */
+
+/* Raise it with any change of the layout, and of how a view is computed
+ * (printing, RFC 4518 preparation, escaping): forms written by other code
+ * (a shared cache outlives a restart and is shared between servers) are
+ * then refused, not served with the old formatting. */
+#define COMPACT_VERSION 1
+
+static void w_u8(x509a_buf *b, unsigned int v)
+{
+    unsigned char c = (unsigned char)v;
+
+    x509a_buf_add(b, &c, 1);
+}
+
+static void w_len(x509a_buf *b, apr_size_t v)
+{
+    do {
+        w_u8(b, (unsigned int)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+        v >>= 7;
+    } while (v);
+}
+
+static void w_i64(x509a_buf *b, apr_int64_t v)
+{
+    apr_uint64_t u = (apr_uint64_t)v;
+    int i;
+
+    for (i = 56; i >= 0; i -= 8) {
+        w_u8(b, (unsigned int)((u >> i) & 0xff));
+    }
+}
+
+static void w_bytes(x509a_buf *b, const void *d, apr_size_t n)
+{
+    w_len(b, n);
+    x509a_buf_add(b, d, n);
+    w_u8(b, 0);
+}
+
+static void w_str(x509a_buf *b, const char *s)
+{
+    w_bytes(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void w_dn(x509a_buf *b, const x509a_dn *dn)
+{
+    int i, j;
+
+    w_u8(b, dn->unmatchable ? 1 : 0);
+    w_bytes(b, dn->canon, dn->canon_len);
+    w_len(b, (apr_size_t)dn->rdns->nelts);
+    for (i = 0; i < dn->rdns->nelts; i++) {
+        const apr_array_header_t *rdn = APR_ARRAY_IDX(dn->rdns, i,
+                                                      apr_array_header_t *);
+        w_len(b, (apr_size_t)rdn->nelts);
+        for (j = 0; j < rdn->nelts; j++) {
+            const x509a_ava *ava = &APR_ARRAY_IDX(rdn, j, x509a_ava);
+
+            w_str(b, ava->oid);
+            w_len(b, (apr_size_t)(ava->nid > 0 ? ava->nid : 0));
+            w_u8(b, ava->is_hex ? 1 : 0);
+            w_bytes(b, ava->value, ava->value_len);
+        }
+    }
+}
+
+/* The AVA of a DN at @a i in certificate order, or NULL. */
+static const x509a_ava *nth_ava(const x509a_dn *dn, int i)
+{
+    int r;
+
+    for (r = 0; r < dn->rdns->nelts; r++) {
+        const apr_array_header_t *rdn = APR_ARRAY_IDX(dn->rdns, r,
+                                                      apr_array_header_t *);
+        if (i < rdn->nelts) {
+            return &APR_ARRAY_IDX(rdn, i, x509a_ava);
+        }
+        i -= rdn->nelts;
+    }
+    return NULL;
+}
+
+/* Mostly the DN's AVAs again: only what differs is written. */
+static void w_attrs(x509a_buf *b, const apr_array_header_t *attrs,
+                    const x509a_dn *dn)
+{
+    int i;
+
+    w_len(b, (apr_size_t)attrs->nelts);
+    for (i = 0; i < attrs->nelts; i++) {
+        const dn_attr *a = &APR_ARRAY_IDX(attrs, i, dn_attr);
+        const x509a_ava *ava = nth_ava(dn, i);
+
+        if (!ava || strcmp(a->oid, ava->oid) != 0 || a->nid != ava->nid) {
+            w_u8(b, 2);
+            w_str(b, a->oid);
+            w_len(b, (apr_size_t)(a->nid > 0 ? a->nid : 0));
+            w_str(b, a->value);
+        }
+        else if (strlen(a->value) != ava->value_len
+                 || memcmp(a->value, ava->value, ava->value_len) != 0) {
+            w_u8(b, 1);
+            w_str(b, a->value);
+        }
+        else {
+            w_u8(b, 0);
+        }
+    }
+}
+
+const char *x509a_cert_compact(x509a_cert *c, apr_pool_t *p,
+                               unsigned char **out, apr_size_t *len)
+{
+    x509a_buf b = { 0 };
+    const unsigned char *spki;
+    const x509a_serial *serial;
+    int k, i;
+
+    b.p = p;
+    x509a_cert_digest(c, X509A_DIGEST_SHA256);
+    x509a_cert_digest(c, X509A_DIGEST_SHA1);
+    if (!c->have_sha256 || !c->have_sha1) {
+        return "the certificate's fingerprints could not be computed";
+    }
+    w_u8(&b, COMPACT_VERSION);
+    x509a_buf_add(&b, c->sha256, 32);
+    x509a_buf_add(&b, c->sha1, 20);
+    spki = x509a_cert_spki_sha256(c);
+    w_u8(&b, spki ? 1 : 0);
+    if (spki) {
+        x509a_buf_add(&b, spki, 32);
+    }
+    meta(c);
+    kind(c);
+    w_i64(&b, c->version);
+    w_u8(&b, c->is_ca ? 1 : 0);
+    x509a_cert_validity(c, NULL, NULL);
+    w_i64(&b, c->not_before);
+    w_i64(&b, c->not_after);
+    w_str(&b, x509a_cert_subject(c));
+    w_str(&b, x509a_cert_subject_legacy(c));
+    w_str(&b, x509a_cert_issuer(c));
+    if (strcmp(issuer_rfc2253(c), x509a_cert_issuer(c)) == 0) {
+        w_u8(&b, 0);
+    }
+    else {
+        w_u8(&b, 1);
+        w_str(&b, issuer_rfc2253(c));
+    }
+    w_str(&b, c->v_start);
+    w_str(&b, c->v_end);
+    w_str(&b, c->a_sig);
+    w_str(&b, c->a_key);
+    serial = x509a_cert_serial(c);
+    w_u8(&b, serial->negative ? 1 : 0);
+    w_bytes(&b, serial->len ? serial->mag : (const unsigned char *)"",
+            serial->len);
+    w_str(&b, c->serial_hex);
+    w_str(&b, c->serial_dec);
+    w_dn(&b, x509a_cert_subject_dn(c));
+    w_dn(&b, x509a_cert_issuer_dn(c));
+    w_attrs(&b, subject_attrs(c), x509a_cert_subject_dn(c));
+    w_attrs(&b, issuer_attrs(c), x509a_cert_issuer_dn(c));
+    for (k = 0; k < X509A_SAN_KINDS; k++) {
+        const apr_array_header_t *a = x509a_cert_san(c, (x509a_san_kind)k);
+
+        w_len(&b, (apr_size_t)a->nelts);
+        for (i = 0; i < a->nelts; i++) {
+            w_str(&b, APR_ARRAY_IDX(a, i, const char *));
+        }
+    }
+    if (!c->have_eku) {
+        eku_compute(c);
+    }
+    w_u8(&b, c->eku ? 1 : 0);
+    if (c->eku) {
+        w_len(&b, (apr_size_t)c->eku->nelts);
+        for (i = 0; i < c->eku->nelts; i++) {
+            const eku_oid *o = &APR_ARRAY_IDX(c->eku, i, eku_oid);
+            w_bytes(&b, o->d, o->len);
+        }
+    }
+    *out = (unsigned char *)b.d;
+    *len = b.len;
+    return NULL;
+}
+
+/* Reading: every read is bounds-checked; the first failure sets @a bad
+ * and later reads return empty values, checked once at the end. */
+typedef struct {
+    const unsigned char *p, *end;
+    const char *bad;
+} rd;
+
+static int r_fail(rd *r, const char *why)
+{
+    if (!r->bad) {
+        r->bad = why;
+    }
+    r->p = r->end;
+    return 0;
+}
+
+static const unsigned char *r_fixed(rd *r, apr_size_t n)
+{
+    const unsigned char *d = r->p;
+
+    if ((apr_size_t)(r->end - r->p) < n) {
+        r_fail(r, "truncated");
+        return NULL;
+    }
+    r->p += n;
+    return d;
+}
+
+static unsigned int r_u8(rd *r)
+{
+    const unsigned char *d = r_fixed(r, 1);
+
+    return d ? *d : 0;
+}
+
+static int r_bool(rd *r)
+{
+    unsigned int v = r_u8(r);
+
+    return v <= 1 ? (int)v : r_fail(r, "a flag is neither 0 nor 1");
+}
+
+/* A length or count: at most 4 LEB128 bytes, the shortest encoding. */
+static apr_size_t r_len(rd *r)
+{
+    apr_size_t v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        unsigned int b = r_u8(r);
+
+        v |= (apr_size_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            if (i > 0 && b == 0) {
+                return r_fail(r, "a length is not minimally encoded");
+            }
+            return r->bad ? 0 : v;
+        }
+    }
+    return r_fail(r, "a length is too long");
+}
+
+/* A count of elements that take at least @a min bytes each. */
+static int r_count(rd *r, apr_size_t min)
+{
+    apr_size_t n = r_len(r);
+
+    if (n > (apr_size_t)(r->end - r->p) / min) {
+        return r_fail(r, "a count exceeds the form");
+    }
+    return (int)n;
+}
+
+static apr_int64_t r_i64(rd *r)
+{
+    const unsigned char *d = r_fixed(r, 8);
+    apr_uint64_t u = 0;
+    int i;
+
+    for (i = 0; d && i < 8; i++) {
+        u = (u << 8) | d[i];
+    }
+    return (apr_int64_t)u;
+}
+
+/* Bytes followed by a NUL, served in place. */
+static const char *r_bytes(rd *r, apr_size_t *n)
+{
+    apr_size_t len = r_len(r);
+    const unsigned char *d = r_fixed(r, len);
+
+    *n = 0;
+    if (!d || !r_fixed(r, 1)) {
+        return "";
+    }
+    if (d[len] != '\0') {
+        r_fail(r, "a string is not terminated");
+        return "";
+    }
+    *n = len;
+    return (const char *)d;
+}
+
+static const char *r_str(rd *r)
+{
+    apr_size_t n;
+
+    return r_bytes(r, &n);
+}
+
+static int r_nid(rd *r)
+{
+    apr_size_t n = r_len(r);
+
+    return n <= 0x7fffffff ? (int)n : r_fail(r, "a NID is out of range");
+}
+
+static const x509a_dn *r_dn(rd *r, apr_pool_t *p)
+{
+    x509a_dn *dn = apr_pcalloc(p, sizeof(*dn));
+    int i, j, n;
+
+    dn->unmatchable = r_bool(r);
+    dn->canon = r_bytes(r, &dn->canon_len);
+    n = r_count(r, 1);
+    dn->rdns = apr_array_make(p, n > 0 ? n : 1, sizeof(apr_array_header_t *));
+    for (i = 0; i < n && !r->bad; i++) {
+        /* an AVA takes at least 6 bytes: oid, nid, is_hex, value */
+        int m = r_count(r, 6);
+        apr_array_header_t *rdn = apr_array_make(p, m > 0 ? m : 1,
+                                                 sizeof(x509a_ava));
+
+        if (m == 0) {
+            r_fail(r, "an RDN without attributes");
+        }
+        for (j = 0; j < m && !r->bad; j++) {
+            x509a_ava *ava = apr_array_push(rdn);
+
+            ava->oid = r_str(r);
+            ava->nid = r_nid(r);
+            ava->is_hex = r_bool(r);
+            ava->value = r_bytes(r, &ava->value_len);
+        }
+        APR_ARRAY_PUSH(dn->rdns, apr_array_header_t *) = rdn;
+    }
+    return dn;
+}
+
+static apr_array_header_t *r_attrs(rd *r, apr_pool_t *p, const x509a_dn *dn)
+{
+    int i, n = r_count(r, 1);
+    apr_array_header_t *attrs = apr_array_make(p, n > 0 ? n : 1,
+                                               sizeof(dn_attr));
+
+    for (i = 0; i < n && !r->bad; i++) {
+        dn_attr *a = apr_array_push(attrs);
+        unsigned int tag = r_u8(r);
+        const x509a_ava *ava = tag < 2 ? nth_ava(dn, i) : NULL;
+
+        a->oid = "";
+        a->value = "";
+        if (tag < 2 && !ava) {
+            r_fail(r, "an attribute without its AVA");
+        }
+        else if (tag < 2) {
+            a->oid = ava->oid;
+            a->nid = ava->nid;
+            a->value = tag == 0 ? ava->value : r_str(r);
+        }
+        else if (tag == 2) {
+            a->oid = r_str(r);
+            a->nid = r_nid(r);
+            a->value = r_str(r);
+        }
+        else {
+            r_fail(r, "an unknown attribute tag");
+        }
+    }
+    return attrs;
+}
+
+static x509a_cert *make_compact(apr_pool_t *p, const unsigned char *der,
+                                apr_size_t der_len,
+                                const unsigned char *der_sha256,
+                                const unsigned char *form,
+                                apr_size_t form_len, const char **why)
+{
+    x509a_cert *c;
+    rd r;
+    const unsigned char *d;
+    unsigned char md[32];
+    unsigned int mdlen = 32;
+    int k, i, n;
+
+    *why = NULL;
+    if (!der || der_len == 0 || der_len > LONG_MAX || !form
+        || form_len < 1 + 32) {
+        *why = "no certificate or no compact form";
+        return NULL;
+    }
+    if (form[0] != COMPACT_VERSION) {
+        *why = apr_psprintf(p, "compact form version %d, expected %d",
+                            form[0], COMPACT_VERSION);
+        return NULL;
+    }
+    /* the form must be this certificate's: its SHA-256 is the DER's */
+    if (der_sha256) {
+        memcpy(md, der_sha256, 32);
+    }
+    if ((!der_sha256 && !EVP_Digest(der, der_len, md, &mdlen, sha256_md(),
+                                    NULL))
+        || mdlen != 32 || memcmp(md, form + 1, 32) != 0) {
+        ERR_clear_error();
+        *why = "the compact form belongs to another certificate";
+        return NULL;
+    }
+
+    c = apr_pcalloc(p, sizeof(*c));
+    c->pool = p;
+    c->der = apr_pmemdup(p, der, der_len);
+    c->der_len = der_len;
+    /* strings are served from this copy */
+    r.p = apr_pmemdup(p, form, form_len);
+    r.end = r.p + form_len;
+    r.bad = NULL;
+
+    r_fixed(&r, 1);
+    memcpy(c->sha256, r_fixed(&r, 32), 32);
+    c->have_sha256 = 1;
+    if ((d = r_fixed(&r, 20)) != NULL) {
+        memcpy(c->sha1, d, 20);
+        c->have_sha1 = 1;
+    }
+    c->spki_state = r_bool(&r) ? 1 : -1;
+    if (c->spki_state > 0 && (d = r_fixed(&r, 32)) != NULL) {
+        memcpy(c->spki, d, 32);
+    }
+    c->version = (long)r_i64(&r);
+    c->is_ca = r_bool(&r);
+    c->have_kind = 1;
+    c->not_before = (time_t)r_i64(&r);
+    c->not_after = (time_t)r_i64(&r);
+    c->have_validity = 1;
+    c->subject = r_str(&r);
+    c->subject_legacy = r_str(&r);
+    c->issuer = r_str(&r);
+    c->issuer_rfc2253 = r_bool(&r) ? r_str(&r) : c->issuer;
+    c->v_start = r_str(&r);
+    c->v_end = r_str(&r);
+    c->a_sig = r_str(&r);
+    c->a_key = r_str(&r);
+    c->have_meta = 1;
+    c->serial.negative = r_bool(&r);
+    c->serial.mag = (const unsigned char *)r_bytes(&r, &c->serial.len);
+    c->serial_hex = r_str(&r);
+    c->serial_dec = r_str(&r);
+    c->have_serial = 1;
+    c->subject_dn = r_dn(&r, p);
+    c->issuer_dn = r_dn(&r, p);
+    c->subject_attrs = r_attrs(&r, p, c->subject_dn);
+    c->issuer_attrs = r_attrs(&r, p, c->issuer_dn);
+    for (k = 0; k < X509A_SAN_KINDS; k++) {
+        n = r_count(&r, 2);
+        c->san[k] = apr_array_make(p, n > 0 ? n : 1, sizeof(const char *));
+        for (i = 0; i < n && !r.bad; i++) {
+            APR_ARRAY_PUSH(c->san[k], const char *) = r_str(&r);
+        }
+    }
+    c->have_san = 1;
+    if (r_bool(&r)) {
+        n = r_count(&r, 2);
+        c->eku = apr_array_make(p, n > 0 ? n : 1, sizeof(eku_oid));
+        for (i = 0; i < n && !r.bad; i++) {
+            eku_oid *o = apr_array_push(c->eku);
+            o->d = (const unsigned char *)r_bytes(&r, &o->len);
+        }
+    }
+    c->have_eku = 1;
+    if (!r.bad && r.p != r.end) {
+        r_fail(&r, "bytes after the end");
+    }
+    if (r.bad) {
+        *why = apr_pstrcat(p, "malformed compact form: ", r.bad, NULL);
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, c, cert_cleanup, apr_pool_cleanup_null);
+    return c;
+}
+
+x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
+                                    apr_size_t der_len,
+                                    const unsigned char *form,
+                                    apr_size_t form_len, const char **why)
+{
+    return make_compact(p, der, der_len, NULL, form, form_len, why);
+}
+
+x509a_cert *x509a_cert_make_compact_sha256(apr_pool_t *p,
+                                           const unsigned char *der,
+                                           apr_size_t der_len,
+                                           const unsigned char der_sha256[32],
+                                           const unsigned char *form,
+                                           apr_size_t form_len,
+                                           const char **why)
+{
+    return make_compact(p, der, der_len, der_sha256, form, form_len, why);
 }

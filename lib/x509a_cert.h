@@ -92,8 +92,77 @@ void x509a_cert_set_verified_digests(x509a_cert *c,
 /** The fingerprints set by x509a_cert_set_verified_digests(), or NULL. */
 const unsigned char *x509a_cert_verified_digests(const x509a_cert *c, int *n);
 
-/** The certificate itself (no reference taken). */
+/**
+ * The certificate itself (no reference taken).  A compact certificate
+ * (x509a_cert_make_compact()) decodes its DER here on first use; NULL only
+ * if that fails (out of memory, or an OpenSSL that refuses what another
+ * accepted).
+ */
 X509 *x509a_cert_x509(const x509a_cert *c);
+
+/**
+ * Non-zero when the object holds a decoded X509: always for
+ * x509a_cert_make(); for x509a_cert_make_compact() once something outside
+ * the compact form needed it.  For tests and statistics.
+ */
+int x509a_cert_x509_decoded(const x509a_cert *c);
+
+/**
+ * Serialise the views of the certificate that requests read (DNs as
+ * printed and as compared, DN attributes, serial, fingerprints, SPKI
+ * digest, subjectAltNames, validity, version, basicConstraints CA,
+ * extendedKeyUsage, the strings of the exported variables) to a compact
+ * binary form, for x509a_cert_make_compact().
+ *
+ * Format: the first byte is the format version (1); then the SHA-256 of
+ * the DER certificate, and length-prefixed fields (see x509a_cert.c).
+ * The version changes with the layout and with how any view is computed,
+ * so a form written by other code is refused, never served.
+ * It does not depend on the chain, store or time.  Typically a few
+ * hundred bytes to 1.5 KB.
+ * @param p   pool for the form
+ * @param out receives the form
+ * @param len receives its length
+ * @return NULL on success, else why the form could not be made
+ */
+const char *x509a_cert_compact(x509a_cert *c, apr_pool_t *p,
+                               unsigned char **out, apr_size_t *len);
+
+/**
+ * A certificate whose views are read from a compact form made by
+ * x509a_cert_compact(), without decoding @a der: the X509 is decoded from
+ * @a der only when something outside the form is asked for
+ * (x509a_cert_x509(), x509a_cert_path() and the path rules).
+ * x509a_cert_pem() is made from @a der without decoding it.  Both buffers
+ * are copied.
+ *
+ * The form is parsed as untrusted input (every length bounds-checked) and
+ * must belong to @a der: the SHA-256 of @a der must equal the one in the
+ * form (the same DER that x509a_cert_make() would fingerprint).
+ * @param why on failure, receives why (allocated from @a p)
+ * @return the object, or NULL for a malformed form, another format
+ *         version, or a form of another certificate
+ */
+x509a_cert *x509a_cert_make_compact(apr_pool_t *p, const unsigned char *der,
+                                    apr_size_t der_len,
+                                    const unsigned char *form,
+                                    apr_size_t form_len, const char **why);
+
+/**
+ * x509a_cert_make_compact() for a caller that has computed the SHA-256 of
+ * @a der itself (e.g. as the key of a shared-cache record), which saves
+ * hashing it again (about two thirds of the cost of
+ * x509a_cert_make_compact()).  @a der_sha256 must be the SHA-256 of
+ * exactly the bytes of @a der: it is compared with the form's and then
+ * served as the certificate's fingerprint, not checked.
+ */
+x509a_cert *x509a_cert_make_compact_sha256(apr_pool_t *p,
+                                           const unsigned char *der,
+                                           apr_size_t der_len,
+                                           const unsigned char der_sha256[32],
+                                           const unsigned char *form,
+                                           apr_size_t form_len,
+                                           const char **why);
 
 /** The verified chain, leaf first, or NULL when unknown. */
 STACK_OF(X509) *x509a_cert_verified_chain(const x509a_cert *c);
@@ -166,6 +235,12 @@ const apr_array_header_t *x509a_cert_san(x509a_cert *c, x509a_san_kind kind);
  * characters escaped; NULL when absent.
  */
 const char *x509a_cert_subject_attr(x509a_cert *c, const char *oid, int index);
+
+/**
+ * Non-zero when the certificate's extendedKeyUsage lists @a purpose (an
+ * absent, malformed or repeated extension lists nothing).
+ */
+int x509a_cert_has_eku(x509a_cert *c, const ASN1_OBJECT *purpose);
 
 /** Days until notAfter, 0 once expired (mod_ssl's V_REMAIN). */
 long x509a_cert_days_remaining(x509a_cert *c, time_t now);

@@ -488,18 +488,14 @@ static int match_spki(const apr_array_header_t *vals, x509a_cert *c)
 
 static int match_eku(const apr_array_header_t *vals, x509a_cert *c)
 {
-    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x509a_cert_x509(c),
-                                               NID_ext_key_usage, NULL, NULL);
-    int i, j, found = 0;
+    int j;
 
-    for (i = 0; eku && !found && i < sk_ASN1_OBJECT_num(eku); i++) {
-        for (j = 0; !found && j < vals->nelts; j++) {
-            found = OBJ_cmp(sk_ASN1_OBJECT_value(eku, i),
-                            APR_ARRAY_IDX(vals, j, ASN1_OBJECT *)) == 0;
+    for (j = 0; j < vals->nelts; j++) {
+        if (x509a_cert_has_eku(c, APR_ARRAY_IDX(vals, j, ASN1_OBJECT *))) {
+            return 1;
         }
     }
-    EXTENDED_KEY_USAGE_free(eku);
-    return found;
+    return 0;
 }
 
 int x509a_path_has_policy(x509a_cert *c, const apr_array_header_t *policies,

@@ -19,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 out=${1:-$top/build/fuzz}
-TARGETS="fuzz_decode_leaf fuzz_decode_chain fuzz_dn fuzz_numbers fuzz_map fuzz_cert fuzz_verify fuzz_files fuzz_record"
+TARGETS="fuzz_decode_leaf fuzz_decode_chain fuzz_dn fuzz_numbers fuzz_map fuzz_cert fuzz_verify fuzz_files fuzz_record fuzz_compact"
 
 missing() {
     echo "build.sh: $1" >&2

@@ -27,7 +27,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 OUT=${OUT:-$top/build/fuzz}
 PARALLEL=${PARALLEL:-1}
-ALL="fuzz_decode_leaf fuzz_decode_chain fuzz_dn fuzz_numbers fuzz_map fuzz_cert fuzz_verify fuzz_files fuzz_record"
+ALL="fuzz_decode_leaf fuzz_decode_chain fuzz_dn fuzz_numbers fuzz_map fuzz_cert fuzz_verify fuzz_files fuzz_record fuzz_compact"
 
 usage() {
     echo "usage: $0 SECONDS [TARGET...]   targets: $ALL" >&2

@@ -48,4 +48,7 @@ Suite *x509a_http_suite(void);
 /** x509a_crlfetch: CRLs named by certificates, kept and used. */
 Suite *x509a_crlfetch_suite(void);
 
+/** x509a_cert compact forms: the same answers without decoding, refusals. */
+Suite *x509a_compact_suite(void);
+
 #endif /* SUITES_H */
