@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509a_crlfetch.h"
+#include "x509a_print.h"
 #include "x509a_http.h"
 #include "x509a_reason.h"
 
@@ -996,4 +997,39 @@ void x509a_crlstore_refresh(x509a_crlstore *st, apr_pool_t *p, apr_time_t now,
         apr_thread_cond_broadcast(st->done);
         apr_thread_mutex_unlock(st->lock);
     }
+}
+
+static int fetched_cmp(const void *a, const void *b)
+{
+    return strcmp(((const x509a_fetched_crl *)a)->url,
+                  ((const x509a_fetched_crl *)b)->url);
+}
+
+apr_array_header_t *x509a_crlstore_health(x509a_crlstore *st, apr_pool_t *p)
+{
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(x509a_fetched_crl));
+    apr_hash_index_t *hi;
+
+    apr_thread_mutex_lock(st->lock);
+    for (hi = apr_hash_first(NULL, st->entries); hi; hi = apr_hash_next(hi)) {
+        const crl_entry *e = apr_hash_this_val(hi);
+        x509a_fetched_crl *f = apr_array_push(out);
+
+        memset(f, 0, sizeof(*f));
+        f->url = apr_pstrdup(p, e->url);
+        f->crl.delta = e->delta;
+        if (e->crl) {
+            int n = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(e->crl));
+
+            f->crl.issuer = x509a_print_name(p, X509_CRL_get_issuer(e->crl), 0);
+            f->crl.this_update = e->this_update;
+            f->crl.next_update = e->next_update;
+            f->crl.entries = n > 0 ? n : 0;
+            f->fetched_at = e->fetched_at;
+        }
+        f->failed = e->failed ? apr_pstrdup(p, e->why) : NULL;
+    }
+    apr_thread_mutex_unlock(st->lock);
+    qsort(out->elts, out->nelts, sizeof(x509a_fetched_crl), fetched_cmp);
+    return out;
 }

@@ -120,6 +120,21 @@ void x509a_crlstore_digest(x509a_crlstore *st, unsigned char out[32]);
 /** How many times a CRL of the store was added or replaced. */
 unsigned int x509a_crlstore_generation(x509a_crlstore *st);
 
+/** One URL of a store, as x509a_crlstore_health() reports it. */
+typedef struct {
+    const char *url;          /**< Where it is fetched from. */
+    x509a_crl_health crl;     /**< The CRL held (issuer NULL: none yet). */
+    apr_time_t fetched_at;    /**< When the CRL held was fetched (or read
+                               *   from the cache directory); 0: never. */
+    const char *failed;       /**< Why the last attempt failed, or NULL. */
+} x509a_fetched_crl;
+
+/**
+ * The URLs of @a st and the CRLs held for them (x509a_fetched_crl), in
+ * URL order, allocated from @a p; for status pages.
+ */
+apr_array_header_t *x509a_crlstore_health(x509a_crlstore *st, apr_pool_t *p);
+
 /** Something the background refresh did, for the log. */
 typedef struct {
     int error;          /**< Non-zero: a failure (else a new CRL). */

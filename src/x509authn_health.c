@@ -22,8 +22,10 @@
  */
 
 #include "x509authn.h"
+#include "x509a_crlfetch.h"
 
 #include "http_protocol.h"
+#include "http_main.h"
 #include "ap_mpm.h"
 #include "mpm_common.h"
 #include "mod_status.h"
@@ -523,6 +525,7 @@ static void collect(request_rec *r, apr_array_header_t *files,
 {
     apr_hash_t *seen = apr_hash_make(r->pool);
     apr_time_t now = apr_time_now();
+    server_rec *s;
     int i, j;
 
     for (i = 0; health_stores && i < health_stores->nelts; i++) {
@@ -585,6 +588,46 @@ static void collect(request_rec *r, apr_array_header_t *files,
             row = apr_array_push(crls);
             row->file = h->crl_file;
             row->crl = c;
+        }
+    }
+    /* the CRLs this child fetched (X509AuthnCRLFetch): "file" is the URL */
+    for (s = ap_server_conf; s; s = s->next) {
+        const x509authn_srv_conf *sc = ap_get_module_config(
+            s->module_config, &x509authn_module);
+        apr_array_header_t *fetched;
+        const char *key;
+
+        if (!sc->crlstore
+            || apr_hash_get(seen, key = apr_psprintf(r->pool, "store|%pp",
+                                                     (void *)sc->crlstore),
+                            APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, key, APR_HASH_KEY_STRING, "");
+        fetched = x509a_crlstore_health(sc->crlstore, r->pool);
+        for (j = 0; j < fetched->nelts; j++) {
+            x509a_fetched_crl *fc = &APR_ARRAY_IDX(fetched, j,
+                                                   x509a_fetched_crl);
+            file_row *f;
+            crl_row *row;
+
+            if (apr_hash_get(seen, key = apr_pstrcat(r->pool, "url|", fc->url,
+                                                     NULL),
+                             APR_HASH_KEY_STRING)) {
+                continue;
+            }
+            apr_hash_set(seen, key, APR_HASH_KEY_STRING, "");
+            f = apr_array_push(files);
+            f->file = fc->url;
+            f->kind = "crl-fetched";
+            f->loaded_at = fc->fetched_at;
+            f->entries = fc->crl.issuer ? 1 : 0;
+            f->usable = fc->crl.issuer != NULL;
+            if (fc->crl.issuer) {
+                row = apr_array_push(crls);
+                row->file = fc->url;
+                row->crl = &fc->crl;
+            }
         }
     }
 }

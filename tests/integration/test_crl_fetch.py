@@ -39,7 +39,7 @@ import pytest
 from clients import http_request
 from expect import INFO_RX
 import forwarded as F
-from httpd import new_httpd, free_port, quote
+from httpd import locations, new_httpd, free_port, quote
 from minipki import MiniPKI
 from pki import CA_CONF, _gentime, _run
 from services import Redis
@@ -222,7 +222,8 @@ def h(request, workroot, pki, module_so, m, srv):
     ro = os.path.join(workroot, "crlfetch-ro-%d" % os.getpid())
     os.makedirs(ro, exist_ok=True)
     os.chmod(ro, 0o755)
-    s.start(extra_vhosts={
+    s.start(locations=locations({"metrics": "SetHandler x509authn-metrics\nRequire local"}),
+            extra_vhosts={
         "rodir": vhost(m, "X509AuthnCRLCacheDir %s\n" % quote(ro)),
         "hard": vhost(m),
         "soft": vhost(m, "X509AuthnRevocationSoftFail On\n"),
@@ -282,6 +283,31 @@ def test_fetched_and_used(h, m, srv):
     accept(h, "hard", m, "good2")
     accept(h, "soft", m, "good2")
     assert len(srv.requests()) == n, srv.requests()[before:]
+
+
+def test_fetched_crls_in_metrics(h, m, srv):
+    """The status view lists the CRLs a child fetched: its URL as the file,
+    the CRL's issuer and nextUpdate (issue 14's trust-file health)."""
+    url = srv.url("i.crl")
+
+    def listed():
+        accept(h, "hard", m, "good")
+        r = http_request(h.port("hard"), "/t/metrics")
+        return r.status == 200 and ('file="%s"' % url) in r.text and r
+    assert wait_for(listed, timeout=30, step=0.2)
+    text = http_request(h.port("hard"), "/t/metrics").text
+    lines = [ln for ln in text.splitlines()
+             if ln.startswith("x509authn_crl_next_update_timestamp_seconds")
+             and 'file="%s"' % url in ln]
+    if not lines:       # the other child served this one: ask again
+        text = listed().text
+        lines = [ln for ln in text.splitlines()
+                 if ln.startswith("x509authn_crl_next_update_timestamp_seconds")
+                 and 'file="%s"' % url in ln]
+    assert lines and 'crl="base"' in lines[0], text
+    assert 'issuer="CN=' in lines[0], lines[0]
+    assert int(lines[0].rsplit(" ", 1)[1]) > time.time(), lines[0]
+    assert ('x509authn_trust_file_usable{file="%s",kind="crl-fetched"} 1' % url) in text
 
 
 def test_one_fetch_per_url(h, m, srv):
