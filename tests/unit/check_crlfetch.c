@@ -32,13 +32,22 @@ static void crlfetch_setup(void)
     dir = tc_temp_dir(tc_pool);
 }
 
-/* @a x with the extension @a nid = @a value added, signed again. */
+static apr_status_t free_x509(void *data)
+{
+    X509_free(data);
+    return APR_SUCCESS;
+}
+
+/* @a x with the extension @a nid = @a value added, signed again (freed
+ * with tc_pool). */
 static X509 *with_ext(X509 *x, int nid, const char *value, EVP_PKEY *key)
 {
     X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, nid, value);
 
     ck_assert_ptr_nonnull(ext);
     x = X509_dup(x);
+    ck_assert_ptr_nonnull(x);
+    apr_pool_cleanup_register(tc_pool, x, free_x509, apr_pool_cleanup_null);
     ck_assert(X509_add_ext(x, ext, -1));
     X509_EXTENSION_free(ext);
     ck_assert(X509_sign(x, key, EVP_sha256()) > 0);
