@@ -754,87 +754,116 @@ void x509authn_health_status(request_rec *r, int flags)
     }
 }
 
+/* The Prometheus gauges of the trust files and CRLs: name, help, and the
+ * value of a row (zero: the row has none). */
+static int file_loaded(const file_row *f, apr_int64_t *v)
+{
+    *v = apr_time_sec(f->loaded_at);
+    return 1;
+}
+
+static int file_entries(const file_row *f, apr_int64_t *v)
+{
+    *v = f->entries;
+    return f->entries >= 0;
+}
+
+static int file_usable(const file_row *f, apr_int64_t *v)
+{
+    *v = f->usable;
+    return 1;
+}
+
+typedef struct {
+    const char *name, *help;
+    int (*value)(const file_row *f, apr_int64_t *v);
+} file_gauge;
+
+static const file_gauge file_gauges[] = {
+    { "x509authn_trust_file_loaded_timestamp_seconds",
+      "When each CA or CRL file in use was read.", file_loaded },
+    { "x509authn_trust_file_entries",
+      "Certificates (CA file) or CRLs (CRL file) loaded from each trust "
+      "file.", file_entries },
+    { "x509authn_trust_file_usable",
+      "0 while a CRL file cannot be read or parsed (every forwarded "
+      "certificate is refused).", file_usable },
+    { NULL }
+};
+
+static int crl_next_update(const x509a_crl_health *c, apr_int64_t *v)
+{
+    *v = apr_time_sec(c->next_update);
+    return c->next_update != 0;
+}
+
+static int crl_this_update(const x509a_crl_health *c, apr_int64_t *v)
+{
+    *v = apr_time_sec(c->this_update);
+    return 1;
+}
+
+static int crl_entries(const x509a_crl_health *c, apr_int64_t *v)
+{
+    *v = c->entries;
+    return 1;
+}
+
+typedef struct {
+    const char *name, *help;
+    int (*value)(const x509a_crl_health *c, apr_int64_t *v);
+} crl_gauge;
+
+static const crl_gauge crl_gauges[] = {
+    { "x509authn_crl_next_update_timestamp_seconds",
+      "nextUpdate of each CRL in use; past it, certificates under its CA "
+      "are refused.", crl_next_update },
+    { "x509authn_crl_this_update_timestamp_seconds",
+      "thisUpdate of each CRL in use.", crl_this_update },
+    { "x509authn_crl_revoked_entries",
+      "Certificates each CRL in use revokes.", crl_entries },
+    { NULL }
+};
+
 void x509authn_health_metrics(request_rec *r)
 {
     apr_array_header_t *files = apr_array_make(r->pool, 4, sizeof(file_row));
     apr_array_header_t *crls = apr_array_make(r->pool, 4, sizeof(crl_row));
     apr_array_header_t *certs;
     apr_uint64_t unlisted;
+    const file_gauge *g;
+    const crl_gauge *c;
+    apr_int64_t v;
     int i;
 
     collect(r, files, crls);
     certs = expiry_read(r->pool, apr_time_now(), &unlisted);
-    ap_rputs("# HELP x509authn_trust_file_loaded_timestamp_seconds When each "
-             "CA or CRL file in use was read.\n"
-             "# TYPE x509authn_trust_file_loaded_timestamp_seconds gauge\n", r);
-    for (i = 0; i < files->nelts; i++) {
-        const file_row *f = &APR_ARRAY_IDX(files, i, file_row);
+    for (g = file_gauges; g->name; g++) {
+        ap_rprintf(r, "# HELP %s %s\n# TYPE %s gauge\n", g->name, g->help,
+                   g->name);
+        for (i = 0; i < files->nelts; i++) {
+            const file_row *f = &APR_ARRAY_IDX(files, i, file_row);
 
-        ap_rprintf(r, "x509authn_trust_file_loaded_timestamp_seconds{file=\""
-                   "%s\",kind=\"%s\"} %" APR_TIME_T_FMT "\n",
-                   label(r->pool, f->file), f->kind,
-                   apr_time_sec(f->loaded_at));
-    }
-    ap_rputs("# HELP x509authn_trust_file_entries Certificates (CA file) or "
-             "CRLs (CRL file) loaded from each trust file.\n"
-             "# TYPE x509authn_trust_file_entries gauge\n", r);
-    for (i = 0; i < files->nelts; i++) {
-        const file_row *f = &APR_ARRAY_IDX(files, i, file_row);
-
-        if (f->entries >= 0) {
-            ap_rprintf(r, "x509authn_trust_file_entries{file=\"%s\",kind=\""
-                       "%s\"} %d\n", label(r->pool, f->file), f->kind,
-                       f->entries);
+            if (g->value(f, &v)) {
+                ap_rprintf(r, "%s{file=\"%s\",kind=\"%s\"} %" APR_INT64_T_FMT
+                           "\n", g->name, label(r->pool, f->file), f->kind, v);
+            }
         }
     }
-    ap_rputs("# HELP x509authn_trust_file_usable 0 while a CRL file cannot be "
-             "read or parsed (every forwarded certificate is refused).\n"
-             "# TYPE x509authn_trust_file_usable gauge\n", r);
-    for (i = 0; i < files->nelts; i++) {
-        const file_row *f = &APR_ARRAY_IDX(files, i, file_row);
+    for (c = crl_gauges; c->name; c++) {
+        ap_rprintf(r, "# HELP %s %s\n# TYPE %s gauge\n", c->name, c->help,
+                   c->name);
+        for (i = 0; i < crls->nelts; i++) {
+            const crl_row *row = &APR_ARRAY_IDX(crls, i, crl_row);
 
-        ap_rprintf(r, "x509authn_trust_file_usable{file=\"%s\",kind=\"%s\"} "
-                   "%d\n", label(r->pool, f->file), f->kind, f->usable);
-    }
-    ap_rputs("# HELP x509authn_crl_next_update_timestamp_seconds nextUpdate "
-             "of each CRL in use; past it, certificates under its CA are "
-             "refused.\n"
-             "# TYPE x509authn_crl_next_update_timestamp_seconds gauge\n", r);
-    for (i = 0; i < crls->nelts; i++) {
-        const crl_row *row = &APR_ARRAY_IDX(crls, i, crl_row);
-
-        if (row->crl->next_update) {
-            ap_rprintf(r, "x509authn_crl_next_update_timestamp_seconds{"
-                       "issuer=\"%s\",file=\"%s\",crl=\"%s\"} %"
-                       APR_TIME_T_FMT "\n", label(r->pool, row->crl->issuer),
-                       label(r->pool, row->file),
-                       row->crl->delta ? "delta" : "base",
-                       apr_time_sec(row->crl->next_update));
+            if (c->value(row->crl, &v)) {
+                ap_rprintf(r, "%s{issuer=\"%s\",file=\"%s\",crl=\"%s\"} %"
+                           APR_INT64_T_FMT "\n", c->name,
+                           label(r->pool, row->crl->issuer),
+                           label(r->pool, row->file),
+                           row->crl->delta ? "delta" : "base", v);
+            }
         }
-    }
-    ap_rputs("# HELP x509authn_crl_this_update_timestamp_seconds thisUpdate "
-             "of each CRL in use.\n"
-             "# TYPE x509authn_crl_this_update_timestamp_seconds gauge\n", r);
-    for (i = 0; i < crls->nelts; i++) {
-        const crl_row *row = &APR_ARRAY_IDX(crls, i, crl_row);
-
-        ap_rprintf(r, "x509authn_crl_this_update_timestamp_seconds{"
-                   "issuer=\"%s\",file=\"%s\",crl=\"%s\"} %" APR_TIME_T_FMT
-                   "\n", label(r->pool, row->crl->issuer),
-                   label(r->pool, row->file),
-                   row->crl->delta ? "delta" : "base",
-                   apr_time_sec(row->crl->this_update));
-    }
-    ap_rputs("# HELP x509authn_crl_revoked_entries Certificates each CRL in "
-             "use revokes.\n"
-             "# TYPE x509authn_crl_revoked_entries gauge\n", r);
-    for (i = 0; i < crls->nelts; i++) {
-        const crl_row *row = &APR_ARRAY_IDX(crls, i, crl_row);
-
-        ap_rprintf(r, "x509authn_crl_revoked_entries{issuer=\"%s\",file=\""
-                   "%s\",crl=\"%s\"} %d\n", label(r->pool, row->crl->issuer),
-                   label(r->pool, row->file),
-                   row->crl->delta ? "delta" : "base", row->crl->entries);
     }
     if (certs) {
         ap_rprintf(r, "# HELP x509authn_expiring_client_certificates Distinct "
