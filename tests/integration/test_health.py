@@ -244,6 +244,39 @@ def test_crl_replaced_checked_by_parent(h, mp):
         os.replace(near + ".tmp", near)
 
 
+def test_crl_file_broken_reported_by_parent(h, mp):
+    """A CRL file replaced by something unusable while running: the parent
+    says so on its own (X509A0713, once), the gauge says 0, and forwarded
+    certificates are refused until the file is repaired."""
+    near = mp.path("near.pem")
+    with open(near) as f:
+        saved = f.read()
+    mark = h.log_mark()
+    try:
+        with open(near + ".tmp", "w") as f:
+            f.write("-----BEGIN X509 CRL-----\nnot a CRL\n-----END X509 CRL-----\n")
+        os.replace(near + ".tmp", near)
+        lines = h.wait_log(mark, r"X509A0713.*near\.pem is unusable", timeout=45)
+        assert len(lines) == 1, h.log_since(mark)
+        assert "[pid %d:tid %d]" % (h.proc.pid, h.proc.pid) in lines[0], lines[0]
+        g, _ = metrics(h)
+        assert g[("x509authn_trust_file_usable",
+                  (("file", near), ("kind", "crl")))] == 0, g
+        r = login(h, mp["later"])
+        assert r.status == 403 and r.user == "", r
+        # once a day, not every ten seconds
+        h.wait_log(mark, "X509A0713", timeout=12, count=99)
+        assert len(h.log_lines(mark, "X509A0713")) == 1, h.log_since(mark)
+    finally:
+        with open(near + ".tmp", "w") as f:
+            f.write(saved)
+        os.replace(near + ".tmp", near)
+    r = login(h, mp["later"])
+    assert r.status == 200, r
+    g, _ = metrics(h)
+    assert g[("x509authn_trust_file_usable", (("file", near), ("kind", "crl")))] == 1
+
+
 def test_crl_warn_days(h, mp):
     """X509AuthnCRLWarn 2: a CRL due in 3 days is fine."""
     kw = conf(h, mp, crl_warn=2)
