@@ -601,6 +601,15 @@ static void warn_no_certificate_source(apr_pool_t *p, server_rec *s,
  * main server, whose messages go to stderr under configtest), or on each
  * server when NULL (its error log at startup).
  */
+/* The trust settings X509AuthnRevocationTLS verifies mod_ssl's chains
+ * again with. */
+static int revtls_uses(int at)
+{
+    return at == X509AUTHN_AT_CA_FILE || at == X509AUTHN_AT_CA_PATH
+           || at == X509AUTHN_AT_CRL || at == X509AUTHN_AT_DEPTH
+           || at == X509AUTHN_AT_CRL_CHECK || at == X509AUTHN_AT_CRL_FETCH;
+}
+
 static void warn_settings(apr_pool_t *ptemp, server_rec *s, server_rec *to)
 {
     /* directive location -> whether a server that trusts a proxy uses it */
@@ -624,7 +633,7 @@ static void warn_settings(apr_pool_t *ptemp, server_rec *s, server_rec *to)
                 APR_ARRAY_PUSH(order, const char *) = at;
                 apr_hash_set(used, at, APR_HASH_KEY_STRING, "");
             }
-            if (trusted) {
+            if (trusted || (sc->revocation_tls && revtls_uses(i))) {
                 apr_hash_set(used, at, APR_HASH_KEY_STRING, "used");
             }
         }
@@ -645,7 +654,8 @@ static void warn_settings(apr_pool_t *ptemp, server_rec *s, server_rec *to)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, to ? to : s,
                          X509A_LOGNO(0801) "%s does nothing: no server where "
                          "it applies trusts a proxy to forward certificates "
-                         "(X509AuthnTrustedProxy, X509AuthnProxyRequire)", at);
+                         "(X509AuthnTrustedProxy, X509AuthnProxyRequire) or "
+                         "says X509AuthnRevocationTLS On", at);
         }
     }
     if (!ap_find_linked_module("mod_ssl.c")) {
@@ -662,6 +672,14 @@ static void warn_settings(apr_pool_t *ptemp, server_rec *s, server_rec *to)
  * Before open_logs: messages go on the main server, to stderr, naming the
  * directive's file and line and the server.
  */
+/* A server verifies chains itself (and then uses the shared cache):
+ * forwarded ones, or mod_ssl's again under X509AuthnRevocationTLS.  The
+ * one test check_config and post_config agree on. */
+static int needs_verifier(const x509authn_srv_conf *sc)
+{
+    return (x509authn_header_mode(sc) && sc->verify) || sc->revocation_tls;
+}
+
 static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   apr_pool_t *ptemp, server_rec *s)
 {
@@ -679,6 +697,29 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                                       &x509authn_module);
         const char *key;
 
+        if (sc->revocation_tls) {
+            /* mod_ssl's trust store is not ours to read: the chain is
+             * verified again with X509AuthnCACertificateFile, with the
+             * fetched CRLs, and its issuers are whom OCSP asks about */
+            if (sc->ocsp->mode == X509AUTHN_OCSP_OFF && !sc->crl_fetch) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0730)
+                             "X509AuthnRevocationTLS On in %s checks "
+                             "nothing: set X509AuthnOCSP and/or "
+                             "X509AuthnCRLFetch On there",
+                             server_desc(ptemp, vs));
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            if (!sc->ca_file && !sc->ca_path) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0731)
+                             "X509AuthnRevocationTLS On in %s needs "
+                             "X509AuthnCACertificateFile (or "
+                             "X509AuthnCACertificatePath): the CAs of "
+                             "SSLCACertificateFile, to find each "
+                             "certificate's issuer and check its CRLs with",
+                             server_desc(ptemp, vs));
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
         if (!x509authn_header_mode(sc)) {
             if (sc->header_source_used) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0010)
@@ -689,9 +730,8 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              server_desc(ptemp, vs));
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
-            continue;
         }
-        if (!sc->verify) {
+        if (!needs_verifier(sc)) {
             continue;
         }
         if (!sc->ca_file && !sc->ca_path) {
@@ -795,11 +835,12 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         const x509authn_srv_conf *sc = ap_get_module_config(
             vs->module_config, &x509authn_module);
 
-        if (x509authn_header_mode(sc) && sc->verify) {
+        if (needs_verifier(sc)) {
             if (!sc->verifier) {
                 /* fail closed should check_config not have run */
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, vs, X509A_LOGNO(0803)
-                             "no trust store for forwarded certificates in %s",
+                             "no trust store for forwarded certificates (or "
+                             "X509AuthnRevocationTLS) in %s",
                              server_desc(ptemp, vs));
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -844,6 +885,7 @@ static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
     x509authn_revocation_child_init(pchild);
     x509authn_ocsp_child_init(pchild);
     x509authn_crl_child_init(pchild, s);
+    x509authn_revtls_child_init(pchild);
 }
 
 /* ------------------------------------------------------------------------ */

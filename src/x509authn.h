@@ -207,6 +207,9 @@ typedef struct {
     int soft_fail;
     /** X509AuthnOCSP*: never NULL. */
     x509authn_ocsp_conf *ocsp;
+    /** X509AuthnRevocationTLS: check mod_ssl-verified client certificates
+     *  with X509AuthnOCSP and X509AuthnCRLFetch too. */
+    int revocation_tls;
     unsigned int header_set:1,
                  chain_header_set:1,
                  verify_set:1,
@@ -219,7 +222,8 @@ typedef struct {
                  crl_check_set:1,
                  crl_fetch_set:1,
                  crl_cache_dir_set:1,
-                 crl_max_stale_set:1;
+                 crl_max_stale_set:1,
+                 revocation_tls_set:1;
 } x509authn_srv_conf;
 
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
@@ -579,6 +583,16 @@ int x509authn_log_allowed(const char *cause, apr_time_t now);
 void x509authn_revocation_unknown(request_rec *r, const char *cause,
                                   const char *why, int accepted);
 
+/**
+ * The log lines of one verification with fetched CRLs: what was fetched
+ * (debug), a cache directory that could not be written, and a CRL that
+ * could not be had (x509authn_revocation_unknown()) or is not valid; the
+ * warnings at most once a minute per cause per process.
+ */
+void x509authn_crlfetch_report(request_rec *r, const x509authn_srv_conf *sc,
+                               const x509a_crlfetch_info *finfo,
+                               apr_time_t now);
+
 /** child_init: the rate limiter's lock. */
 void x509authn_revocation_child_init(apr_pool_t *pchild);
 
@@ -628,6 +642,26 @@ void x509authn_ocsp_settings(const x509authn_srv_conf *sc,
 
 /** Does @a sc fetch CRLs for the forwarded certificates it verifies? */
 int x509authn_crl_fetching(const x509authn_srv_conf *sc);
+
+/** Does @a sc fetch CRLs for mod_ssl-verified client certificates
+ *  (X509AuthnRevocationTLS)? */
+int x509authn_crl_fetching_tls(const x509authn_srv_conf *sc);
+
+/* --- revocation of mod_ssl-verified certificates (x509authn_revtls.c) --- */
+
+/**
+ * X509AuthnRevocationTLS: the revocation status of the client certificate
+ * mod_ssl verified (entry @a e), by the server's X509AuthnCRLFetch and
+ * X509AuthnOCSP settings, with its own trust store
+ * (X509AuthnCACertificateFile).  Non-zero when it may be accepted (also
+ * when the setting is off); else *why and *error.
+ */
+int x509authn_revtls_check(request_rec *r, const x509authn_srv_conf *sc,
+                           x509authn_entry *e, const char **why,
+                           const char **error);
+
+/** Per child: the memo of X509AuthnRevocationTLS verdicts. */
+void x509authn_revtls_child_init(apr_pool_t *pchild);
 
 /** The digest that keys verdicts decided with fetched CRLs: the trust
  *  store's @a settings, the fetching policy and the CRLs held

@@ -97,6 +97,7 @@ void *x509authn_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(crl_fetch, crl_fetch_set);
     MERGE_SET(crl_cache_dir, crl_cache_dir_set);
     MERGE_SET(crl_max_stale, crl_max_stale_set);
+    MERGE_SET(revocation_tls, revocation_tls_set);
     conf->crl_no_crl_ok = add->crl_check_set ? add->crl_no_crl_ok
                                              : base->crl_no_crl_ok;
     for (i = 0; i < X509AUTHN_AT_COUNT; i++) {
@@ -756,6 +757,15 @@ static const char *set_soft_fail(cmd_parms *cmd, void *dconf, int on)
     return NULL;
 }
 
+static const char *set_revocation_tls(cmd_parms *cmd, void *dconf, int on)
+{
+    x509authn_srv_conf *sc = srv_conf(cmd);
+
+    sc->revocation_tls = on;
+    sc->revocation_tls_set = 1;
+    return NULL;
+}
+
 static const char *set_cache(cmd_parms *cmd, void *dconf, const char *spec,
                              const char *seconds)
 {
@@ -1030,6 +1040,12 @@ const command_rec x509authn_cmds[] = {
                  "On to accept certificates whose revocation status cannot "
                  "be determined (CRL distribution point or OCSP responder "
                  "unreachable, CRL stale); Off refuses them (default)."),
+    AP_INIT_FLAG("X509AuthnRevocationTLS", set_revocation_tls, NULL,
+                 RSRC_CONF,
+                 "On to check client certificates that mod_ssl verified "
+                 "with X509AuthnOCSP and X509AuthnCRLFetch too (needs "
+                 "X509AuthnCACertificateFile); Off leaves them to mod_ssl "
+                 "(default)."),
     /* OCSP (setters in x509authn_ocsp.c) */
     AP_INIT_TAKE1("X509AuthnOCSP", x509authn_set_ocsp, NULL, RSRC_CONF,
                   "OCSP for forwarded certificates: off (default), leaf, "

@@ -40,6 +40,19 @@ int x509authn_crl_fetching(const x509authn_srv_conf *sc)
                                           != X509A_CRL_CHECK_NONE;
 }
 
+int x509authn_crl_fetching_tls(const x509authn_srv_conf *sc)
+{
+    return sc->revocation_tls && sc->crl_fetch
+           && sc->crl_check != X509A_CRL_CHECK_NONE;
+}
+
+/* Does this server need a CRL store (either source)? */
+static int crl_store_used(const x509authn_srv_conf *sc)
+{
+    return (x509authn_header_mode(sc) && x509authn_crl_fetching(sc))
+           || x509authn_crl_fetching_tls(sc);
+}
+
 void x509authn_crl_key(const x509authn_srv_conf *sc,
                        const unsigned char settings[32],
                        const unsigned char held[32], unsigned char out[32])
@@ -138,7 +151,7 @@ void x509authn_crl_post_config(apr_pool_t *pconf, server_rec *s)
         x509authn_srv_conf *sc = ap_get_module_config(vs->module_config,
                                                       &x509authn_module);
 
-        if (x509authn_header_mode(sc) && x509authn_crl_fetching(sc)) {
+        if (crl_store_used(sc)) {
             used = 1;
         }
     }
@@ -185,8 +198,7 @@ void x509authn_crl_child_init(apr_pool_t *pchild, server_rec *s)
         const char *key, *err;
         x509a_crlstore_conf conf;
 
-        if (!x509authn_header_mode(sc) || !x509authn_crl_fetching(sc)
-            || !sc->verifier || sc->crlstore) {
+        if (!crl_store_used(sc) || !sc->verifier || sc->crlstore) {
             continue;
         }
         key = sc->crl_cache_dir ? sc->crl_cache_dir : "";

@@ -128,6 +128,14 @@ static x509authn_found *resolve_tls(request_rec *r, x509authn_req *rs)
     }
     e = x509authn_tls_entry(r, &f->why, &f->error, &f->presented,
                             &f->refused);
+    /* mod_ssl verified it; X509AuthnRevocationTLS asks about revocation
+     * the way the certificate says (mod_ssl never fetches CRLs) */
+    if (e && !x509authn_revtls_check(r, x509authn_srv(r), e, &f->why,
+                                     &f->error)) {
+        f->presented = 1;
+        f->refused = e;
+        e = NULL;
+    }
     f->entry = hold_once(r, e, entry);
     f->refused = hold_once(r, f->refused, refused);
     return f;

@@ -78,7 +78,9 @@ def crls():
 @pytest.fixture(scope="module")
 def m(request, workroot, crls):
     ocsp_port = free_port({crls.port})
-    m = MiniPKI(os.path.join(workroot, "revcompose-pki-%d" % os.getpid()))
+    # one per test module that uses this fixture (test_revocation_tls.py)
+    m = MiniPKI(os.path.join(workroot, "revcompose-pki-%s-%d"
+                             % (request.module.__name__, os.getpid())))
     m.ca("r", "/O=Revocation Compose/CN=Compose Root")
     m.ca("rc", "/O=Revocation Compose/CN=Compose CA", issuer="r",
          ext=["crlDistributionPoints = URI:" + crls.url("r.crl")])
@@ -86,6 +88,11 @@ def m(request, workroot, crls):
         m.leaf(name, "/O=Revocation Compose/CN=" + name, issuer="rc",
                ext=["authorityInfoAccess = OCSP;URI:http://127.0.0.1:%d/" % ocsp_port,
                     "crlDistributionPoints = URI:" + crls.url("rc.crl")])
+    # for test_revocation_tls.py: neither its responder nor its CRL answers
+    dead = free_port({crls.port, ocsp_port})
+    m.leaf("ux", "/O=Revocation Compose/CN=ux", issuer="rc",
+           ext=["authorityInfoAccess = OCSP;URI:http://127.0.0.1:%d/" % dead,
+                "crlDistributionPoints = URI:" + crls.url("none.crl")])
     m.cat("trust.pem", "r", "rc")
     t = now()
     crls.files["r.crl"] = make_crl(m, "r", "r", t - DAY, t + 30 * DAY)
