@@ -822,11 +822,79 @@ const char *x509a_cert_pem(x509a_cert *c)
     return c->pem ? c->pem : "";
 }
 
+/* The certificates of the verified digests above the leaf, without the
+ * leaf: each among the peer's certificates or the certificates the store
+ * holds (a CA file), compared by SHA-256.  NULL when one is not there
+ * (e.g. a store that looks certificates up in a directory). */
+static STACK_OF(X509) *chain_from_digests(x509a_cert *c)
+{
+    STACK_OF(X509) *out = sk_X509_new_null();
+    int i, j;
+
+    for (i = 1; out && i < c->verified_digests_n; i++) {
+        const unsigned char *want = c->verified_digests + 32 * i;
+        X509 *found = NULL;
+
+        for (j = 0; !found && j < sk_X509_num(c->untrusted); j++) {
+            if (has_digest(sk_X509_value(c->untrusted, j), want)) {
+                found = sk_X509_value(c->untrusted, j);
+                X509_up_ref(found);
+            }
+        }
+        if (!found && c->store && X509_STORE_lock(c->store)) {
+            STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(c->store);
+
+            for (j = 0; !found && j < sk_X509_OBJECT_num(objs); j++) {
+                X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, j));
+
+                if (x && has_digest(x, want)) {
+                    found = x;
+                    X509_up_ref(found);
+                }
+            }
+            X509_STORE_unlock(c->store);
+        }
+        if (!found || !sk_X509_push(out, found)) {
+            X509_free(found);
+            sk_X509_pop_free(out, X509_free);
+            out = NULL;
+        }
+    }
+    ERR_clear_error();
+    return out;
+}
+
 const apr_array_header_t *x509a_cert_chain_pem(x509a_cert *c)
 {
     if (!c->chain_pem) {
         STACK_OF(X509) *sk = c->verified ? c->verified : c->untrusted;
         int i = c->verified ? 1 : 0;
+
+        if (!c->verified && c->verified_digests) {
+            /* only the digests are known (a shared-cache record): the
+             * verified chain is their certificates, as when it was
+             * verified here; found without the leaf when they came with
+             * it or are the store's own, else as x509a_cert_path() finds
+             * them (which decodes a compact certificate) */
+            STACK_OF(X509) *above = chain_from_digests(c);
+            const char *why;
+            STACK_OF(X509) *path;
+
+            if (above) {
+                c->chain_pem = apr_array_make(c->pool, 2,
+                                              sizeof(const char *));
+                for (i = 0; i < sk_X509_num(above) && scratch(c); i++) {
+                    PEM_write_bio_X509(c->bio, sk_X509_value(above, i));
+                    APR_ARRAY_PUSH(c->chain_pem, const char *) = bio_take(c);
+                }
+                sk_X509_pop_free(above, X509_free);
+                return c->chain_pem;
+            }
+            if ((path = x509a_cert_path(c, time(NULL), &why)) != NULL) {
+                sk = path;
+                i = 1;
+            }
+        }
 
         c->chain_pem = apr_array_make(c->pool, 2, sizeof(const char *));
         for (; sk && i < sk_X509_num(sk) && scratch(c); i++) {

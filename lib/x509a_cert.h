@@ -253,7 +253,10 @@ const char *x509a_cert_pem(x509a_cert *c);
 
 /**
  * The chain certificates above the leaf as PEM (array of const char *):
- * the verified chain when known, else what the peer sent.
+ * the verified chain when known (from x509a_cert_set_chain(), or the
+ * certificates of x509a_cert_set_verified_digests(), found as
+ * x509a_cert_path() finds them, which decodes a compact certificate),
+ * else what the peer sent.
  */
 const apr_array_header_t *x509a_cert_chain_pem(x509a_cert *c);
 
