@@ -27,12 +27,6 @@ static apr_status_t free_x509(void *data)
     return APR_SUCCESS;
 }
 
-static apr_status_t free_stack(void *data)
-{
-    sk_X509_pop_free(data, X509_free);
-    return APR_SUCCESS;
-}
-
 static apr_status_t free_stack_only(void *data)
 {
     sk_X509_free(data);
@@ -184,8 +178,8 @@ static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
  * request carried (not of a re-encoding: X509_digest() hashes i2d_X509(),
  * which for input that is not strict DER may differ), and
  * x509a_cert_make_compact_sha256() refuses a form whose certificate
- * digest is not that of these bytes.  Forwarded intermediates are
- * decoded (path rules and the exported chain need them).  XFCC values
+ * digest is not that of these bytes.  Forwarded intermediates are kept
+ * as their bytes too, decoded only if a path rule needs them.  XFCC values
  * (whose checks read the certificate) and anything that goes wrong take
  * the full path: decode, and use the record as before.
  */
@@ -278,40 +272,16 @@ static x509authn_entry *compact_entry(request_rec *r,
                                       const apr_array_header_t *chain,
                                       const shared_state *st, apr_time_t now)
 {
-    STACK_OF(X509) *untrusted = NULL;
     X509_STORE *store;
     x509authn_entry *e;
     const char *why;
     int i;
 
-    if (chain->nelts > 0) {
-        untrusted = sk_X509_new_null();
-        if (!untrusted) {
-            return NULL;
-        }
-        apr_pool_cleanup_register(r->pool, untrusted, free_stack,
-                                  apr_pool_cleanup_null);
-        for (i = 0; i < chain->nelts; i++) {
-            const x509a_der *d = &APR_ARRAY_IDX(chain, i, x509a_der);
-            X509 *x;
-
-            /* these bytes were decoded when the record was written: a
-             * failure here is only a shortage of memory */
-            if (x509a_decode_der(d->der, d->len, &x)) {
-                return NULL;
-            }
-            if (!sk_X509_push(untrusted, x)) {
-                X509_free(x);
-                return NULL;
-            }
-        }
-    }
     /* as record_entry(): the store, for path rules */
     store = x509a_verifier_store(sc->verifier);
     e = x509authn_entry_create_compact(r->pool, leaf->der, leaf->len,
                                        st->digests, st->rec.form,
-                                       st->rec.form_len, untrusted, store,
-                                       &why);
+                                       st->rec.form_len, NULL, store, &why);
     X509_STORE_free(store);
     if (!e) {
         if (why && apr_atomic_cas32(&form_warned, 1, 0) == 0) {
@@ -328,6 +298,20 @@ static x509authn_entry *compact_entry(request_rec *r,
                       x509authn_global.provider_name,
                       why ? why : "out of memory");
         return NULL;
+    }
+    if (chain->nelts > 0) {
+        /* the intermediates too, decoded only if a path rule needs them:
+         * these bytes were decoded when the record was written */
+        const unsigned char **der = apr_palloc(r->pool, chain->nelts
+                                                        * sizeof(*der));
+        apr_size_t *len = apr_palloc(r->pool, chain->nelts * sizeof(*len));
+
+        for (i = 0; i < chain->nelts; i++) {
+            der[i] = APR_ARRAY_IDX(chain, i, x509a_der).der;
+            len[i] = APR_ARRAY_IDX(chain, i, x509a_der).len;
+        }
+        x509a_cert_set_untrusted_der(e->cert, der, len, st->digests + 32,
+                                     chain->nelts);
     }
     apply_record(e, &st->rec, now);
     if (APLOGrdebug(r)) {

@@ -52,8 +52,9 @@ NOT_DECODED = r"X509A0863: certificate from the compact form: not decoded"
 DECODED = r"X509A0863: certificate from the compact form: decoded"
 
 # locations that need nothing outside the compact form (path rules decode
-# the certificate to find the path: see x509a_cert_path())
-FORM_ONLY = ("all", "email", "upn", "spki", "eku", "map", "o")
+# the certificate to find the path: see x509a_cert_path(); the exported
+# chain's certificates are the forwarded ones' bytes and the CA file's)
+FORM_ONLY = ("all", "pem", "email", "upn", "spki", "eku", "map", "o")
 
 
 def _spki_sha256(cert_path):
@@ -115,8 +116,7 @@ def _locs(m, h):
     base = "AuthType X509\nX509AuthnSource header\nX509AuthnExportSSLVars On\n"
     body = {
         "all": "",
-        # the chain's PEM needs the certificates of the record's digests,
-        # found as path rules find them (which decodes the certificate)
+        # the chain's PEM: the certificates of the record's digests
         "pem": "X509AuthnExportCert On\n",
         "email": "X509AuthnUser email\n",
         "upn": "X509AuthnUser upn\nX509AuthnUser cn\n",

@@ -678,6 +678,46 @@ START_TEST(compact_chain_pem_from_digests)
                      tc_cert_pem(tc_pool, pki.root));
     ck_assert(!x509a_cert_x509_decoded(cmp));
 
+    /* the intermediate as its DER bytes: its PEM from them; decoded for
+     * the path only */
+    {
+        size_t ilen;
+        const unsigned char *ider = tc_cert_der(tc_pool, pki.inter, &ilen);
+        apr_size_t ilen2 = ilen;
+        STACK_OF(X509) *path;
+
+        cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len,
+                                      &why);
+        x509a_cert_set_store(cmp, tc_store(tc_pool, pki.root, NULL), NULL);
+        x509a_cert_set_untrusted_der(cmp, &ider, &ilen2, digests + 32, 1);
+        x509a_cert_set_verified_digests(cmp, digests, 3);
+        pems = x509a_cert_chain_pem(cmp);
+        ck_assert_int_eq(pems->nelts, 2);
+        for (i = 0; i < 2; i++) {
+            ck_assert_str_eq(APR_ARRAY_IDX(pems, i, const char *),
+                             APR_ARRAY_IDX(x509a_cert_chain_pem(full), i,
+                                           const char *));
+        }
+        ck_assert(!x509a_cert_x509_decoded(cmp));
+        path = x509a_cert_path(cmp, 1800000000, &why);
+        ck_assert_ptr_nonnull(path);
+        ck_assert_int_eq(sk_X509_num(path), 3);
+        ck_assert_int_eq(X509_cmp(sk_X509_value(path, 1), pki.inter), 0);
+        ck_assert_int_eq(sk_X509_num(x509a_cert_untrusted(cmp)), 1);
+        ck_assert_int_eq(X509_cmp(sk_X509_value(x509a_cert_untrusted(cmp), 0),
+                                  pki.inter), 0);
+        /* the path found, the store alone does not have the intermediate:
+         * without its bytes no path */
+        cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len,
+                                      &why);
+        x509a_cert_set_store(cmp, tc_store(tc_pool, pki.root, NULL), NULL);
+        x509a_cert_set_untrusted_der(cmp, &ider, &ilen2, digests + 32, 1);
+        x509a_cert_set_untrusted_der(cmp, NULL, NULL, NULL, 0);
+        x509a_cert_set_verified_digests(cmp, digests, 3);
+        ck_assert_ptr_null(x509a_cert_untrusted(cmp));
+        ck_assert_int_eq(x509a_cert_chain_pem(cmp)->nelts, 0);
+    }
+
     /* one not found: no chain from the digests, what the peer sent */
     cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len, &why);
     x509a_cert_set_chain(cmp, NULL, tc_stack(tc_pool, pki.inter, NULL));

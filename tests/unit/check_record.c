@@ -551,6 +551,8 @@ START_TEST(record_cache_keys_digests)
                                  EVP_sha256(), NULL));
             OPENSSL_free(der);
             if (i > 0) {
+                /* the stack's cleanup frees its certificates */
+                X509_up_ref(certs[i]);
                 sk_X509_push(sk, certs[i]);
             }
         }
