@@ -43,7 +43,13 @@ struct x509a_cert {
     apr_size_t der_len;
     int decode_failed;
     STACK_OF(X509) *verified;
-    STACK_OF(X509) *untrusted;
+    STACK_OF(X509) *untrusted;           /* use untrusted_x509() */
+    /* x509a_cert_set_untrusted_der(): the DER of each, decoded into
+     * @a untrusted on first use */
+    int untrusted_n;
+    const unsigned char **untrusted_der;
+    apr_size_t *untrusted_len;
+    const unsigned char *untrusted_sha256;   /* n * 32 */
     X509_STORE *store;
     X509_VERIFY_PARAM *param;            /* with @a store, or NULL */
     STACK_OF(X509) *path;                /* see x509a_cert_path() */
@@ -171,8 +177,59 @@ void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
                   ? X509_chain_up_ref(verified) : NULL;
     c->untrusted = (untrusted && sk_X509_num(untrusted) > 0)
                    ? X509_chain_up_ref(untrusted) : NULL;
+    c->untrusted_n = 0;
     c->chain_pem = NULL;
     path_clear(c);
+}
+
+void x509a_cert_set_untrusted_der(x509a_cert *c,
+                                  const unsigned char *const *der,
+                                  const apr_size_t *len,
+                                  const unsigned char *sha256, int n)
+{
+    int i;
+
+    sk_X509_pop_free(c->untrusted, X509_free);
+    c->untrusted = NULL;
+    c->untrusted_n = 0;
+    c->chain_pem = NULL;
+    path_clear(c);
+    if (n <= 0) {
+        return;
+    }
+    c->untrusted_der = apr_palloc(c->pool, n * sizeof(*c->untrusted_der));
+    c->untrusted_len = apr_palloc(c->pool, n * sizeof(*c->untrusted_len));
+    for (i = 0; i < n; i++) {
+        c->untrusted_der[i] = apr_pmemdup(c->pool, der[i], len[i]);
+        c->untrusted_len[i] = len[i];
+    }
+    c->untrusted_sha256 = apr_pmemdup(c->pool, sha256, 32 * (apr_size_t)n);
+    c->untrusted_n = n;
+}
+
+/* The peer's certificates, decoded from their DER on first use when they
+ * were given so (x509a_cert_set_untrusted_der()); one that does not decode
+ * (out of memory: the same bytes decoded before) is left out. */
+static STACK_OF(X509) *untrusted_x509(const x509a_cert *cc)
+{
+    x509a_cert *c = (x509a_cert *)cc;   /* objects are never const */
+    int i;
+
+    if (c->untrusted_n > 0 && !c->untrusted) {
+        c->untrusted = sk_X509_new_null();
+        for (i = 0; c->untrusted && i < c->untrusted_n; i++) {
+            const unsigned char *q = c->untrusted_der[i];
+            X509 *x = d2i_X509(NULL, &q, (long)c->untrusted_len[i]);
+
+            if (x && (q != c->untrusted_der[i] + c->untrusted_len[i]
+                      || !sk_X509_push(c->untrusted, x))) {
+                X509_free(x);
+            }
+        }
+        c->untrusted_n = 0;
+        ERR_clear_error();
+    }
+    return c->untrusted;
 }
 
 void x509a_cert_set_store(x509a_cert *c, X509_STORE *store,
@@ -239,7 +296,7 @@ static STACK_OF(X509) *path_from_digests(x509a_cert *c)
         const unsigned char *want = c->verified_digests + 32 * i;
         X509 *prev = sk_X509_value(path, i - 1), *found = NULL;
 
-        for (j = 0; !found && j < sk_X509_num(c->untrusted); j++) {
+        for (j = 0; !found && j < sk_X509_num(untrusted_x509(c)); j++) {
             if (has_digest(sk_X509_value(c->untrusted, j), want)) {
                 found = sk_X509_value(c->untrusted, j);
                 X509_up_ref(found);
@@ -303,7 +360,8 @@ static STACK_OF(X509) *path_verify_again(x509a_cert *c, time_t now,
     int i;
 
     *until = now + PATH_FAILED_KEEP;
-    if (!ctx || !X509_STORE_CTX_init(ctx, c->store, cert_x509(c), c->untrusted)
+    if (!ctx || !X509_STORE_CTX_init(ctx, c->store, cert_x509(c),
+                                          untrusted_x509(c))
         || (c->param && (!X509_STORE_CTX_set_default(ctx, "ssl_client")
                          || !X509_VERIFY_PARAM_set1(
                                 X509_STORE_CTX_get0_param(ctx), c->param)))) {
@@ -398,7 +456,7 @@ STACK_OF(X509) *x509a_cert_verified_chain(const x509a_cert *c)
 
 STACK_OF(X509) *x509a_cert_untrusted(const x509a_cert *c)
 {
-    return c->untrusted;
+    return untrusted_x509(c);
 }
 
 X509_STORE *x509a_cert_store(const x509a_cert *c)
@@ -822,11 +880,92 @@ const char *x509a_cert_pem(x509a_cert *c)
     return c->pem ? c->pem : "";
 }
 
+/* The PEM of the certificates of the verified digests above the leaf,
+ * without the leaf: each among the peer's certificates (undecoded ones by
+ * the SHA-256 of their DER: then it is the DER X509_digest() hashed, and
+ * its PEM the one PEM_write_bio_X509() writes) or the certificates the
+ * store holds (a CA file), compared by SHA-256.  NULL when one is not
+ * there (e.g. a store that looks certificates up in a directory). */
+static apr_array_header_t *chain_from_digests(x509a_cert *c)
+{
+    apr_array_header_t *out = apr_array_make(c->pool, 2,
+                                             sizeof(const char *));
+    int i, j;
+
+    for (i = 1; i < c->verified_digests_n; i++) {
+        const unsigned char *want = c->verified_digests + 32 * i;
+        X509 *found = NULL;
+        int done = 0;
+
+        for (j = 0; !done && j < c->untrusted_n; j++) {
+            if (!memcmp(c->untrusted_sha256 + 32 * j, want, 32)
+                && scratch(c)) {
+                PEM_write_bio(c->bio, PEM_STRING_X509, "",
+                              c->untrusted_der[j],
+                              (long)c->untrusted_len[j]);
+                APR_ARRAY_PUSH(out, const char *) = bio_take(c);
+                done = 1;
+            }
+        }
+        for (j = 0; !done && !found && j < sk_X509_num(c->untrusted); j++) {
+            if (has_digest(sk_X509_value(c->untrusted, j), want)) {
+                found = sk_X509_value(c->untrusted, j);
+                X509_up_ref(found);
+            }
+        }
+        if (!done && !found && c->store && X509_STORE_lock(c->store)) {
+            STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(c->store);
+
+            for (j = 0; !found && j < sk_X509_OBJECT_num(objs); j++) {
+                X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, j));
+
+                if (x && has_digest(x, want)) {
+                    found = x;
+                    X509_up_ref(found);
+                }
+            }
+            X509_STORE_unlock(c->store);
+        }
+        if (found && scratch(c)) {
+            PEM_write_bio_X509(c->bio, found);
+            APR_ARRAY_PUSH(out, const char *) = bio_take(c);
+            done = 1;
+        }
+        X509_free(found);
+        if (!done) {
+            out = NULL;
+            break;
+        }
+    }
+    ERR_clear_error();
+    return out;
+}
+
 const apr_array_header_t *x509a_cert_chain_pem(x509a_cert *c)
 {
     if (!c->chain_pem) {
-        STACK_OF(X509) *sk = c->verified ? c->verified : c->untrusted;
+        STACK_OF(X509) *sk = c->verified ? c->verified : untrusted_x509(c);
         int i = c->verified ? 1 : 0;
+
+        if (!c->verified && c->verified_digests) {
+            /* only the digests are known (a shared-cache record): the
+             * verified chain is their certificates, as when it was
+             * verified here; found without the leaf when they came with
+             * it or are the store's own, else as x509a_cert_path() finds
+             * them (which decodes a compact certificate) */
+            apr_array_header_t *above = chain_from_digests(c);
+            const char *why;
+            STACK_OF(X509) *path;
+
+            if (above) {
+                c->chain_pem = above;
+                return c->chain_pem;
+            }
+            if ((path = x509a_cert_path(c, time(NULL), &why)) != NULL) {
+                sk = path;
+                i = 1;
+            }
+        }
 
         c->chain_pem = apr_array_make(c->pool, 2, sizeof(const char *));
         for (; sk && i < sk_X509_num(sk) && scratch(c); i++) {

@@ -51,6 +51,20 @@ void x509a_cert_set_chain(x509a_cert *c, STACK_OF(X509) *verified,
                           STACK_OF(X509) *untrusted);
 
 /**
+ * Attach the certificates the peer sent besides the leaf as their DER
+ * bytes (as x509a_cert_set_chain() with @a untrusted; no verified chain),
+ * decoded only when something needs them as X509 (x509a_cert_untrusted(),
+ * x509a_cert_path()): x509a_cert_chain_pem() writes the PEM of those whose
+ * SHA-256 is one of the verified digests from their bytes.  Each DER must
+ * be a certificate with nothing after it, and @a sha256 (@a n * 32 bytes)
+ * the SHA-256 of each, in order; the bytes are copied.
+ */
+void x509a_cert_set_untrusted_der(x509a_cert *c,
+                                  const unsigned char *const *der,
+                                  const apr_size_t *len,
+                                  const unsigned char *sha256, int n);
+
+/**
  * Attach the trust store that verified the certificate and the parameters
  * it was verified with (mod_ssl's SSL_CTX: @a param is copied and applied
  * over the "ssl_client" defaults, as libssl does; NULL: the store's own),
@@ -253,7 +267,10 @@ const char *x509a_cert_pem(x509a_cert *c);
 
 /**
  * The chain certificates above the leaf as PEM (array of const char *):
- * the verified chain when known, else what the peer sent.
+ * the verified chain when known (from x509a_cert_set_chain(), or the
+ * certificates of x509a_cert_set_verified_digests(), found as
+ * x509a_cert_path() finds them, which decodes a compact certificate),
+ * else what the peer sent.
  */
 const apr_array_header_t *x509a_cert_chain_pem(x509a_cert *c);
 

@@ -186,19 +186,77 @@ static const char *der_to_x509(const unsigned char *der, apr_size_t len,
     return NULL;
 }
 
-static const char *b64_to_x509(apr_pool_t *p, span v, X509 **x)
+/* Where the framing code below puts each certificate it finds: decoded
+ * (x509a_decode_leaf(), x509a_decode_chain()) or as the DER bytes it
+ * found (the _der variants).  The framing never looks at a decoded
+ * certificate, so a value is accepted decoded exactly when it is accepted
+ * as DER bytes and each of those bytes is a certificate to d2i_X509() with
+ * nothing after it (x509a_decode_der()).  XFCC is the exception (its Hash
+ * and SAN checks read the certificate): it has no _der variant. */
+typedef struct {
+    apr_pool_t *p;
+    STACK_OF(X509) *x509;        /* decode each into it (owned by the
+                                  * caller's cleanups), or NULL */
+    apr_array_header_t *der;     /* else: x509a_der of each */
+} sink;
+
+static void sink_x509(sink *k, apr_pool_t *p, STACK_OF(X509) *sk)
+{
+    k->p = p;
+    k->x509 = sk;
+    k->der = NULL;
+}
+
+static void sink_der(sink *k, apr_pool_t *p, apr_array_header_t *der)
+{
+    k->p = p;
+    k->x509 = NULL;
+    k->der = der;
+}
+
+static int sink_count(const sink *k)
+{
+    return k->x509 ? sk_X509_num(k->x509) : k->der->nelts;
+}
+
+static const char *sink_put(sink *k, const unsigned char *der,
+                            apr_size_t len)
+{
+    if (k->x509) {
+        X509 *x;
+        const char *err = der_to_x509(der, len, &x);
+
+        if (err) {
+            return err;
+        }
+        if (!sk_X509_push(k->x509, x)) {
+            X509_free(x);
+            return "out of memory";
+        }
+    }
+    else {
+        x509a_der *d = apr_array_push(k->der);
+
+        d->der = der;
+        d->len = len;
+    }
+    return NULL;
+}
+
+static const char *b64_put(sink *k, span v)
 {
     unsigned char *der;
     apr_size_t len;
-    const char *err = b64_decode(p, v, &der, &len);
+    const char *err = b64_decode(k->p, v, &der, &len);
 
-    return err ? err : der_to_x509(der, len, x);
+    return err ? err : sink_put(k, der, len);
 }
 
 /* All PEM certificates in @a v, in order; only white space (and the
  * commas of joined header fields) may stand between them. */
-static const char *pem_all(apr_pool_t *p, span v, STACK_OF(X509) *out)
+static const char *pem_all(sink *k, span v)
 {
+    apr_pool_t *p = k->p;
     static const char begin[] = "-----BEGIN CERTIFICATE-----";
     static const char end[] = "-----END CERTIFICATE-----";
     const char *s = v.s, *e = v.s + v.len;
@@ -206,7 +264,6 @@ static const char *pem_all(apr_pool_t *p, span v, STACK_OF(X509) *out)
     for (;;) {
         const char *body, *stop;
         span b64;
-        X509 *x;
         const char *err;
 
         while (s < e && (is_ows(*s) || *s == '\r' || *s == '\n' || *s == ',')) {
@@ -230,10 +287,9 @@ static const char *pem_all(apr_pool_t *p, span v, STACK_OF(X509) *out)
         }
         b64.s = body;
         b64.len = (apr_size_t)(stop - body);
-        if ((err = b64_to_x509(p, b64, &x))) {
+        if ((err = b64_put(k, b64))) {
             return apr_pstrcat(p, "PEM body: ", err, NULL);
         }
-        sk_X509_push(out, x);
         s = stop + sizeof(end) - 1;
     }
     return NULL;
@@ -251,9 +307,9 @@ static apr_size_t strcspn_len(span v, const char *reject)
 
 /* One RFC 8941 byte sequence ":BASE64:" with optional parameters, at *s.
  * Advances *s past it. */
-static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
-                             X509 **x)
+static const char *sf_binary(sink *k, const char **s, const char *e)
 {
+    apr_pool_t *p = k->p;
     const char *q = *s, *close;
     span b64;
     const char *err;
@@ -280,7 +336,7 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
         }
         b64.s = padded;
     }
-    if ((err = b64_to_x509(p, b64, x))) {
+    if ((err = b64_put(k, b64))) {
         return err;
     }
     q = close + 1;
@@ -291,7 +347,6 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
             q++;
         }
         if (q >= e || !(apr_islower(*q) || *q == '*')) {
-            X509_free(*x);
             return "bad parameter after a byte sequence";
         }
         while (q < e && (apr_islower(*q) || apr_isdigit(*q) || strchr("_-.*", *q))) {
@@ -306,7 +361,6 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
                     }
                 }
                 if (q >= e) {
-                    X509_free(*x);
                     return "unterminated parameter string";
                 }
                 q++;
@@ -317,7 +371,6 @@ static const char *sf_binary(apr_pool_t *p, const char **s, const char *e,
                     q++;
                 }
                 if (q == v) {
-                    X509_free(*x);
                     return "empty parameter value";
                 }
             }
@@ -573,12 +626,14 @@ static const char *xfcc_certs(apr_pool_t *p, const xfcc_elem *el, X509 **leaf,
     unsigned int mdlen;
     span decoded;
     const char *err;
+    sink k;
 
     *leaf = NULL;
     apr_pool_cleanup_register(p, all, free_stack, apr_pool_cleanup_null);
     if (el->count[XK_CHAIN]) {
+        sink_x509(&k, p, all);
         if ((err = url_decode(p, el->val[XK_CHAIN], &decoded))
-            || (err = pem_all(p, decoded, all))) {
+            || (err = pem_all(&k, decoded))) {
             return apr_pstrcat(p, "XFCC Chain: ", err, NULL);
         }
         if (sk_X509_num(all) == 0) {
@@ -589,8 +644,9 @@ static const char *xfcc_certs(apr_pool_t *p, const xfcc_elem *el, X509 **leaf,
         STACK_OF(X509) *one = sk_X509_new_null();
 
         apr_pool_cleanup_register(p, one, free_stack, apr_pool_cleanup_null);
+        sink_x509(&k, p, one);
         if ((err = url_decode(p, el->val[XK_CERT], &decoded))
-            || (err = pem_all(p, decoded, one))) {
+            || (err = pem_all(&k, decoded))) {
             return apr_pstrcat(p, "XFCC Cert: ", err, NULL);
         }
         if (sk_X509_num(one) != 1) {
@@ -694,160 +750,198 @@ static const char *take_value(apr_pool_t *p, const char *value,
 
 /* One certificate from PEM or base64 DER; with the explicit pem format a
  * bundle is the leaf followed by its intermediates (AWS ALB passthrough). */
-static const char *decode_single(apr_pool_t *p, span v, x509a_format fmt,
-                                 x509a_forwarded *out)
+static const char *decode_single(span v, x509a_format fmt, sink *k)
 {
-    X509 **leaf = &out->leaf;
     span d;
     const char *err;
-    STACK_OF(X509) *all;
 
-    if ((err = url_decode(p, v, &d))) {
+    if ((err = url_decode(k->p, v, &d))) {
         return err;
     }
     d = trim(d);
     if (fmt == X509A_FMT_PEM
         || (fmt == X509A_FMT_AUTO && d.len >= 10
             && memcmp(d.s, "-----BEGIN", 10) == 0)) {
-        all = sk_X509_new_null();
-        apr_pool_cleanup_register(p, all, free_stack, apr_pool_cleanup_null);
-        if ((err = pem_all(p, d, all))) {
+        if ((err = pem_all(k, d))) {
             return err;
         }
-        if (sk_X509_num(all) == 0) {
+        if (sink_count(k) == 0) {
             return "no certificate in the PEM value";
         }
-        if (sk_X509_num(all) > 1 && fmt == X509A_FMT_AUTO) {
+        if (sink_count(k) > 1 && fmt == X509A_FMT_AUTO) {
             return "more than one certificate (repeated header field?)";
-        }
-        *leaf = sk_X509_shift(all);
-        if (sk_X509_num(all) > 0) {
-            out->chain = all;
         }
         return NULL;
     }
     if (memchr(d.s, ',', d.len)) {
         return "more than one value (repeated header field?)";
     }
-    return b64_to_x509(p, d, leaf);
+    return b64_put(k, d);
 }
 
-static const char *decode_rfc9440(apr_pool_t *p, span v, X509 **leaf)
+static const char *decode_rfc9440(span v, sink *k)
 {
     const char *s = v.s, *e = v.s + v.len, *err;
 
-    if ((err = sf_binary(p, &s, e, leaf))) {
+    if ((err = sf_binary(k, &s, e))) {
         return err;
     }
     while (s < e && is_ows(*s)) {
         s++;
     }
     if (s < e) {
-        X509_free(*leaf);
-        *leaf = NULL;
         return *s == ',' ? "more than one Client-Cert field"
                          : "data after the byte sequence";
     }
     return NULL;
 }
 
-static const char *decode_list(apr_pool_t *p, span v, x509a_forwarded *out)
+static const char *decode_list(span v, sink *k)
 {
     span d, part;
     const char *err, *s, *e, *comma;
 
-    if ((err = url_decode(p, v, &d))) {
+    if ((err = url_decode(k->p, v, &d))) {
         return err;
     }
-    out->chain = sk_X509_new_null();
-    apr_pool_cleanup_register(p, out->chain, free_stack, apr_pool_cleanup_null);
     for (s = d.s, e = d.s + d.len; s <= e; s = comma + 1) {
-        X509 *x;
-
         comma = memchr(s, ',', (apr_size_t)(e - s));
         if (!comma) {
             comma = e;
         }
         part.s = s;
         part.len = (apr_size_t)(comma - s);
-        if ((err = b64_to_x509(p, trim(part), &x))) {
+        if ((err = b64_put(k, trim(part)))) {
             return err;
         }
-        sk_X509_push(out->chain, x);
     }
-    out->leaf = sk_X509_shift(out->chain);
-    apr_pool_cleanup_register(p, out->leaf, free_x509, apr_pool_cleanup_null);
     return NULL;
+}
+
+/* The value's format once auto is resolved: xfcc or the format named. */
+static x509a_format resolve_format(span v, x509a_format fmt)
+{
+    if (fmt == X509A_FMT_AUTO) {
+        if (v.s[0] == ':') {
+            return X509A_FMT_RFC9440;
+        }
+        if (looks_xfcc(v)) {
+            /* one element, as SANITIZE_SET: which proxy appended which
+             * element cannot be told from the value */
+            return X509A_FMT_XFCC;
+        }
+    }
+    return fmt;
+}
+
+/* Every format but XFCC: the certificates of the value, leaf first. */
+static const char *decode_framed(span v, x509a_format fmt, sink *k)
+{
+    switch (fmt) {
+    case X509A_FMT_LIST:
+        return decode_list(v, k);
+    case X509A_FMT_RFC9440:
+        return decode_rfc9440(v, k);
+    default:
+        return decode_single(v, fmt, k);
+    }
+}
+
+const char *x509a_decode_der(const unsigned char *der, apr_size_t len,
+                             X509 **out)
+{
+    return der_to_x509(der, len, out);
 }
 
 const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
                               x509a_format fmt, apr_size_t max_len,
                               x509a_forwarded *out)
 {
+    STACK_OF(X509) *all;
     span v;
     const char *err = NULL;
+    sink k;
 
     out->leaf = NULL;
     out->chain = NULL;
     if ((err = take_value(p, value, max_len, &v)) || means_none(v)) {
         return err;
     }
-    if (fmt == X509A_FMT_AUTO) {
-        if (v.s[0] == ':') {
-            fmt = X509A_FMT_RFC9440;
+    fmt = resolve_format(v, fmt);
+    if (fmt == X509A_FMT_XFCC || fmt == X509A_FMT_XFCC_APPEND) {
+        if ((err = decode_xfcc(p, v, fmt == X509A_FMT_XFCC_APPEND, out))) {
+            out->leaf = NULL;
+            out->chain = NULL;
         }
-        else if (looks_xfcc(v)) {
-            /* one element, as SANITIZE_SET: which proxy appended which
-             * element cannot be told from the value */
-            fmt = X509A_FMT_XFCC;
-        }
-    }
-    switch (fmt) {
-    case X509A_FMT_XFCC:
-    case X509A_FMT_XFCC_APPEND:
-        err = decode_xfcc(p, v, fmt == X509A_FMT_XFCC_APPEND, out);
-        break;
-    case X509A_FMT_LIST:
-        err = decode_list(p, v, out);
-        break;
-    case X509A_FMT_RFC9440:
-        err = decode_rfc9440(p, v, &out->leaf);
-        break;
-    default:
-        err = decode_single(p, v, fmt, out);
-        break;
-    }
-    if (err) {
-        out->leaf = NULL;
-        out->chain = NULL;
         return err;
     }
-    if (fmt != X509A_FMT_XFCC && fmt != X509A_FMT_XFCC_APPEND
-        && fmt != X509A_FMT_LIST) {
-        apr_pool_cleanup_register(p, out->leaf, free_x509,
-                                  apr_pool_cleanup_null);
+    all = sk_X509_new_null();
+    if (!all) {
+        return "out of memory";
+    }
+    apr_pool_cleanup_register(p, all, free_stack, apr_pool_cleanup_null);
+    sink_x509(&k, p, all);
+    if ((err = decode_framed(v, fmt, &k))) {
+        return err;
+    }
+    out->leaf = sk_X509_shift(all);
+    apr_pool_cleanup_register(p, out->leaf, free_x509, apr_pool_cleanup_null);
+    if (sk_X509_num(all) > 0) {
+        out->chain = all;
     }
     return NULL;
 }
 
-const char *x509a_decode_chain(apr_pool_t *p, const char *value,
-                               apr_size_t max_len, STACK_OF(X509) *chain)
+const char *x509a_decode_leaf_der(apr_pool_t *p, const char *value,
+                                  x509a_format fmt, apr_size_t max_len,
+                                  x509a_forwarded_der *out)
 {
-    span v, d;
-    const char *err;
+    apr_array_header_t *all;
+    span v;
+    const char *err = NULL;
+    sink k;
 
+    memset(out, 0, sizeof(*out));
     if ((err = take_value(p, value, max_len, &v)) || means_none(v)) {
         return err;
     }
+    fmt = resolve_format(v, fmt);
+    if (fmt == X509A_FMT_XFCC || fmt == X509A_FMT_XFCC_APPEND) {
+        out->unsupported = 1;
+        return NULL;
+    }
+    all = apr_array_make(p, 2, sizeof(x509a_der));
+    sink_der(&k, p, all);
+    if ((err = decode_framed(v, fmt, &k))) {
+        return err;
+    }
+    out->leaf = APR_ARRAY_IDX(all, 0, x509a_der);
+    if (all->nelts > 1) {
+        int i;
+
+        out->chain = apr_array_make(p, all->nelts - 1, sizeof(x509a_der));
+        for (i = 1; i < all->nelts; i++) {
+            APR_ARRAY_PUSH(out->chain, x509a_der) = APR_ARRAY_IDX(all, i,
+                                                                  x509a_der);
+        }
+    }
+    return NULL;
+}
+
+/* An intermediates header value: an RFC 9440 Client-Cert-Chain list, PEM
+ * certificates, or one base64 DER certificate. */
+static const char *decode_chain_value(span v, sink *k)
+{
+    span d;
+    const char *err;
+
     if (v.s[0] == ':') {
         /* RFC 9440 Client-Cert-Chain: an sf-List of byte sequences */
         const char *s = v.s, *e = v.s + v.len;
         for (;;) {
-            X509 *x;
-            if ((err = sf_binary(p, &s, e, &x))) {
+            if ((err = sf_binary(k, &s, e))) {
                 return err;
             }
-            sk_X509_push(chain, x);
             while (s < e && is_ows(*s)) {
                 s++;
             }
@@ -863,22 +957,44 @@ const char *x509a_decode_chain(apr_pool_t *p, const char *value,
             }
         }
     }
-    if ((err = url_decode(p, v, &d))) {
+    if ((err = url_decode(k->p, v, &d))) {
         return err;
     }
     d = trim(d);
     if (d.len >= 10 && memcmp(d.s, "-----BEGIN", 10) == 0) {
-        return pem_all(p, d, chain);
+        return pem_all(k, d);
     }
-    {
-        X509 *x;
-        if (memchr(d.s, ',', d.len)) {
-            return "more than one value (repeated header field?)";
-        }
-        if ((err = b64_to_x509(p, d, &x))) {
-            return err;
-        }
-        sk_X509_push(chain, x);
+    if (memchr(d.s, ',', d.len)) {
+        return "more than one value (repeated header field?)";
     }
-    return NULL;
+    return b64_put(k, d);
+}
+
+const char *x509a_decode_chain(apr_pool_t *p, const char *value,
+                               apr_size_t max_len, STACK_OF(X509) *chain)
+{
+    span v;
+    const char *err;
+    sink k;
+
+    if ((err = take_value(p, value, max_len, &v)) || means_none(v)) {
+        return err;
+    }
+    sink_x509(&k, p, chain);
+    return decode_chain_value(v, &k);
+}
+
+const char *x509a_decode_chain_der(apr_pool_t *p, const char *value,
+                                   apr_size_t max_len,
+                                   apr_array_header_t *chain)
+{
+    span v;
+    const char *err;
+    sink k;
+
+    if ((err = take_value(p, value, max_len, &v)) || means_none(v)) {
+        return err;
+    }
+    sink_der(&k, p, chain);
+    return decode_chain_value(v, &k);
 }

@@ -31,6 +31,7 @@
 #define X509A_DECODE_H
 
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include <openssl/x509.h>
 
 /** Header value formats (X509AuthnHeader's second argument). */
@@ -52,6 +53,22 @@ typedef struct {
     X509 *leaf;              /**< The client certificate, or NULL for none. */
     STACK_OF(X509) *chain;   /**< Intermediates that came along, or NULL. */
 } x509a_forwarded;
+
+/** The DER bytes of one certificate, as a header value carried them. */
+typedef struct {
+    const unsigned char *der;   /**< The bytes (in the decoding pool). */
+    apr_size_t len;             /**< Their length. */
+} x509a_der;
+
+/** What a header carried, as DER bytes not yet decoded. */
+typedef struct {
+    x509a_der leaf;             /**< The client certificate; der NULL for
+                                     none. */
+    apr_array_header_t *chain;  /**< Intermediates (x509a_der), or NULL. */
+    int unsupported;            /**< The value is XFCC, whose checks read
+                                     the certificate: use
+                                     x509a_decode_leaf(). */
+} x509a_forwarded_der;
 
 /**
  * Parse a format name (`auto`, `pem`, `der-base64`, `list`, `rfc9440`,
@@ -83,5 +100,47 @@ const char *x509a_decode_leaf(apr_pool_t *p, const char *value,
  */
 const char *x509a_decode_chain(apr_pool_t *p, const char *value,
                                apr_size_t max_len, STACK_OF(X509) *chain);
+
+/**
+ * Decode one DER certificate as the decoders above do: d2i_X509(), with
+ * no byte after the certificate.
+ * @param out on success a new reference the caller frees
+ * @return NULL on success, else why the bytes are not a certificate
+ */
+const char *x509a_decode_der(const unsigned char *der, apr_size_t len,
+                             X509 **out);
+
+/**
+ * x509a_decode_leaf() up to, not including, the decoding of each
+ * certificate: the DER bytes the value carries.  Every format but XFCC
+ * (an `auto` value that looks like XFCC included): out->unsupported is
+ * set and nothing else is done.
+ *
+ * Both run the same framing code, which never looks at a decoded
+ * certificate.  So x509a_decode_leaf() accepts a value exactly when this
+ * accepts it and x509a_decode_der() accepts each of the certificates it
+ * found; then they are the same certificates in the same order.  A value
+ * accepted here may still be refused by x509a_decode_leaf() (bytes that
+ * are not a certificate, or with bytes after one): a caller that skips
+ * decoding must know by other means that these exact bytes decoded
+ * before (the forwarded-certificate path does: a shared-cache record
+ * keyed by their SHA-256 is written only after they were decoded and
+ * verified; see x509authn_header.c).
+ * @return NULL on success (out->leaf.der NULL means "no certificate"),
+ *         else the reason for refusing the value
+ */
+const char *x509a_decode_leaf_der(apr_pool_t *p, const char *value,
+                                  x509a_format fmt, apr_size_t max_len,
+                                  x509a_forwarded_der *out);
+
+/**
+ * x509a_decode_chain() up to, not including, the decoding of each
+ * certificate (see x509a_decode_leaf_der()): x509a_der of each are
+ * appended to @a chain.
+ * @return NULL on success, else the reason for refusing the value
+ */
+const char *x509a_decode_chain_der(apr_pool_t *p, const char *value,
+                                   apr_size_t max_len,
+                                   apr_array_header_t *chain);
 
 #endif /* X509A_DECODE_H */

@@ -26,7 +26,8 @@
 #define OFF_NCHAIN  34
 #define OFF_REASON  35
 #define OFF_TOKEN   37
-#define HEADER_LEN  38
+#define OFF_FORM    38
+#define HEADER_LEN  40
 #define MAC_LEN     X509A_RECORD_MAC_LEN
 
 /* Contexts kept for reuse: one per thread that MACs at the same time. */
@@ -223,30 +224,54 @@ const unsigned char *x509a_record_key_id(const x509a_record_key *k)
     return k->id;
 }
 
-int x509a_record_cache_key(X509 *leaf, STACK_OF(X509) *untrusted,
-                           const unsigned char settings[32],
-                           unsigned char key[X509A_RECORD_KEY_LEN])
+int x509a_record_cache_key_digests(const unsigned char *digests,
+                                   int nuntrusted,
+                                   const unsigned char settings[32],
+                                   unsigned char key[X509A_RECORD_KEY_LEN])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char md[32];
     unsigned int mdlen;
-    int i, ok;
 
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
-         && X509_digest(leaf, EVP_sha256(), md, &mdlen)
-         && EVP_DigestUpdate(ctx, md, sizeof(md));
-    for (i = 0; ok && i < sk_X509_num(untrusted); i++) {
-        ok = X509_digest(sk_X509_value(untrusted, i), EVP_sha256(), md, &mdlen)
-             && EVP_DigestUpdate(ctx, md, sizeof(md));
-    }
-    ok = ok && EVP_DigestFinal_ex(ctx, key, &mdlen);
-    EVP_MD_CTX_free(ctx);
-    if (!ok) {
+    if (nuntrusted < 0
+        || !EVP_Digest(digests, 32 * (apr_size_t)(1 + nuntrusted), key,
+                       &mdlen, EVP_sha256(), NULL)) {
         ERR_clear_error();
         return 0;
     }
     memcpy(key + 32, settings, 32);
     return 1;
+}
+
+int x509a_record_cache_key(X509 *leaf, STACK_OF(X509) *untrusted,
+                           const unsigned char settings[32],
+                           unsigned char key[X509A_RECORD_KEY_LEN])
+{
+    int n = sk_X509_num(untrusted), i, ok;
+    unsigned char one[32 * 4], *md = one;
+    unsigned int mdlen;
+
+    if (n < 0) {
+        n = 0;
+    }
+    if (n >= 4) {
+        md = OPENSSL_malloc(32 * (apr_size_t)(n + 1));
+        if (!md) {
+            return 0;
+        }
+    }
+    ok = X509_digest(leaf, EVP_sha256(), md, &mdlen);
+    for (i = 0; ok && i < n; i++) {
+        ok = X509_digest(sk_X509_value(untrusted, i), EVP_sha256(),
+                         md + 32 * (i + 1), &mdlen);
+    }
+    /* one function computes both: they agree by construction */
+    ok = ok && x509a_record_cache_key_digests(md, n, settings, key);
+    if (md != one) {
+        OPENSSL_free(md);
+    }
+    if (!ok) {
+        ERR_clear_error();
+    }
+    return ok;
 }
 
 static void put_i64(unsigned char *d, apr_int64_t v)
@@ -335,13 +360,17 @@ apr_size_t x509a_record_encode(const x509a_record_key *k,
                                    X509A_RECORD_KEY_LEN],
                                const x509a_record *rec, unsigned char *out)
 {
-    apr_size_t n = 0, r = 0, t = 0, len;
+    apr_size_t n = 0, r = 0, t = 0, f = 0, len;
 
     if (rec->verified) {
         if (rec->nchain < 1 || rec->nchain > X509A_RECORD_MAX_CHAIN) {
             return 0;
         }
         n = (apr_size_t)rec->nchain;
+        /* a form too long is left out: the reader decodes the certificate */
+        if (rec->form && rec->form_len <= X509A_RECORD_MAX_FORM) {
+            f = rec->form_len;
+        }
     }
     else if (rec->why) {
         r = strlen(rec->why);
@@ -365,10 +394,16 @@ apr_size_t x509a_record_encode(const x509a_record_key *k,
     out[OFF_REASON] = (unsigned char)(r >> 8);
     out[OFF_REASON + 1] = (unsigned char)(r & 0xff);
     out[OFF_TOKEN] = (unsigned char)t;
+    out[OFF_FORM] = (unsigned char)(f >> 8);
+    out[OFF_FORM + 1] = (unsigned char)(f & 0xff);
     len = HEADER_LEN;
     if (n) {
         memcpy(out + len, rec->chain, 32 * n);
         len += 32 * n;
+    }
+    if (f) {
+        memcpy(out + len, rec->form, f);
+        len += f;
     }
     if (r) {
         memcpy(out + len, rec->why, r);
@@ -395,7 +430,7 @@ x509a_record_status x509a_record_decode(apr_pool_t *p,
 {
     const x509a_record_key *k;
     unsigned char mac[MAC_LEN];
-    apr_size_t n, r, t;
+    apr_size_t n, r, t, f;
 
     memset(out, 0, sizeof(*out));
     if (len < 1) {
@@ -426,10 +461,12 @@ x509a_record_status x509a_record_decode(apr_pool_t *p,
     n = val[OFF_NCHAIN];
     r = (apr_size_t)val[OFF_REASON] << 8 | val[OFF_REASON + 1];
     t = val[OFF_TOKEN];
-    if (HEADER_LEN + 32 * n + r + t + MAC_LEN != len
+    f = (apr_size_t)val[OFF_FORM] << 8 | val[OFF_FORM + 1];
+    if (HEADER_LEN + 32 * n + f + r + t + MAC_LEN != len
         || (val[OFF_VERDICT] == 'V' && (n < 1 || n > X509A_RECORD_MAX_CHAIN
-                                        || r != 0 || t != 0))
-        || (val[OFF_VERDICT] == 'F' && n != 0)
+                                        || r != 0 || t != 0
+                                        || f > X509A_RECORD_MAX_FORM))
+        || (val[OFF_VERDICT] == 'F' && (n != 0 || f != 0))
         || (val[OFF_VERDICT] != 'V' && val[OFF_VERDICT] != 'F')) {
         return X509A_RECORD_MALFORMED;
     }
@@ -440,6 +477,10 @@ x509a_record_status x509a_record_decode(apr_pool_t *p,
         out->valid_until = from_sec(get_i64(val + OFF_UNTIL));
         out->nchain = (int)n;
         out->chain = apr_pmemdup(p, val + HEADER_LEN, 32 * n);
+        if (f) {
+            out->form = apr_pmemdup(p, val + HEADER_LEN + 32 * n, f);
+            out->form_len = f;
+        }
     }
     else {
         out->why = apr_pstrmemdup(p, (const char *)val + HEADER_LEN, r);

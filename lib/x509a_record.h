@@ -24,10 +24,10 @@
  * secret are still accepted); an unknown format version is a miss, so that
  * servers of two releases can share a cache.
  *
- * Layout of version 2 (integers big-endian, times in seconds since the
+ * Layout of version 3 (integers big-endian, times in seconds since the
  * epoch, signed):
  *
- *     0   1  version (2)
+ *     0   1  version (3)
  *     1   8  key id
  *     9   1  verdict: 'V' verified, 'F' refused
  *    10   8  expires: the record is a miss from then on
@@ -36,12 +36,21 @@
  *    34   1  n: SHA-256 fingerprints that follow (V: 1..16, F: 0)
  *    35   2  r: bytes of the refusal reason that follow (V: 0)
  *    37   1  t: bytes of the refusal token that follow (V: 0)
- *    38      n * 32 fingerprints of the verified chain, leaf first
+ *    38   2  f: bytes of the leaf's compact form that follow (V: 0 for
+ *            none, up to X509A_RECORD_MAX_FORM; F: 0)
+ *    40      n * 32 fingerprints of the verified chain, leaf first
+ *            f bytes of the compact form (x509a_cert_compact())
  *            r bytes of the refusal reason
  *            t bytes of the refusal token (X509_AUTHN_ERROR, x509a_reason.h)
  *    end-16  SipHash-2-4-128(MAC key, cache key || every byte before it),
  *            the MAC key being the first 16 bytes of a SHA-256 of a label
  *            and the secret
+ *
+ * Version 3 added the compact form, so that a server serving a verified
+ * record needs neither to decode the certificate nor to format its views
+ * again.  Version 2 records (no form) are a miss for this code, as any
+ * other version: a fleet being upgraded verifies each certificate once
+ * more on the new servers.
  */
 
 #ifndef X509A_RECORD_H
@@ -55,7 +64,7 @@
 #define X509A_RECORD_KEY_LEN 64
 
 /** The record format this code writes. */
-#define X509A_RECORD_VERSION 2
+#define X509A_RECORD_VERSION 3
 
 /** Length of a key id. */
 #define X509A_RECORD_KEY_ID_LEN 8
@@ -69,11 +78,15 @@
 /** Longest refusal token a record holds (longer ones are not written). */
 #define X509A_RECORD_MAX_TOKEN 32
 
+/** Longest compact form a record holds (a longer one is not written). */
+#define X509A_RECORD_MAX_FORM 16384
+
 /** Length of a record's MAC. */
 #define X509A_RECORD_MAC_LEN 16
 
 /** Size of the largest record. */
-#define X509A_RECORD_MAX_LEN (38 + 32 * X509A_RECORD_MAX_CHAIN \
+#define X509A_RECORD_MAX_LEN (40 + 32 * X509A_RECORD_MAX_CHAIN \
+                              + X509A_RECORD_MAX_FORM \
                               + X509A_RECORD_MAX_REASON \
                               + X509A_RECORD_MAX_TOKEN + X509A_RECORD_MAC_LEN)
 
@@ -92,6 +105,11 @@ typedef struct {
     int nchain;                 /**< Verified: fingerprints in @a chain. */
     /** Verified: @a nchain SHA-256 fingerprints, leaf first. */
     const unsigned char *chain;
+    /** Verified: the leaf's compact form (x509a_cert_compact()), or
+     *  NULL.  Written only when it is at most X509A_RECORD_MAX_FORM bytes
+     *  long (else the record is written without it). */
+    const unsigned char *form;
+    apr_size_t form_len;        /**< Bytes of @a form. */
     /** Refused: why (NUL-terminated; cut to X509A_RECORD_MAX_REASON). */
     const char *why;
     /** Refused: the refusal token (X509A_REASON_*), or NULL.  Decoded,
@@ -142,11 +160,27 @@ const unsigned char *x509a_record_key_id(const x509a_record_key *k);
  * The cache key of a forwarded chain: SHA-256 over the SHA-256 of the
  * leaf and of each forwarded intermediate in the order they came, then
  * the verification settings' digest (x509a_verifier_settings_digest()).
+ * The certificates' digests are X509_digest()'s, which for a certificate
+ * decoded from DER are those of its DER bytes: the key of
+ * x509a_record_cache_key_digests() over the digests of those bytes.
  * @return non-zero on success (zero when a digest cannot be computed)
  */
 int x509a_record_cache_key(X509 *leaf, STACK_OF(X509) *untrusted,
                            const unsigned char settings[32],
                            unsigned char key[X509A_RECORD_KEY_LEN]);
+
+/**
+ * The cache key of a forwarded chain from the SHA-256 digests of its
+ * certificates' DER bytes (the leaf, then each forwarded intermediate in
+ * the order they came): what x509a_record_cache_key() computes, without
+ * decoding them.
+ * @param digests (1 + @a nuntrusted) * 32 bytes, the leaf's first
+ * @return non-zero on success
+ */
+int x509a_record_cache_key_digests(const unsigned char *digests,
+                                   int nuntrusted,
+                                   const unsigned char settings[32],
+                                   unsigned char key[X509A_RECORD_KEY_LEN]);
 
 /**
  * Write @a rec, stored under @a cache_key, as a record authenticated

@@ -361,6 +361,23 @@ x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
                                         X509_STORE *store,
                                         const X509_VERIFY_PARAM *param);
 
+/**
+ * A new entry for a forwarded leaf from its DER bytes and the compact form
+ * of a shared-cache record (x509a_cert_make_compact_sha256()), without
+ * decoding it; @a untrusted and @a store as for x509authn_entry_create().
+ * NULL when out of memory or when the form is refused (then *why, from
+ * @a p, says why).
+ */
+x509authn_entry *x509authn_entry_create_compact(apr_pool_t *p,
+                                                const unsigned char *der,
+                                                apr_size_t der_len,
+                                                const unsigned char sha256[32],
+                                                const unsigned char *form,
+                                                apr_size_t form_len,
+                                                STACK_OF(X509) *untrusted,
+                                                X509_STORE *store,
+                                                const char **why);
+
 /** Drop one reference to an entry (any thread); NULL is ignored. */
 void x509authn_entry_release(x509authn_entry *e);
 

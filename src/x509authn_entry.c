@@ -22,10 +22,8 @@ APLOG_USE_MODULE(x509authn);
 /* Entries                                                                  */
 /* ------------------------------------------------------------------------ */
 
-x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
-                                        STACK_OF(X509) *untrusted,
-                                        X509_STORE *store,
-                                        const X509_VERIFY_PARAM *param)
+/* A new entry without its certificate; NULL when out of memory. */
+static x509authn_entry *entry_new(void)
 {
     apr_pool_t *pool;
     x509authn_entry *e;
@@ -43,10 +41,52 @@ x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
         apr_pool_destroy(pool);
         return NULL;
     }
-    e->cert = x509a_cert_make(pool, leaf);
+    e->verified = 1;
+    return e;
+}
+
+x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
+                                        STACK_OF(X509) *untrusted,
+                                        X509_STORE *store,
+                                        const X509_VERIFY_PARAM *param)
+{
+    x509authn_entry *e = entry_new();
+
+    if (!e) {
+        return NULL;
+    }
+    e->cert = x509a_cert_make(e->pool, leaf);
     x509a_cert_set_chain(e->cert, verified, untrusted);
     x509a_cert_set_store(e->cert, store, param);
-    e->verified = 1;
+    return e;
+}
+
+x509authn_entry *x509authn_entry_create_compact(apr_pool_t *p,
+                                                const unsigned char *der,
+                                                apr_size_t der_len,
+                                                const unsigned char sha256[32],
+                                                const unsigned char *form,
+                                                apr_size_t form_len,
+                                                STACK_OF(X509) *untrusted,
+                                                X509_STORE *store,
+                                                const char **why)
+{
+    x509authn_entry *e = entry_new();
+    const char *err = NULL;
+
+    *why = NULL;
+    if (!e) {
+        return NULL;
+    }
+    e->cert = x509a_cert_make_compact_sha256(e->pool, der, der_len, sha256,
+                                             form, form_len, &err);
+    if (!e->cert) {
+        *why = apr_pstrdup(p, err ? err : "out of memory");
+        apr_pool_destroy(e->pool);
+        return NULL;
+    }
+    x509a_cert_set_chain(e->cert, NULL, untrusted);
+    x509a_cert_set_store(e->cert, store, NULL);
     return e;
 }
 

@@ -11,10 +11,12 @@
 
 #include "x509authn.h"
 
+#include "apr_atomic.h"
 #include "apr_strings.h"
 
 #include <sys/uio.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 APLOG_USE_MODULE(x509authn);
@@ -105,6 +107,29 @@ const char *x509authn_forwarded_key(request_rec *r,
     return apr_pstrcatv(r->pool, parts, n, len);
 }
 
+/* What an authentic shared-cache record says, on the entry made for it. */
+static void apply_record(x509authn_entry *e, const x509a_record *rec,
+                         apr_time_t now)
+{
+    if (rec->verified) {
+        x509a_cert_set_verified_digests(e->cert, rec->chain, rec->nchain);
+        e->valid_from = rec->valid_from;
+        e->valid_until = rec->valid_until;
+    }
+    else {
+        e->verified = 0;
+        e->why = apr_pstrdup(e->pool, rec->why);
+        /* a record without a token this release knows: the verification
+         * failed, which is all it says */
+        e->error = rec->reason ? rec->reason : X509A_REASON_CHAIN_INVALID;
+    }
+    /* kept here no longer than the record (CRL nextUpdate included) */
+    e->expires = now + x509authn_global.ttl;
+    if (rec->expires < e->expires) {
+        e->expires = rec->expires;
+    }
+}
+
 /* The entry for a forwarded chain from an authentic shared-cache record;
  * NULL when out of memory. */
 static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
@@ -124,24 +149,239 @@ static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
     if (!e) {
         return NULL;
     }
-    if (rec->verified) {
-        x509a_cert_set_verified_digests(e->cert, rec->chain, rec->nchain);
-        e->valid_from = rec->valid_from;
-        e->valid_until = rec->valid_until;
-    }
-    else {
-        e->verified = 0;
-        e->why = apr_pstrdup(e->pool, rec->why);
-        /* a record without a token this release knows: the verification
-         * failed, which is all it says */
-        e->error = rec->reason ? rec->reason : X509A_REASON_CHAIN_INVALID;
-    }
-    /* kept here no longer than the record (CRL nextUpdate included) */
-    e->expires = now + x509authn_global.ttl;
-    if (rec->expires < e->expires) {
-        e->expires = rec->expires;
-    }
+    apply_record(e, rec, now);
     return e;
+}
+
+/*
+ * The shared cache and a forwarded chain (see forwarded_entry()).
+ *
+ * Records are keyed by the SHA-256 of each certificate's DER bytes (leaf
+ * first, then the intermediates in the order they came) and the digest of
+ * the verification settings.  A verified record written by this code
+ * carries the leaf's compact form (x509a_cert_compact()), so that a hit
+ * needs neither d2i_X509() nor formatting the certificate's views again:
+ * the header value is taken apart down to the DER bytes only
+ * (x509a_decode_leaf_der()), which are hashed and looked up.
+ *
+ * Why serving those bytes undecoded is as strict as decoding them:
+ * x509a_decode_leaf_der() runs the very framing code of
+ * x509a_decode_leaf() (base64, PEM armour, byte sequences, "one
+ * certificate only" and every other refusal of the value), and stops
+ * where the full decoder would call d2i_X509() on each certificate's
+ * bytes.  What it does not check, that those bytes are a certificate with
+ * nothing after it, is what the record proves: a record is written only
+ * after a request carrying exactly those bytes (their SHA-256 is in its
+ * key) was decoded by x509a_decode_leaf() and verified, and it is
+ * authenticated (MAC), so that nobody but this fleet writes one.  A form
+ * is written only when the key's leaf digest is of the DER bytes that
+ * request carried (not of a re-encoding: X509_digest() hashes i2d_X509(),
+ * which for input that is not strict DER may differ), and
+ * x509a_cert_make_compact_sha256() refuses a form whose certificate
+ * digest is not that of these bytes.  Forwarded intermediates are kept
+ * as their bytes too, decoded only if a path rule needs them.  XFCC values
+ * (whose checks read the certificate) and anything that goes wrong take
+ * the full path: decode, and use the record as before.
+ */
+typedef struct {
+    int keyed;                  /* digests and settings are set */
+    int looked;                 /* the shared cache was asked */
+    int hit;                    /* and answered @a rec */
+    x509a_record rec;
+    unsigned char settings[32];
+    unsigned char *digests;     /* SHA-256 of each certificate's DER, leaf
+                                 * first */
+    int nuntrusted;             /* digests of intermediates after it */
+    int raw;                    /* digests of the bytes the request carried */
+} shared_state;
+
+/* The digest of the verification settings a record is keyed with (and of
+ * the CRLs and OCSP settings that decide with them).  Zero with *why and
+ * *error when there is none. */
+static int shared_settings(const x509authn_srv_conf *sc,
+                           unsigned char settings[32], const char **why,
+                           const char **error)
+{
+    x509a_verifier_settings_digest(sc->verifier, settings);
+    if (x509authn_crl_fetching(sc)) {
+        /* verdicts decided with fetched CRLs are keyed by the CRLs this
+         * process holds too: a new CRL keys them anew */
+        unsigned char held[32];
+
+        if (!sc->crlstore) {
+            *why = "X509AuthnCRLFetch: no CRL store in this process";
+            *error = X509A_REASON_REVOCATION_UNKNOWN;
+            return 0;
+        }
+        x509a_crlstore_digest(sc->crlstore, held);
+        x509authn_crl_key(sc, settings, held, settings);
+    }
+    /* verdicts decided with OCSP: keyed by its settings too */
+    x509authn_ocsp_settings(sc, settings, settings);
+    return 1;
+}
+
+/* Ask the shared cache for the record of @a st. */
+static void shared_lookup(request_rec *r, shared_state *st, apr_time_t now)
+{
+    unsigned char key[X509A_RECORD_KEY_LEN];
+
+    if (!st->keyed || !x509authn_global.instance
+        || !x509a_record_cache_key_digests(st->digests, st->nuntrusted,
+                                           st->settings, key)) {
+        return;
+    }
+    st->looked = 1;
+    st->hit = x509authn_record_get(r, key, now, &st->rec);
+    x509authn_stat_add(r->connection, st->hit
+                                      ? X509AUTHN_STAT_CACHE_SHARED_HIT
+                                      : X509AUTHN_STAT_CACHE_SHARED_MISS);
+}
+
+/* A broken form in an authentic record is a bug or an attack by someone
+ * who holds the secret: said once per process, at warning level. */
+static volatile apr_uint32_t form_warned;
+
+typedef struct {
+    request_rec *r;
+    x509authn_entry *e;
+} compact_report;
+
+/* Debug: whether anything decoded the certificate while the request ran
+ * (the point of the compact form is that nothing does). */
+static apr_status_t compact_report_cleanup(void *data)
+{
+    compact_report *cr = data;
+    int decoded;
+
+    x509authn_entry_lock(cr->e);
+    decoded = x509a_cert_x509_decoded(cr->e->cert);
+    x509authn_entry_unlock(cr->e);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, cr->r, X509A_LOGNO(0863)
+                  "certificate from the compact form: %s",
+                  decoded ? "decoded during the request"
+                          : "not decoded during the request");
+    return APR_SUCCESS;
+}
+
+/* The entry for a verified record with a compact form, without decoding
+ * the leaf; NULL to take the full path. */
+static x509authn_entry *compact_entry(request_rec *r,
+                                      const x509authn_srv_conf *sc,
+                                      const x509a_der *leaf,
+                                      const apr_array_header_t *chain,
+                                      const shared_state *st, apr_time_t now)
+{
+    X509_STORE *store;
+    x509authn_entry *e;
+    const char *why;
+    int i;
+
+    /* as record_entry(): the store, for path rules */
+    store = x509a_verifier_store(sc->verifier);
+    e = x509authn_entry_create_compact(r->pool, leaf->der, leaf->len,
+                                       st->digests, st->rec.form,
+                                       st->rec.form_len, NULL, store, &why);
+    X509_STORE_free(store);
+    if (!e) {
+        if (why && apr_atomic_cas32(&form_warned, 1, 0) == 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, X509A_LOGNO(0860)
+                          "shared cache (%s): an authentic record holds a "
+                          "compact form this server refuses (%s); the "
+                          "certificate is decoded instead.  A bug, or "
+                          "someone who holds X509AuthnCacheSecret (logged "
+                          "once)", x509authn_global.provider_name, why);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0861)
+                      "shared cache (%s): compact form not used (%s); "
+                      "decoding the certificate",
+                      x509authn_global.provider_name,
+                      why ? why : "out of memory");
+        return NULL;
+    }
+    if (chain->nelts > 0) {
+        /* the intermediates too, decoded only if a path rule needs them:
+         * these bytes were decoded when the record was written */
+        const unsigned char **der = apr_palloc(r->pool, chain->nelts
+                                                        * sizeof(*der));
+        apr_size_t *len = apr_palloc(r->pool, chain->nelts * sizeof(*len));
+
+        for (i = 0; i < chain->nelts; i++) {
+            der[i] = APR_ARRAY_IDX(chain, i, x509a_der).der;
+            len[i] = APR_ARRAY_IDX(chain, i, x509a_der).len;
+        }
+        x509a_cert_set_untrusted_der(e->cert, der, len, st->digests + 32,
+                                     chain->nelts);
+    }
+    apply_record(e, &st->rec, now);
+    if (APLOGrdebug(r)) {
+        compact_report *cr = apr_palloc(r->pool, sizeof(*cr));
+
+        cr->r = r;
+        cr->e = e;
+        /* before the request's reference is released */
+        apr_pool_pre_cleanup_register(r->pool, cr, compact_report_cleanup);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0303)
+                  "verification result taken from the shared cache (%s), "
+                  "with the certificate's compact form (not decoded)",
+                  x509authn_global.provider_name);
+    return e;
+}
+
+/* The shared cache's answer for the DER bytes of the header values,
+ * without decoding them: the entry when a verified record holds a compact
+ * form; else NULL, with what was found in @a st for the full path. */
+static x509authn_entry *shared_entry(request_rec *r,
+                                     const x509authn_srv_conf *sc,
+                                     const char *leaf_value,
+                                     apr_array_header_t *chain_values,
+                                     apr_time_t now, shared_state *st)
+{
+    x509a_forwarded_der fd;
+    apr_array_header_t *chain;
+    const char *why, *error;
+    unsigned int mdlen;
+    int i;
+
+    /* a value refused here is refused by the full decoder too, which
+     * says why */
+    if (x509a_decode_leaf_der(r->pool, leaf_value, sc->format, sc->max_len,
+                              &fd)
+        || fd.unsupported || !fd.leaf.der) {
+        return NULL;
+    }
+    chain = fd.chain ? fd.chain : apr_array_make(r->pool, 2,
+                                                 sizeof(x509a_der));
+    for (i = 0; chain_values && i < chain_values->nelts; i++) {
+        if (x509a_decode_chain_der(r->pool, APR_ARRAY_IDX(chain_values, i,
+                                                          const char *),
+                                   sc->max_len, chain)) {
+            return NULL;
+        }
+    }
+    if (!shared_settings(sc, st->settings, &why, &error)) {
+        return NULL;
+    }
+    st->nuntrusted = chain->nelts;
+    st->digests = apr_palloc(r->pool, 32 * (apr_size_t)(1 + chain->nelts));
+    for (i = 0; i <= chain->nelts; i++) {
+        const x509a_der *d = i == 0 ? &fd.leaf
+                                    : &APR_ARRAY_IDX(chain, i - 1, x509a_der);
+
+        if (!EVP_Digest(d->der, d->len, st->digests + 32 * i, &mdlen,
+                        EVP_sha256(), NULL)) {
+            ERR_clear_error();
+            return NULL;
+        }
+    }
+    st->keyed = 1;
+    st->raw = 1;
+    shared_lookup(r, st, now);
+    if (!st->hit || !st->rec.verified || !st->rec.form) {
+        return NULL;
+    }
+    return compact_entry(r, sc, &fd.leaf, chain, st, now);
 }
 
 /* Verify a forwarded chain locally, or take the shared cache's
@@ -152,10 +392,10 @@ static x509authn_entry *record_entry(const x509authn_srv_conf *sc,
 static x509authn_entry *verified_entry(request_rec *r,
                                        const x509authn_srv_conf *sc,
                                        X509 *leaf, STACK_OF(X509) *untrusted,
-                                       apr_time_t now, const char **why,
-                                       const char **error)
+                                       apr_time_t now, shared_state *st,
+                                       const char **why, const char **error)
 {
-    unsigned char key[X509A_RECORD_KEY_LEN], settings[32];
+    unsigned char key[X509A_RECORD_KEY_LEN];
     STACK_OF(X509) *verified = NULL;
     x509a_verify_info info;
     x509a_crlfetch_info finfo;
@@ -165,31 +405,29 @@ static x509authn_entry *verified_entry(request_rec *r,
     apr_time_t ocsp_bound = APR_INT64_MAX;
     int ok, shared, i, fetching = x509authn_crl_fetching(sc);
 
-    x509a_verifier_settings_digest(sc->verifier, settings);
-    if (fetching) {
-        /* verdicts decided with fetched CRLs are keyed by the CRLs this
-         * process holds too: a new CRL keys them anew */
-        unsigned char held[32];
+    if (!st->keyed) {
+        /* not looked up by the DER bytes (XFCC): by the decoded chain */
+        unsigned int mdlen;
+        int n = sk_X509_num(untrusted);
 
-        if (!sc->crlstore) {
-            *why = "X509AuthnCRLFetch: no CRL store in this process";
-            *error = X509A_REASON_REVOCATION_UNKNOWN;
+        if (!shared_settings(sc, st->settings, why, error)) {
             return NULL;
         }
-        x509a_crlstore_digest(sc->crlstore, held);
-        x509authn_crl_key(sc, settings, held, settings);
+        st->nuntrusted = n > 0 ? n : 0;
+        st->digests = apr_palloc(r->pool,
+                                 32 * (apr_size_t)(1 + st->nuntrusted));
+        st->keyed = X509_digest(leaf, EVP_sha256(), st->digests, &mdlen);
+        for (i = 0; st->keyed && i < st->nuntrusted; i++) {
+            st->keyed = X509_digest(sk_X509_value(untrusted, i), EVP_sha256(),
+                                    st->digests + 32 * (i + 1), &mdlen);
+        }
+        ERR_clear_error();
+        st->raw = 0;
+        shared_lookup(r, st, now);
     }
-    /* verdicts decided with OCSP: keyed by its settings too */
-    x509authn_ocsp_settings(sc, settings, settings);
-    shared = x509a_record_cache_key(leaf, untrusted, settings, key);
-    if (shared && x509authn_global.instance) {
-        shared = x509authn_record_get(r, key, now, &rec) ? 2 : 1;
-        x509authn_stat_add(r->connection, shared == 2
-                                          ? X509AUTHN_STAT_CACHE_SHARED_HIT
-                                          : X509AUTHN_STAT_CACHE_SHARED_MISS);
-    }
-    if (shared == 2) {
-        if (!(e = record_entry(sc, leaf, untrusted, &rec, now))) {
+    shared = st->keyed;
+    if (st->hit) {
+        if (!(e = record_entry(sc, leaf, untrusted, &st->rec, now))) {
             *why = "out of memory";
             *error = X509A_REASON_INTERNAL;
             return NULL;
@@ -341,8 +579,27 @@ static x509authn_entry *verified_entry(request_rec *r,
         x509authn_ocsp_settings(sc, decided, decided);
         /* under the digest of the trust store that decided, which a CRL
          * reload (or fetch) may have changed since the look-up */
-        if (memcmp(settings, decided, sizeof(settings))) {
-            shared = x509a_record_cache_key(leaf, untrusted, decided, key);
+        shared = x509a_record_cache_key_digests(st->digests, st->nuntrusted,
+                                                decided, key);
+        /* the compact form, when the key's leaf digest is of the bytes
+         * this request carried (see shared_state) */
+        if (shared && rec.verified && st->raw
+            && !memcmp(x509a_cert_digest(e->cert, X509A_DIGEST_SHA256),
+                       st->digests, 32)) {
+            unsigned char *form;
+            apr_size_t form_len;
+            const char *ferr = x509a_cert_compact(e->cert, r->pool, &form,
+                                                  &form_len);
+
+            if (!ferr) {
+                rec.form = form;
+                rec.form_len = form_len;
+            }
+            else {
+                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                              X509A_LOGNO(0864) "shared cache: record "
+                              "written without a compact form: %s", ferr);
+            }
         }
         if (shared) {
             x509authn_record_put(r, key, &rec);
@@ -363,9 +620,15 @@ static x509authn_entry *forwarded_entry(request_rec *r,
     STACK_OF(X509) *untrusted;
     x509authn_entry *e;
     apr_time_t now = apr_time_now();
+    shared_state st;
     const char *err;
     int i;
 
+    memset(&st, 0, sizeof(st));
+    if (sc->verify && x509authn_global.instance
+        && (e = shared_entry(r, sc, leaf_value, chain_values, now, &st))) {
+        return e;
+    }
     if ((err = x509a_decode_leaf(r->pool, leaf_value, sc->format, sc->max_len,
                                  &fwd))) {
         *why = apr_psprintf(r->pool, "malformed %s header: %s", sc->header,
@@ -379,10 +642,13 @@ static x509authn_entry *forwarded_entry(request_rec *r,
         *error = X509A_REASON_NO_CERTIFICATE;
         return NULL;
     }
-    untrusted = fwd.chain ? fwd.chain : sk_X509_new_null();
-    if (!fwd.chain) {
-        apr_pool_cleanup_register(r->pool, untrusted, free_stack_only,
-                                  apr_pool_cleanup_null);
+    /* the intermediates of both headers, owned by fwd.chain's cleanup
+     * and by the ones registered below */
+    untrusted = sk_X509_new_null();
+    apr_pool_cleanup_register(r->pool, untrusted, free_stack_only,
+                              apr_pool_cleanup_null);
+    for (i = 0; fwd.chain && i < sk_X509_num(fwd.chain); i++) {
+        sk_X509_push(untrusted, sk_X509_value(fwd.chain, i));
     }
     for (i = 0; chain_values && i < chain_values->nelts; i++) {
         STACK_OF(X509) *more = sk_X509_new_null();
@@ -421,7 +687,7 @@ static x509authn_entry *forwarded_entry(request_rec *r,
         }
         return e;
     }
-    return verified_entry(r, sc, fwd.leaf, untrusted, now, why, error);
+    return verified_entry(r, sc, fwd.leaf, untrusted, now, &st, why, error);
 }
 
 void x509authn_header_resolve(request_rec *r, const x509authn_srv_conf *sc,

@@ -606,7 +606,9 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                         server_rec *s)
 {
     x509authn_global_conf *g = &x509authn_global;
-    struct ap_socache_hints hints = { 64, 2 + 32 * 4 + 16, 300 };
+    /* a verified record: header, three digests, a compact form of
+     * typically 650-950 bytes, MAC (x509a_record.h) */
+    struct ap_socache_hints hints = { 64, 40 + 32 * 3 + 800 + 16, 300 };
     const char *err;
     apr_status_t rv;
 

@@ -30,6 +30,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apr_pool_create(&p, fz_init());
     err = x509a_decode_chain(p, value, 1u << 20, chain);
     fz_touch(err);
+    {
+        /* the DER step agrees (see fuzz_decode_leaf.c) */
+        apr_array_header_t *ders = apr_array_make(p, 2, sizeof(x509a_der));
+        const char *derr = x509a_decode_chain_der(p, value, 1u << 20, ders);
+        int bad = 0;
+
+        if (!err && derr) {
+            fz_fail("the DER step refuses ('%s') a chain the decoder takes",
+                    derr);
+        }
+        for (i = 0; !derr && i < ders->nelts; i++) {
+            const x509a_der *b = &APR_ARRAY_IDX(ders, i, x509a_der);
+            X509 *x = NULL;
+
+            if (x509a_decode_der(b->der, b->len, &x)) {
+                bad = 1;
+                continue;
+            }
+            if (!err && (i >= sk_X509_num(chain)
+                         || X509_cmp(x, sk_X509_value(chain, i)) != 0)) {
+                fz_fail("certificate %d differs between the DER step and "
+                        "the decoder", i);
+            }
+            X509_free(x);
+        }
+        if (!derr && !err && (bad || ders->nelts != sk_X509_num(chain))) {
+            fz_fail("the DER step found %d certificates, the decoder %d",
+                    ders->nelts, sk_X509_num(chain));
+        }
+        if (!derr && err && !bad) {
+            fz_fail("the decoder refuses ('%s') a chain whose certificates "
+                    "all decode after the DER step", err);
+        }
+    }
     for (i = 0; i < sk_X509_num(chain); i++) {
         if (!sk_X509_value(chain, i)) {
             fz_fail("NULL in the chain");

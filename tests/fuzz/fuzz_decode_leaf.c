@@ -6,7 +6,12 @@
  * xfcc, xfcc-append; modulo 7), byte 1 the length limit (even: 1 MB; odd: (b >> 1) * 16
  * bytes, 0..2032), the rest is the header value (NUL-terminated copy).
  * A decoded leaf is wrapped in an x509a_cert (with the chain that came
- * along as untrusted certificates) and every accessor runs on it. */
+ * along as untrusted certificates) and every accessor runs on it.
+ *
+ * x509a_decode_leaf_der() must agree: it accepts every value the full
+ * decoder accepts, with the same certificates' bytes in the same order,
+ * and a value it accepts that the full decoder refuses has one of them
+ * refused by x509a_decode_der() (XFCC aside: it declines those). */
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,67 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     fz_init();
     return 0;
+}
+
+/* The DER step agrees with the full decoder (see above). */
+static void check_der_step(apr_pool_t *p, const char *value, x509a_format fmt,
+                           apr_size_t max_len, const char *err,
+                           const x509a_forwarded *full)
+{
+    x509a_forwarded_der d;
+    const char *derr;
+    int i, n, bad = 0;
+
+    memset(&d, 0x5a, sizeof(d));
+    derr = x509a_decode_leaf_der(p, value, fmt, max_len, &d);
+    if (!derr && d.unsupported) {
+        return;
+    }
+    if (!err && derr) {
+        fz_fail("the DER step refuses ('%s') a value the decoder takes",
+                derr);
+    }
+    if (derr) {
+        fz_touch(derr);
+        return;
+    }
+    n = d.leaf.der ? 1 + (d.chain ? d.chain->nelts : 0) : 0;
+    for (i = 0; i < n; i++) {
+        const x509a_der *b = i == 0 ? &d.leaf
+                                    : &APR_ARRAY_IDX(d.chain, i - 1,
+                                                     x509a_der);
+        X509 *x = NULL;
+        const char *xerr = x509a_decode_der(b->der, b->len, &x);
+
+        if (xerr) {
+            bad = 1;
+            continue;
+        }
+        if (!err) {
+            X509 *want = i == 0 ? full->leaf
+                                : (full->chain && i - 1 < sk_X509_num(
+                                       full->chain)
+                                   ? sk_X509_value(full->chain, i - 1)
+                                   : NULL);
+            if (!want || X509_cmp(x, want) != 0) {
+                fz_fail("certificate %d differs between the DER step and "
+                        "the decoder", i);
+            }
+        }
+        X509_free(x);
+    }
+    if (!err) {
+        int full_n = full->leaf ? 1 + (full->chain ? sk_X509_num(full->chain)
+                                                   : 0) : 0;
+        if (n != full_n || bad) {
+            fz_fail("the DER step found %d certificates, the decoder %d",
+                    n, full_n);
+        }
+    }
+    else if (!bad) {
+        fz_fail("the decoder refuses ('%s') a value whose certificates all "
+                "decode after the DER step", err);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(&out, 0x5a, sizeof(out));
     err = x509a_decode_leaf(p, value, fmt, max_len, &out);
+    check_der_step(p, value, fmt, max_len, err, &out);
     if (err) {
         fz_touch(err);
         if (out.leaf || out.chain) {

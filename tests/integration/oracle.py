@@ -695,7 +695,11 @@ OLD = time.time() - 30 * 86400     # Last-Modified of the cached pages
 class Pair:
     """The subject and the oracle, identical but for the caches."""
 
-    def __init__(self, workroot, pki, module_so, registry=None):
+    def __init__(self, workroot, pki, module_so, registry=None, subject_caches="all"):
+        # "all": every cache on; "shared": the shared cache only
+        # (X509AuthnCacheEntries 0: every forwarded certificate is looked
+        # up in it, and served from its records' compact forms)
+        self.subject_caches = subject_caches
         self.pki = pki
         self.module_so = module_so
         self.workroot = workroot
@@ -711,7 +715,8 @@ class Pair:
 
     def _make(self, name):
         d = tempfile.mkdtemp(prefix="oracle-%s-" % name, dir=self.workroot)
-        h = Httpd(d, self.pki, self.module_so, loglevel="warn ssl:warn x509authn:info")
+        level = "debug" if name == "subject" and self.subject_caches == "shared" else "info"
+        h = Httpd(d, self.pki, self.module_so, loglevel="warn ssl:warn x509authn:" + level)
         h.name = name
         if self.registry is not None:
             self.registry.append(h)
@@ -774,6 +779,8 @@ class Pair:
             d, c.name, render_ctx(c, pki, h.passwd)) for c in DIRECTORIES)
         caches = ("X509AuthnCache shmcb 300\nX509AuthnCacheEntries 2048\n" if cached else
                   "X509AuthnCache none\nX509AuthnCacheEntries 0\n")
+        if cached and self.subject_caches == "shared":
+            caches = "X509AuthnCache shmcb 300\nX509AuthnCacheEntries 0\n"
         mod_cache = """
 CacheSocache shmcb
 CacheRoot "{d}/cache"

@@ -24,6 +24,7 @@ import collections
 import json
 import os
 import random
+import re
 import sys
 import time
 
@@ -92,9 +93,50 @@ def summarize(results, stats):
     return c
 
 
+@pytest.fixture
+def pair_shared(request, workroot, pki, module_so, loopback_aliases):
+    """The subject with the shared cache only (X509AuthnCacheEntries 0)."""
+    p = O.Pair(workroot, pki, module_so, REGISTRY, subject_caches="shared")
+
+    def fin():
+        p.stop()
+        for h in p.servers():
+            if h in REGISTRY:
+                REGISTRY.remove(h)
+    request.addfinalizer(fin)
+    p.start(0)
+    return p
+
+
+COMPACT_HIT = re.compile(r"X509A0303: verification result taken from the shared cache "
+                         r"\([^)]*\), with the certificate's compact form")
+SHARED_HIT = re.compile(r"X509A0303: verification result taken from the shared cache")
+
+
+def test_cache_off_oracle_shared_only(pair_shared, pki, capsys):
+    """The oracle with a subject whose per-process cache is off: every
+    forwarded certificate is looked up in the shared cache, and a verified
+    one served from its record's compact form (issue 16), never decoded.
+    X509A_ORACLE_SHARED_REQUESTS requests (default 600)."""
+    n = _env_int("X509A_ORACLE_SHARED_REQUESTS", 600)
+    mark = pair_shared.subject.log_mark()
+    run_oracle(pair_shared, pki, capsys, n, coverage=(
+        "login header h1", "login header h2", "reason revoked"))
+    log = pair_shared.subject.log_since(mark)
+    compact = len(COMPACT_HIT.findall(log))
+    shared = len(SHARED_HIT.findall(log))
+    with capsys.disabled():
+        sys.stderr.write("oracle (shared cache only): %d shared hits, %d served from "
+                         "compact forms\n" % (shared, compact))
+    assert compact > 0, (shared, compact)
+
+
 def test_cache_off_oracle(pair, pki, capsys):
+    run_oracle(pair, pki, capsys, _env_int("X509A_ORACLE_REQUESTS", 2000), COVERAGE)
+
+
+def run_oracle(pair, pki, capsys, n, coverage):
     seed = _env_int("X509A_ORACLE_SEED", random.randrange(1 << 31))
-    n = _env_int("X509A_ORACLE_REQUESTS", 2000)
     phase_len = _env_int("X509A_ORACLE_PHASE", min(1000, max(200, n // 5)))
     reqs = O.generate(seed, n, phase_len)
     nctx, nvctx = O.context_count()
@@ -127,7 +169,7 @@ def test_cache_off_oracle(pair, pki, capsys):
                                         for k, r, fl, s, o, m in diffs]), f, indent=1)
 
     # the run exercised what it claims to
-    missing = [what for what in COVERAGE if not stats[what]]
+    missing = [what for what in coverage if not stats[what]]
     if not diffs:
         assert not missing, "the sequence never produced %r: %r" % (missing, stats)
         return

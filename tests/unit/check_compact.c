@@ -623,6 +623,112 @@ START_TEST(compact_path_rules)
 }
 END_TEST
 
+/* With only the verified digests known (a shared-cache record), the
+ * exported chain is the verified chain's certificates above the leaf, as
+ * when it was verified here, found without decoding the leaf when they came
+ * with it or are the store's; else by the path (which decodes it). */
+START_TEST(compact_chain_pem_from_digests)
+{
+    tc_pki pki;
+    unsigned char *der, *form;
+    apr_size_t der_len, form_len;
+    const char *why = NULL;
+    x509a_cert *cmp, *full;
+    const apr_array_header_t *pems;
+    STACK_OF(X509) *chain;
+    unsigned char digests[3 * 32];
+    unsigned int len;
+    int i;
+
+    tc_pki_make(tc_pool, &pki, 1);
+    chain = tc_stack(tc_pool, pki.leaf, pki.inter, pki.root, NULL);
+    for (i = 0; i < 3; i++) {
+        X509_digest(sk_X509_value(chain, i), EVP_sha256(), digests + 32 * i,
+                    &len);
+    }
+    der_and_form(pki.leaf, &der, &der_len, &form, &form_len);
+    /* the verified chain itself, as the full path exports it */
+    full = x509a_cert_make(tc_pool, pki.leaf);
+    x509a_cert_set_chain(full, chain, NULL);
+
+    /* intermediate sent along, root in the store */
+    cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len, &why);
+    ck_assert_ptr_nonnull(cmp);
+    x509a_cert_set_chain(cmp, NULL, tc_stack(tc_pool, pki.inter, NULL));
+    x509a_cert_set_store(cmp, tc_store(tc_pool, pki.root, NULL), NULL);
+    x509a_cert_set_verified_digests(cmp, digests, 3);
+    pems = x509a_cert_chain_pem(cmp);
+    ck_assert_int_eq(pems->nelts, 2);
+    ck_assert_int_eq(x509a_cert_chain_pem(full)->nelts, 2);
+    for (i = 0; i < 2; i++) {
+        ck_assert_str_eq(APR_ARRAY_IDX(pems, i, const char *),
+                         APR_ARRAY_IDX(x509a_cert_chain_pem(full), i,
+                                       const char *));
+    }
+    ck_assert(!x509a_cert_x509_decoded(cmp));
+
+    /* both in the store */
+    cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len, &why);
+    x509a_cert_set_store(cmp, tc_store(tc_pool, pki.root, pki.inter, NULL),
+                         NULL);
+    x509a_cert_set_verified_digests(cmp, digests, 3);
+    ck_assert_int_eq(x509a_cert_chain_pem(cmp)->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(x509a_cert_chain_pem(cmp), 1,
+                                   const char *),
+                     tc_cert_pem(tc_pool, pki.root));
+    ck_assert(!x509a_cert_x509_decoded(cmp));
+
+    /* the intermediate as its DER bytes: its PEM from them; decoded for
+     * the path only */
+    {
+        size_t ilen;
+        const unsigned char *ider = tc_cert_der(tc_pool, pki.inter, &ilen);
+        apr_size_t ilen2 = ilen;
+        STACK_OF(X509) *path;
+
+        cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len,
+                                      &why);
+        x509a_cert_set_store(cmp, tc_store(tc_pool, pki.root, NULL), NULL);
+        x509a_cert_set_untrusted_der(cmp, &ider, &ilen2, digests + 32, 1);
+        x509a_cert_set_verified_digests(cmp, digests, 3);
+        pems = x509a_cert_chain_pem(cmp);
+        ck_assert_int_eq(pems->nelts, 2);
+        for (i = 0; i < 2; i++) {
+            ck_assert_str_eq(APR_ARRAY_IDX(pems, i, const char *),
+                             APR_ARRAY_IDX(x509a_cert_chain_pem(full), i,
+                                           const char *));
+        }
+        ck_assert(!x509a_cert_x509_decoded(cmp));
+        path = x509a_cert_path(cmp, 1800000000, &why);
+        ck_assert_ptr_nonnull(path);
+        ck_assert_int_eq(sk_X509_num(path), 3);
+        ck_assert_int_eq(X509_cmp(sk_X509_value(path, 1), pki.inter), 0);
+        ck_assert_int_eq(sk_X509_num(x509a_cert_untrusted(cmp)), 1);
+        ck_assert_int_eq(X509_cmp(sk_X509_value(x509a_cert_untrusted(cmp), 0),
+                                  pki.inter), 0);
+        /* the path found, the store alone does not have the intermediate:
+         * without its bytes no path */
+        cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len,
+                                      &why);
+        x509a_cert_set_store(cmp, tc_store(tc_pool, pki.root, NULL), NULL);
+        x509a_cert_set_untrusted_der(cmp, &ider, &ilen2, digests + 32, 1);
+        x509a_cert_set_untrusted_der(cmp, NULL, NULL, NULL, 0);
+        x509a_cert_set_verified_digests(cmp, digests, 3);
+        ck_assert_ptr_null(x509a_cert_untrusted(cmp));
+        ck_assert_int_eq(x509a_cert_chain_pem(cmp)->nelts, 0);
+    }
+
+    /* one not found: no chain from the digests, what the peer sent */
+    cmp = x509a_cert_make_compact(tc_pool, der, der_len, form, form_len, &why);
+    x509a_cert_set_chain(cmp, NULL, tc_stack(tc_pool, pki.inter, NULL));
+    x509a_cert_set_verified_digests(cmp, digests, 3);
+    pems = x509a_cert_chain_pem(cmp);
+    ck_assert_int_eq(pems->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(pems, 0, const char *),
+                     tc_cert_pem(tc_pool, pki.inter));
+}
+END_TEST
+
 /* Every getter runs on a (possibly nonsensical) accepted form. */
 static void exercise(x509a_cert *c)
 {
@@ -816,6 +922,7 @@ Suite *x509a_compact_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, compact_same_answers);
     tcase_add_test(tc, compact_path_rules);
+    tcase_add_test(tc, compact_chain_pem_from_digests);
     tcase_add_test(tc, compact_refused);
     tcase_add_test(tc, compact_oversized);
     suite_add_tcase(s, tc);

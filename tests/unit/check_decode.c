@@ -139,6 +139,70 @@ static int nchain(STACK_OF(X509) *sk)
     return sk ? sk_X509_num(sk) : 0;
 }
 
+/* x509a_decode_leaf_der() agrees with x509a_decode_leaf() on @a value:
+ * accepted by the full decoder, the DER step finds the bytes of the same
+ * certificates in the same order; refused by it, the DER step refuses too
+ * or one of the bytes it found is refused by x509a_decode_der().  XFCC
+ * values are declined (unsupported).  Returns the DER step's answer. */
+static const char *der_agrees(const char *what, const char *value,
+                              x509a_format fmt, const char *err,
+                              const x509a_forwarded *full)
+{
+    x509a_forwarded_der d;
+    const char *derr;
+    int i, n, bad = 0;
+
+    memset(&d, 0x5a, sizeof(d));
+    derr = x509a_decode_leaf_der(tc_pool, value, fmt, MAX_LEN, &d);
+    if (!derr && d.unsupported) {
+        ck_assert_msg(fmt == X509A_FMT_XFCC || fmt == X509A_FMT_XFCC_APPEND
+                      || fmt == X509A_FMT_AUTO,
+                      "%s (%s): DER step declines", what,
+                      x509a_format_name(fmt));
+        return NULL;
+    }
+    ck_assert_msg((fmt != X509A_FMT_XFCC && fmt != X509A_FMT_XFCC_APPEND)
+                  || derr || !d.leaf.der,
+                  "%s (%s): DER step does not decline XFCC", what,
+                  x509a_format_name(fmt));
+    if (derr) {
+        ck_assert_msg(err != NULL, "%s (%s): DER step refuses (%s) what the "
+                      "decoder accepts", what, x509a_format_name(fmt), derr);
+        return derr;
+    }
+    n = d.leaf.der ? 1 + (d.chain ? d.chain->nelts : 0) : 0;
+    for (i = 0; i < n; i++) {
+        const x509a_der *b = i == 0 ? &d.leaf
+                                    : &APR_ARRAY_IDX(d.chain, i - 1,
+                                                     x509a_der);
+        X509 *x = NULL;
+
+        if (x509a_decode_der(b->der, b->len, &x)) {
+            bad = 1;
+            continue;
+        }
+        if (!err) {
+            X509 *want = i == 0 ? full->leaf
+                                : sk_X509_value(full->chain, i - 1);
+            ck_assert_msg(want && X509_cmp(x, want) == 0,
+                          "%s (%s): certificate %d differs", what,
+                          x509a_format_name(fmt), i);
+        }
+        X509_free(x);
+    }
+    if (!err) {
+        ck_assert_msg(!bad && n == (full->leaf ? 1 + nchain(full->chain) : 0),
+                      "%s (%s): DER step found %d certificates", what,
+                      x509a_format_name(fmt), n);
+    }
+    else {
+        ck_assert_msg(bad, "%s (%s): decoder refuses (%s) what the DER step "
+                      "and x509a_decode_der() accept", what,
+                      x509a_format_name(fmt), err);
+    }
+    return NULL;
+}
+
 /* @a value decodes (format @a fmt) to @a leaf with @a n intermediates. */
 static x509a_forwarded expect_leaf(const char *what, const char *value,
                                    x509a_format fmt, X509 *leaf, int n)
@@ -156,6 +220,7 @@ static x509a_forwarded expect_leaf(const char *what, const char *value,
                   what, x509a_format_name(fmt));
     ck_assert_msg(nchain(f.chain) == n, "%s (%s): %d intermediates, expected %d",
                   what, x509a_format_name(fmt), nchain(f.chain), n);
+    der_agrees(what, value, fmt, err, &f);
     return f;
 }
 
@@ -173,6 +238,7 @@ static const char *expect_refused(const char *what, const char *value,
                   x509a_format_name(fmt), value);
     ck_assert_msg(f.leaf == NULL, "%s (%s): refused but a leaf is set", what,
                   x509a_format_name(fmt));
+    der_agrees(what, value, fmt, err, &f);
     if (reason) {
         ck_assert_msg(tc_contains(err, reason),
                       "%s (%s): reason '%s' does not say '%s'", what,
@@ -194,6 +260,14 @@ static void expect_none(const char *value, x509a_format fmt)
     ck_assert_msg(f.leaf == NULL && f.chain == NULL,
                   "[%s] (%s): not \"no certificate\"", value,
                   x509a_format_name(fmt));
+    der_agrees(value, value, fmt, err, &f);
+    {
+        x509a_forwarded_der d;
+
+        ck_assert(x509a_decode_leaf_der(tc_pool, value, fmt, MAX_LEN, &d)
+                  == NULL);
+        ck_assert(d.leaf.der == NULL && d.chain == NULL);
+    }
 }
 
 /* x509a_decode_chain of @a value appends @a n certificates (the
@@ -215,6 +289,23 @@ static STACK_OF(X509) *expect_chain(const char *what, const char *value,
     }
     ck_assert_msg(sk_X509_num(sk) == i, "%s: %d certificates, expected %d",
                   what, sk_X509_num(sk), i);
+    {
+        /* the DER step finds the bytes of the same certificates */
+        apr_array_header_t *d = apr_array_make(tc_pool, 2, sizeof(x509a_der));
+
+        ck_assert_msg(x509a_decode_chain_der(tc_pool, value, MAX_LEN, d)
+                      == NULL, "%s: DER step refuses", what);
+        ck_assert_int_eq(d->nelts, i);
+        for (i = 0; i < d->nelts; i++) {
+            X509 *x = NULL;
+
+            ck_assert_ptr_null(x509a_decode_der(
+                APR_ARRAY_IDX(d, i, x509a_der).der,
+                APR_ARRAY_IDX(d, i, x509a_der).len, &x));
+            ck_assert_int_eq(X509_cmp(x, expected[i]), 0);
+            X509_free(x);
+        }
+    }
     return sk;
 }
 
@@ -228,6 +319,25 @@ static const char *expect_chain_refused(const char *what, const char *value,
     if (reason) {
         ck_assert_msg(tc_contains(err, reason),
                       "%s: reason '%s' does not say '%s'", what, err, reason);
+    }
+    {
+        /* the DER step refuses it, or finds bytes that do not decode */
+        apr_array_header_t *d = apr_array_make(tc_pool, 2, sizeof(x509a_der));
+        int i, bad = 0;
+
+        if (!x509a_decode_chain_der(tc_pool, value, MAX_LEN, d)) {
+            for (i = 0; i < d->nelts; i++) {
+                X509 *x = NULL;
+
+                if (x509a_decode_der(APR_ARRAY_IDX(d, i, x509a_der).der,
+                                     APR_ARRAY_IDX(d, i, x509a_der).len,
+                                     &x)) {
+                    bad = 1;
+                }
+                X509_free(x);
+            }
+            ck_assert_msg(bad, "%s: the DER step accepts it", what);
+        }
     }
     return err;
 }
@@ -1785,6 +1895,64 @@ END_TEST
 /* Decoding in a pool of its own, successes and refusals that fail after
  * certificates were made: everything is released with the pool (run under
  * valgrind to see it). */
+/* The DER step stops before d2i_X509(): it takes values whose bytes are
+ * not a certificate, or have bytes after one, which x509a_decode_der()
+ * (and so the full decoder) refuses; and declines XFCC. */
+START_TEST(decode_der_step)
+{
+    const char *trail = b64_der_edit(pki.leaf, 0, "xyz", 3);
+    const char *hello = tc_base64(tc_pool, (const unsigned char *)"hello", 5);
+    x509a_forwarded_der d;
+    size_t len;
+    unsigned char *der = tc_cert_der(tc_pool, pki.leaf, &len);
+    X509 *x = NULL;
+
+    ck_assert_ptr_null(x509a_decode_leaf_der(tc_pool, trail,
+                                             X509A_FMT_DER_BASE64, MAX_LEN,
+                                             &d));
+    ck_assert_uint_eq(d.leaf.len, len + 3);
+    ck_assert_int_eq(memcmp(d.leaf.der, der, len), 0);
+    ck_assert_str_eq(x509a_decode_der(d.leaf.der, d.leaf.len, &x),
+                     "data after the certificate");
+    ck_assert_ptr_null(x);
+    ck_assert_ptr_null(x509a_decode_leaf_der(tc_pool, hello, X509A_FMT_AUTO,
+                                             MAX_LEN, &d));
+    ck_assert_str_eq(x509a_decode_der(d.leaf.der, d.leaf.len, &x),
+                     "not a DER certificate");
+    /* the leaf's bytes exactly, the bundle's intermediates after it */
+    ck_assert_ptr_null(x509a_decode_leaf_der(
+        tc_pool, apr_pstrcat(tc_pool, pem(pki.leaf), pem(pki.inter), NULL),
+        X509A_FMT_PEM, MAX_LEN, &d));
+    ck_assert_uint_eq(d.leaf.len, len);
+    ck_assert_int_eq(memcmp(d.leaf.der, der, len), 0);
+    ck_assert_int_eq(d.chain->nelts, 1);
+    ck_assert_ptr_null(x509a_decode_der(d.leaf.der, d.leaf.len, &x));
+    ck_assert_int_eq(X509_cmp(x, pki.leaf), 0);
+    X509_free(x);
+    /* framing refusals are the full decoder's */
+    ck_assert_str_eq(x509a_decode_leaf_der(
+        tc_pool, apr_pstrcat(tc_pool, pem(pki.leaf), pem(pki.inter), NULL),
+        X509A_FMT_AUTO, MAX_LEN, &d),
+        "more than one certificate (repeated header field?)");
+    ck_assert_ptr_nonnull(x509a_decode_leaf_der(
+        tc_pool, apr_pstrcat(tc_pool, b64(pki.leaf), "x", NULL),
+        X509A_FMT_DER_BASE64, MAX_LEN, &d));
+    ck_assert_ptr_nonnull(x509a_decode_leaf_der(tc_pool, b64(pki.leaf),
+                                                X509A_FMT_DER_BASE64, 10,
+                                                &d));
+    /* XFCC: declined */
+    ck_assert_ptr_null(x509a_decode_leaf_der(
+        tc_pool, apr_pstrcat(tc_pool, xfcc_hash(pki.leaf), ";Cert=",
+                             xfcc_pem(pem(pki.leaf)), NULL),
+        X509A_FMT_AUTO, MAX_LEN, &d));
+    ck_assert(d.unsupported);
+    ck_assert_ptr_null(d.leaf.der);
+    ck_assert_ptr_null(x509a_decode_leaf_der(tc_pool, "Hash=00",
+                                             X509A_FMT_XFCC, MAX_LEN, &d));
+    ck_assert(d.unsupported);
+}
+END_TEST
+
 START_TEST(decode_pool_owns_everything)
 {
     const char *two = apr_pstrcat(tc_pool, pem(pki.leaf), pem(pki.inter), NULL);
@@ -1926,6 +2094,7 @@ Suite *x509a_decode_suite(void)
     tcase_add_test(tc, decode_chain_rfc9440);
     tcase_add_test(tc, decode_chain_appendix_a);
     tcase_add_test(tc, decode_chain_pem_base64);
+    tcase_add_test(tc, decode_der_step);
     tcase_add_test(tc, decode_pool_owns_everything);
     suite_add_tcase(s, tc);
     return s;

@@ -13,6 +13,7 @@
 
 #include "x509a_record.h"
 #include "x509a_reason.h"
+#include "x509a_cert.h"
 #include "testcert.h"
 #include "suites.h"
 
@@ -271,7 +272,7 @@ START_TEST(record_round_trip)
 
     cache_key(key, 0xaa, 0xbb);
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 38 + 3 * 32 + 16);
+    ck_assert_uint_eq(len, 40 + 3 * 32 + 16);
     ck_assert_int_eq(val[0], X509A_RECORD_VERSION);
     ck_assert_int_eq(memcmp(val + 1, x509a_record_key_id(k), 8), 0);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
@@ -288,7 +289,7 @@ START_TEST(record_round_trip)
     in.valid_from = 0;
     in.valid_until = APR_INT64_MAX;
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 38 + X509A_RECORD_MAX_CHAIN * 32 + 16);
+    ck_assert_uint_eq(len, 40 + X509A_RECORD_MAX_CHAIN * 32 + 16);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert_int_eq(out.nchain, X509A_RECORD_MAX_CHAIN);
     ck_assert(out.valid_from == 0);
@@ -298,7 +299,7 @@ START_TEST(record_round_trip)
     in = refused_record("verification failed at depth 0: certificate "
                         "revoked");
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 38 + strlen(in.why) + 16);
+    ck_assert_uint_eq(len, 40 + strlen(in.why) + 16);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert(!out.verified);
     ck_assert_str_eq(out.why, in.why);
@@ -310,7 +311,7 @@ START_TEST(record_round_trip)
      * the known static string */
     in.reason = "revoked";
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 38 + strlen(in.why) + 7 + 16);
+    ck_assert_uint_eq(len, 40 + strlen(in.why) + 7 + 16);
     ck_assert_int_eq(val[37], 7);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert_str_eq(out.why, in.why);
@@ -328,14 +329,14 @@ START_TEST(record_round_trip)
     /* too long a token is not written */
     in.reason = "a-token-longer-than-thirty-two-bytes";
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 38 + strlen(in.why) + 16);
+    ck_assert_uint_eq(len, 40 + strlen(in.why) + 16);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert_ptr_null(out.reason);
     /* a verified record carries none */
     in = verified_record(1);
     in.reason = "expired";
     len = x509a_record_encode(k, key, &in, val);
-    ck_assert_uint_eq(len, 38 + 32 + 16);
+    ck_assert_uint_eq(len, 40 + 32 + 16);
     ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
     ck_assert_ptr_null(out.reason);
 
@@ -346,7 +347,7 @@ START_TEST(record_round_trip)
     in = refused_record(long_why);
     len = x509a_record_encode(k, key, &in, val);
     ck_assert_uint_eq(len, X509A_RECORD_MAX_LEN - 32 * X509A_RECORD_MAX_CHAIN
-                           - X509A_RECORD_MAX_TOKEN);
+                           - X509A_RECORD_MAX_FORM - X509A_RECORD_MAX_TOKEN);
     in.reason = "not-a-client-certificate";
     len = x509a_record_encode(k, key, &in, val);
     ck_assert_uint_le(len, X509A_RECORD_MAX_LEN);
@@ -522,6 +523,159 @@ START_TEST(record_versions_and_lengths)
 }
 END_TEST
 
+/* The key from the DER bytes' digests is the key from the X509s. */
+START_TEST(record_cache_keys_digests)
+{
+    unsigned char s1[32], k1[X509A_RECORD_KEY_LEN], k2[X509A_RECORD_KEY_LEN];
+    unsigned char md[6 * 32];
+    X509 *certs[6];
+    STACK_OF(X509) *sk;
+    int n, i;
+
+    memset(s1, 0x33, sizeof(s1));
+    certs[0] = pki.leaf;
+    certs[1] = pki.inter;
+    certs[2] = pki.root;
+    certs[3] = pki.fake_inter;
+    certs[4] = pki.fake_root;
+    certs[5] = pki.inter;
+    for (n = 0; n < 6; n++) {
+        sk = tc_stack(tc_pool, NULL);
+        for (i = 0; i <= n; i++) {
+            unsigned char *der = NULL;
+            int len = i2d_X509(certs[i], &der);
+            unsigned int mdlen;
+
+            ck_assert_int_gt(len, 0);
+            ck_assert(EVP_Digest(der, (size_t)len, md + 32 * i, &mdlen,
+                                 EVP_sha256(), NULL));
+            OPENSSL_free(der);
+            if (i > 0) {
+                /* the stack's cleanup frees its certificates */
+                X509_up_ref(certs[i]);
+                sk_X509_push(sk, certs[i]);
+            }
+        }
+        ck_assert(x509a_record_cache_key(certs[0], sk, s1, k1));
+        ck_assert(x509a_record_cache_key_digests(md, n, s1, k2));
+        ck_assert_msg(memcmp(k1, k2, sizeof(k1)) == 0,
+                      "keys differ with %d intermediates", n);
+    }
+    /* a different leaf, another key */
+    md[0] ^= 1;
+    ck_assert(x509a_record_cache_key_digests(md, 5, s1, k2));
+    ck_assert(memcmp(k1, k2, sizeof(k1)) != 0);
+    ck_assert(!x509a_record_cache_key_digests(md, -1, s1, k2));
+}
+END_TEST
+
+/* A verified record with the leaf's compact form: round trip; the form is
+ * authenticated; an oversized one is left out. */
+START_TEST(record_form)
+{
+    x509a_record_key *k = key_of(1);
+    unsigned char key[X509A_RECORD_KEY_LEN], *val, *form;
+    x509a_record in = verified_record(2), out;
+    x509a_cert *c = x509a_cert_make(tc_pool, pki.leaf);
+    apr_size_t len, form_len, i, flen;
+    const char *err;
+    unsigned char *big;
+
+    val = apr_palloc(tc_pool, X509A_RECORD_MAX_LEN);
+    ck_assert_ptr_null(x509a_cert_compact(c, tc_pool, &form, &form_len));
+    ck_assert_uint_gt(form_len, 100);
+    cache_key(key, 0xaa, 0xbb);
+    in.form = form;
+    in.form_len = form_len;
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_uint_eq(len, 40 + 2 * 32 + form_len + 16);
+    ck_assert_int_eq(val[0], 3);
+    ck_assert_int_eq(val[38] << 8 | val[39], (int)form_len);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert(out.verified);
+    ck_assert_int_eq(out.nchain, 2);
+    ck_assert_int_eq(memcmp(out.chain, in.chain, 2 * 32), 0);
+    ck_assert_uint_eq(out.form_len, form_len);
+    ck_assert_int_eq(memcmp(out.form, form, form_len), 0);
+    /* and the form read back makes the certificate */
+    {
+        unsigned char *der = NULL;
+        int dlen = i2d_X509(pki.leaf, &der);
+        x509a_cert *cc = x509a_cert_make_compact(tc_pool, der, (size_t)dlen,
+                                                 out.form, out.form_len,
+                                                 &err);
+
+        ck_assert_msg(cc != NULL, "compact refused: %s", err);
+        ck_assert_str_eq(x509a_cert_subject(cc), x509a_cert_subject(c));
+        ck_assert(!x509a_cert_x509_decoded(cc));
+        OPENSSL_free(der);
+    }
+    /* every byte of the form altered: not authentic */
+    for (i = 40 + 2 * 32; i < 40 + 2 * 32 + form_len; i++) {
+        val[i] ^= 0x01;
+        ck_assert_int_eq(decode(k, NULL, key, val, len, &out),
+                         X509A_RECORD_BAD_MAC);
+        val[i] ^= 0x01;
+    }
+    /* its length changed (MAC recomputed by a forger would need the key) */
+    val[39] ^= 1;
+    ck_assert_int_ne(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    val[39] ^= 1;
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+
+    /* a form of exactly the limit is kept; one byte more is left out */
+    big = apr_pcalloc(tc_pool, X509A_RECORD_MAX_FORM + 1);
+    for (flen = X509A_RECORD_MAX_FORM; flen <= X509A_RECORD_MAX_FORM + 1;
+         flen++) {
+        in = verified_record(X509A_RECORD_MAX_CHAIN);
+        in.form = big;
+        in.form_len = flen;
+        len = x509a_record_encode(k, key, &in, val);
+        ck_assert_uint_le(len, X509A_RECORD_MAX_LEN);
+        ck_assert_int_eq(decode(k, NULL, key, val, len, &out),
+                         X509A_RECORD_OK);
+        ck_assert_int_eq(out.nchain, X509A_RECORD_MAX_CHAIN);
+        if (flen <= X509A_RECORD_MAX_FORM) {
+            ck_assert_uint_eq(out.form_len, flen);
+            ck_assert_ptr_nonnull(out.form);
+        }
+        else {
+            ck_assert_uint_eq(out.form_len, 0);
+            ck_assert_ptr_null(out.form);
+            ck_assert_uint_eq(len, 40 + X509A_RECORD_MAX_CHAIN * 32 + 16);
+        }
+    }
+    /* a refusal carries no form, even when given one */
+    in = refused_record("revoked");
+    in.form = form;
+    in.form_len = form_len;
+    len = x509a_record_encode(k, key, &in, val);
+    ck_assert_uint_eq(len, 40 + strlen(in.why) + 16);
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out), X509A_RECORD_OK);
+    ck_assert_ptr_null(out.form);
+}
+END_TEST
+
+/* A version 2 record (as the previous release wrote it, MAC and all) is
+ * a miss: another format version. */
+START_TEST(record_version2_refused)
+{
+    x509a_record_key *k = key_of(1);
+    unsigned char key[X509A_RECORD_KEY_LEN], val[X509A_RECORD_MAX_LEN];
+    x509a_record in = verified_record(1), out;
+    apr_size_t len;
+
+    cache_key(key, 1, 2);
+    len = x509a_record_encode(k, key, &in, val);
+    /* the version 2 layout: no form length at 38..39 */
+    memmove(val + 38, val + 40, len - 40);
+    len -= 2;
+    val[0] = 2;
+    ck_assert_int_eq(decode(k, NULL, key, val, len, &out),
+                     X509A_RECORD_UNKNOWN_VERSION);
+}
+END_TEST
+
 START_TEST(record_status_text)
 {
     ck_assert(tc_contains(x509a_record_status_text(X509A_RECORD_BAD_MAC),
@@ -543,6 +697,7 @@ Suite *x509a_record_suite(void)
     tcase_add_test(tc, record_key_files_refused);
     tcase_add_test(tc, record_key_ids);
     tcase_add_test(tc, record_cache_keys);
+    tcase_add_test(tc, record_cache_keys_digests);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("records");
@@ -553,6 +708,8 @@ Suite *x509a_record_suite(void)
     tcase_add_test(tc, record_transplanted);
     tcase_add_test(tc, record_other_keys);
     tcase_add_test(tc, record_versions_and_lengths);
+    tcase_add_test(tc, record_form);
+    tcase_add_test(tc, record_version2_refused);
     tcase_add_test(tc, record_status_text);
     suite_add_tcase(s, tc);
     return s;
