@@ -568,7 +568,7 @@ def scenario_fleet(args, work, pki):
     1. shmcb sized for them: cold rounds, a sweep that fills the cache,
        warm rounds, RSS per child, then a graceful restart (shmcb does not
        outlive a generation).
-    2. the default shmcb (512 kB): warm rounds after a sweep.
+    2. the default shmcb (32 MiB): warm rounds after a sweep.
     3. two servers sharing redis (authenticated records): the first warmed
        by a sweep, the second started afterwards and measured from its
        first round; then a graceful restart of the second.

@@ -283,6 +283,10 @@ extern x509authn_global_conf x509authn_global;
 /** Longest a refusal is cached, shared and per process (when
  *  X509AuthnCache says less, that). */
 #define X509AUTHN_MAX_FAILURE_TTL apr_time_from_sec(300)
+
+/** Bytes of the default shmcb shared cache (`X509AuthnCache shmcb` without
+ *  arguments): about 30,000 records of about 1,050 bytes. */
+#define X509AUTHN_SHMCB_DEFAULT_SIZE (32 * 1024 * 1024)
 /** Default for X509AuthnCacheTimeout. */
 #define X509AUTHN_DEFAULT_CACHE_TIMEOUT apr_time_from_msec(50)
 /** Default for X509AuthnCacheEntries. */

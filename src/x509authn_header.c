@@ -446,21 +446,7 @@ static x509authn_entry *verified_entry(request_rec *r,
         ok = x509a_crlfetch_check(sc->verifier, sc->crlstore, &pol, r->pool,
                                   leaf, untrusted, &verified, &err, &info,
                                   &finfo);
-        if (finfo.fetched) {
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, X509A_LOGNO(0838)
-                          "fetched %d CRL(s) for this chain (%d used)",
-                          finfo.fetched, finfo.used);
-        }
-        if (finfo.cache_error
-            && x509authn_log_allowed(apr_pstrcat(r->pool, "cachedir ",
-                                                 sc->crl_cache_dir, NULL),
-                                     now)) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, X509A_LOGNO(0840)
-                          "X509AuthnCRLCacheDir: %s; the CRL is used, but "
-                          "the other processes and the next start do not "
-                          "find it (logged at most once a minute)",
-                          finfo.cache_error);
-        }
+        x509authn_crlfetch_report(r, sc, &finfo, now);
     }
     else {
         ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
@@ -544,24 +530,6 @@ static x509authn_entry *verified_entry(request_rec *r,
                 rec.expires = finfo.retry_at;
             }
             shared = 0;
-            if (finfo.invalid) {
-                if (x509authn_log_allowed(apr_pstrcat(r->pool, "invalid ",
-                                                      finfo.unknown_url,
-                                                      NULL), now)) {
-                    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                                  X509A_LOGNO(0839) "CRL %s is not valid: "
-                                  "%s; certificates it concerns are refused "
-                                  "(logged at most once a minute)",
-                                  finfo.unknown_url, finfo.unknown_why);
-                }
-            }
-            else {
-                x509authn_revocation_unknown(r, apr_pstrcat(r->pool, "CRL ",
-                                                            finfo.unknown_url,
-                                                            NULL),
-                                             finfo.unknown_why,
-                                             finfo.soft_accepted);
-            }
         }
         if (!finfo.consistent) {
             shared = 0;

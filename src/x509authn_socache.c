@@ -590,6 +590,15 @@ const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp)
         g->provider_name = AP_SOCACHE_DEFAULT_PROVIDER;
         g->provider_args = NULL;
     }
+    if (!g->provider_args && x509authn_cache_is_local()) {
+        /* shmcb's own default (512,000 bytes) holds about 480 records:
+         * the default here is sized for tens of thousands of clients.
+         * shmcb takes a size only with a file name. */
+        g->provider_args = apr_psprintf(pconf, "%s(%d)",
+                                        ap_runtime_dir_relative(
+                                            pconf, "x509authn-cache"),
+                                        X509AUTHN_SHMCB_DEFAULT_SIZE);
+    }
     /* parses the arguments only (as mod_ssl does while reading
      * SSLSessionCache); init opens the cache in post_config */
     err = g->provider->create(&g->instance, g->provider_args, ptemp, pconf);
