@@ -497,14 +497,85 @@ apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain)
     return bound;
 }
 
+int x509a_verify_run(x509a_verifier *v, X509_STORE *store, apr_pool_t *p,
+                     X509 *leaf, STACK_OF(X509) *untrusted,
+                     const x509a_verify_run_opts *opts,
+                     STACK_OF(X509) **chain, const char **why,
+                     x509a_verify_info *info)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509_VERIFY_PARAM *param;
+    int ok = 0;
+
+    (void)v;
+    info->crl_next_update = APR_INT64_MAX;
+    info->transient = 0;
+    info->error = X509_V_OK;
+    info->error_depth = 0;
+    info->reason = NULL;
+    if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
+        X509_STORE_CTX_free(ctx);
+        ERR_clear_error();
+        *why = "out of memory";
+        info->transient = 1;
+        info->reason = X509A_REASON_INTERNAL;
+        return 0;
+    }
+    param = X509_STORE_CTX_get0_param(ctx);
+    if (opts->clear_flags) {
+        X509_VERIFY_PARAM_clear_flags(param, opts->clear_flags);
+    }
+    if (opts->set_flags) {
+        X509_VERIFY_PARAM_set_flags(param, opts->set_flags);
+    }
+    if (opts->crls) {
+        X509_STORE_CTX_set0_crls(ctx, opts->crls);
+    }
+    if (opts->app_data) {
+        X509_STORE_CTX_set_app_data(ctx, opts->app_data);
+    }
+    if (opts->verify_cb) {
+        X509_STORE_CTX_set_verify_cb(ctx, opts->verify_cb);
+    }
+    if (X509_verify_cert(ctx) > 0) {
+        ok = 1;
+        if (chain) {
+            *chain = X509_STORE_CTX_get1_chain(ctx);
+            apr_pool_cleanup_register(p, *chain, free_chain,
+                                      apr_pool_cleanup_null);
+        }
+    }
+    else {
+        int e = X509_STORE_CTX_get_error(ctx);
+
+        info->error = e;
+        info->error_depth = X509_STORE_CTX_get_error_depth(ctx);
+        *why = apr_psprintf(p, "verification failed at depth %d: %s",
+                            info->error_depth,
+                            X509_verify_cert_error_string(e));
+        info->reason = x509a_reason_of_verify_error(e, info->error_depth);
+        /* not a property of the certificate: a retry may succeed */
+        info->transient = e == X509_V_ERR_OUT_OF_MEM
+                          || e == X509_V_ERR_UNSPECIFIED
+                          || e == X509_V_ERR_STORE_LOOKUP;
+    }
+    if (opts->crl_bound) {
+        info->crl_next_update = x509a_crl_bound(ctx,
+                                                X509_STORE_CTX_get0_chain(ctx));
+    }
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    return ok;
+}
+
 int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
                          const char **why, x509a_verify_info *info)
 {
     X509_STORE *store;
-    X509_STORE_CTX *ctx;
     x509a_verify_info dummy;
-    int ok = 0;
+    x509a_verify_run_opts opts;
+    int ok;
 
     if (!info) {
         info = &dummy;
@@ -528,43 +599,10 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
     X509_STORE_up_ref(store);
     apr_thread_mutex_unlock(v->lock);
 
-    ctx = X509_STORE_CTX_new();
-    if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
-        *why = "out of memory";
-        info->transient = 1;
-        info->reason = X509A_REASON_INTERNAL;
-    }
-    else if (X509_verify_cert(ctx) > 0) {
-        ok = 1;
-        if (v->conf.crl_file) {
-            info->crl_next_update = x509a_crl_bound(ctx, X509_STORE_CTX_get0_chain(
-                                                       ctx));
-        }
-        if (verified) {
-            *verified = X509_STORE_CTX_get1_chain(ctx);
-            apr_pool_cleanup_register(p, *verified, free_chain,
-                                      apr_pool_cleanup_null);
-        }
-    }
-    else {
-        int e = X509_STORE_CTX_get_error(ctx);
-        *why = apr_psprintf(p, "verification failed at depth %d: %s",
-                            X509_STORE_CTX_get_error_depth(ctx),
-                            X509_verify_cert_error_string(e));
-        info->error = e;
-        info->error_depth = X509_STORE_CTX_get_error_depth(ctx);
-        info->reason = x509a_reason_of_verify_error(e, info->error_depth);
-        /* not a property of the certificate: a retry may succeed */
-        info->transient = e == X509_V_ERR_OUT_OF_MEM
-                          || e == X509_V_ERR_UNSPECIFIED
-                          || e == X509_V_ERR_STORE_LOOKUP;
-        if (v->conf.crl_file) {
-            info->crl_next_update = x509a_crl_bound(ctx, X509_STORE_CTX_get0_chain(
-                                                       ctx));
-        }
-    }
-    ERR_clear_error();
-    X509_STORE_CTX_free(ctx);
+    memset(&opts, 0, sizeof(opts));
+    opts.crl_bound = v->conf.crl_file != NULL;
+    ok = x509a_verify_run(v, store, p, leaf, untrusted, &opts, verified, why,
+                          info);
     X509_STORE_free(store);
     return ok;
 }

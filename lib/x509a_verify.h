@@ -114,6 +114,40 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
                          const char **why, x509a_verify_info *info);
 
+/** How one X509_verify_cert() run of x509a_verify_run() differs from the
+ *  store's settings. */
+typedef struct {
+    unsigned long set_flags;    /**< X509_V_FLAG_* added to the store's. */
+    unsigned long clear_flags;  /**< X509_V_FLAG_* removed from them. */
+    /** CRLs besides the store's (X509_STORE_CTX_set0_crls), or NULL. */
+    STACK_OF(X509_CRL) *crls;
+    /** Verification callback instead of the store's, or NULL. */
+    int (*verify_cb)(int ok, X509_STORE_CTX *ctx);
+    /** X509_STORE_CTX_get_app_data() in @a verify_cb. */
+    void *app_data;
+    /** Non-zero: fill x509a_verify_info.crl_next_update (x509a_crl_bound()
+     *  of the chain, on success and on failure). */
+    int crl_bound;
+} x509a_verify_run_opts;
+
+/**
+ * The one place a chain is verified (x509a_verifier_check() and the
+ * verifications of x509a_crlfetch_check()): a store context on @a store
+ * (a trust store of @a v, x509a_verifier_store()) with @a opts, and the
+ * verdict mapped into @a info and @a why ("verification failed at depth N:
+ * ..."; "out of memory" when no context could be made).
+ * @param chain on success, receives the verified chain (freed with
+ *        @a p's cleanup); may be NULL
+ * @param info filled as x509a_verifier_check() says, except
+ *        settings_digest, which is left alone
+ * @return non-zero when the chain verifies
+ */
+int x509a_verify_run(x509a_verifier *v, X509_STORE *store, apr_pool_t *p,
+                     X509 *leaf, STACK_OF(X509) *untrusted,
+                     const x509a_verify_run_opts *opts,
+                     STACK_OF(X509) **chain, const char **why,
+                     x509a_verify_info *info);
+
 /**
  * SHA-256 over everything that decides a verification: the CA
  * certificates, the CA directory, the CRLs currently loaded, the depth, the
