@@ -10,6 +10,14 @@
  * clientAuth purpose, depth, and, when a CRL file is configured, CRLs for
  * every CA of the chain (delta CRLs in the same file included).  The CRL file is reloaded when it changes;
  * verification is safe from several threads.
+ *
+ * Signatures that do not change from one leaf to the next (those of the
+ * intermediates and of the CRLs) are checked once per trust store: a
+ * verified-signature cache keyed by the SHA-256 of the signed object's DER
+ * and of its issuer certificate's DER, dropped with the store (at a CRL
+ * reload) and bounded (X509A_SIG_CACHE_MAX).  Everything else (chain,
+ * purpose, dates, revocation, policies, name constraints) is evaluated on
+ * the full path at every verification.
  */
 
 #ifndef X509A_VERIFY_H
@@ -37,7 +45,16 @@ typedef struct {
     int no_crl_ok;        /**< A certificate whose issuer has no CRL in the
                            *   store passes (mod_ssl's no_crl_for_cert_ok);
                            *   a CRL that is there is still checked. */
+    /** Non-zero: no verified-signature cache (every signature of the chain
+     *  and of its CRLs is checked at every verification); set when the
+     *  per-process caches are off (X509AuthnCacheEntries 0). */
+    int sig_cache_off;
 } x509a_verify_conf;
+
+/** Most signatures a verifier's cache holds (x509a_verify.c: a
+ *  certificate or CRL of the chain, other than the leaf, verified under
+ *  its issuer's key); it starts again empty when full. */
+#define X509A_SIG_CACHE_MAX 1024
 
 /** A trust store with its settings. */
 typedef struct x509a_verifier x509a_verifier;
