@@ -766,6 +766,11 @@ def scenario_callgrind(args, work, pki):
              ("header", "cache_on", hdr_body, "/x509/hello.txt", hdr_extra, n),
              ("header", "shared_hit", hdr_shared, "/x509/hello.txt", hdr_extra, nc),
              ("header", "cache_off", hdr_nocache, "/x509/hello.txt", hdr_extra, nc)]
+    # cold: caches on, but every request a certificate never seen (issue 16:
+    # a new leaf under a known intermediate), an EC and an RSA leaf
+    cold = {kind: cold_certs(args, pki, work, kind, 3 * nc) for kind in ("ec", "rsa")}
+    runs += [("header", "cold_" + kind, hdr_body, "/x509/hello.txt",
+              ["--plain", "--headers", f], nc) for kind, f in cold.items()]
     if args.callgrind_variants:
         # only these (GROUP:VARIANT), each with its group's "noauth"
         want = set(args.callgrind_variants.split(","))
@@ -789,7 +794,62 @@ def scenario_callgrind(args, work, pki):
         base = vs["noauth"]["per_request"]
         for v in vs.values():
             v["extra_per_request"] = v["per_request"] - base
+    # the reference of a new certificate, measured here too: one d2i_X509
+    # of such a leaf and one X509_verify under its issuer's key
+    for kind, f in cold.items():
+        v = results.get("header", {}).get("cold_" + kind)
+        if v is None:
+            continue
+        ref = refcost(args, work, pki, kind, f, nc)
+        limit = 1.5 * (ref["d2i_X509"] + ref["X509_verify"])
+        v["reference"] = dict(ref, limit=round(limit),
+                              ratio=round(v["extra_per_request"] / limit, 3))
     return results
+
+
+def cold_certs(args, pki, work, kind, n):
+    """n new client certificates of Issuing CA A (x509a_mkcerts), with an
+    EC P-256 or an RSA 2048 key, as header lines."""
+    out = os.path.join(work, "bulk", "cold-%s-%d.txt" % (kind, n))
+    if not os.path.exists(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        mk = os.path.join(os.path.dirname(args.load), "x509a_mkcerts")
+        with open(out + ".tmp", "w") as f:
+            subprocess.run([mk, "--ca", pki["issuing-a"].cert, "--cakey",
+                            pki["issuing-a"].key, "-n", str(n), "--first", "9000000"]
+                           + (["--rsa", "2048"] if kind == "rsa" else []),
+                           stdout=f, check=True)
+        os.rename(out + ".tmp", out)
+    return out
+
+
+def refcost(args, work, pki, kind, headers, n):
+    """Inclusive instructions per certificate of d2i_X509 and X509_verify
+    (bench/x509a_refcost under callgrind, runs of n and 3 n certificates:
+    the difference leaves out the first call's set-up)."""
+    prog = os.path.join(os.path.dirname(args.load), "x509a_refcost")
+    d = os.path.join(work, "refcost")
+    os.makedirs(d, exist_ok=True)
+    costs = {}
+    for count in (n, 3 * n):
+        out = os.path.join(d, "callgrind-%s-%d.out" % (kind, count))
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                        prog, "--issuer", pki["issuing-a"].cert, "--headers", headers,
+                        "-n", str(count)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                             stdout=subprocess.PIPE).stdout.decode(errors="replace")
+        got = {}
+        for line in ann.splitlines():
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].replace(",", "").isdigit():
+                continue
+            for fn in ("d2i_X509", "X509_verify"):
+                if parts[-2].endswith(":" + fn) and fn not in got:
+                    got[fn] = int(parts[0].replace(",", ""))
+        costs[count] = got
+    return {fn: round((costs[3 * n].get(fn, 0) - costs[n].get(fn, 0)) / (2 * n))
+            for fn in ("d2i_X509", "X509_verify")}
 
 
 SCENARIOS = {
@@ -886,6 +946,12 @@ def report(results):
                 print("callgrind %-11s %-12s %9d instructions/request (%+d vs noauth); "
                       "hooks %s" % (group, v, d["per_request"], d["extra_per_request"],
                                     d["hooks_per_request"]))
+                if "reference" in d:
+                    r = d["reference"]
+                    print("callgrind %-11s %-12s reference d2i_X509 %d + X509_verify %d; "
+                          "limit 1.5 x = %d; new certificate %+d = %.3f of the limit"
+                          % (group, v, r["d2i_X509"], r["X509_verify"], r["limit"],
+                             d["extra_per_request"], r["ratio"]))
 
 
 if __name__ == "__main__":
