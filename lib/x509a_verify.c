@@ -979,6 +979,15 @@ int x509a_verify_run(x509a_verifier *v, X509_STORE *store, apr_pool_t *p,
     if (opts->crls) {
         X509_STORE_CTX_set0_crls(ctx, opts->crls);
     }
+    if (opts->policies && !X509_VERIFY_PARAM_set1_policies(param,
+                                                           opts->policies)) {
+        X509_STORE_CTX_free(ctx);
+        ERR_clear_error();
+        *why = "out of memory";
+        info->transient = 1;
+        info->reason = X509A_REASON_INTERNAL;
+        return 0;
+    }
     if (opts->app_data) {
         X509_STORE_CTX_set_app_data(ctx, opts->app_data);
     }
@@ -1080,6 +1089,20 @@ void x509a_verifier_settings_digest(x509a_verifier *v, unsigned char out[32])
     apr_thread_mutex_lock(v->lock);
     memcpy(out, v->digest, 32);
     apr_thread_mutex_unlock(v->lock);
+}
+
+int x509a_verifier_sig_cache_entries(x509a_verifier *v)
+{
+    int n = -1;
+
+    apr_thread_mutex_lock(v->lock);
+    if (v->gen) {
+        apr_thread_mutex_lock(v->gen->lock);
+        n = v->gen->nsigs;
+        apr_thread_mutex_unlock(v->gen->lock);
+    }
+    apr_thread_mutex_unlock(v->lock);
+    return n;
 }
 
 unsigned int x509a_verifier_generation(x509a_verifier *v)

@@ -138,6 +138,9 @@ typedef struct {
     unsigned long clear_flags;  /**< X509_V_FLAG_* removed from them. */
     /** CRLs besides the store's (X509_STORE_CTX_set0_crls), or NULL. */
     STACK_OF(X509_CRL) *crls;
+    /** The user-initial-policy-set (X509_VERIFY_PARAM_set1_policies()),
+     *  or NULL: any policy. */
+    STACK_OF(ASN1_OBJECT) *policies;
     /** Verification callback instead of the store's, or NULL. */
     int (*verify_cb)(int ok, X509_STORE_CTX *ctx);
     /** X509_STORE_CTX_get_app_data() in @a verify_cb. */
@@ -197,6 +200,10 @@ const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v);
  *  X509A_CRL_CHECK_NONE): CRL_CHECK, CRL_CHECK_ALL for chain, deltas and
  *  extended CRL support. */
 unsigned long x509a_crl_check_flags(x509a_crl_check check);
+
+/** Signatures in the verified-signature cache of the trust store in use
+ *  (for tests and status), or -1 when the cache is off. */
+int x509a_verifier_sig_cache_entries(x509a_verifier *v);
 
 /** How many times the CRLs have been (re)loaded; starts at 1. */
 unsigned int x509a_verifier_generation(x509a_verifier *v);
