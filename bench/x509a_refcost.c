@@ -77,7 +77,8 @@ int main(int argc, char **argv)
             der_cap = (len / 4 * 3 + 3) * 2;
             der = realloc(der, der_cap);
         }
-        if ((dlen = EVP_DecodeBlock(der, (unsigned char *)b64, (int)len)) <= 0) {
+        dlen = EVP_DecodeBlock(der, (unsigned char *)b64, (int)len);
+        if (dlen <= 0) {
             die("base64");
         }
         /* EVP_DecodeBlock counts the padding: d2i stops at the end of the
