@@ -775,9 +775,16 @@ def scenario_callgrind(args, work, pki):
              ("header", "shared_hit", hdr_shared, "/x509/hello.txt", hdr_extra, nc),
              ("header", "cache_off", hdr_nocache, "/x509/hello.txt", hdr_extra, nc)]
     # cold: caches on, but every request a certificate never seen (issue 16:
-    # a new leaf under a known intermediate), an EC and an RSA leaf
-    cold = {kind: cold_certs(args, pki, work, kind, 3 * nc) for kind in ("ec", "rsa")}
-    runs += [("header", "cold_" + kind, hdr_body, "/x509/hello.txt",
+    # a new leaf under a known intermediate): an EC leaf of Issuing CA A
+    # (EC), an RSA leaf of an RSA issuing CA (in the CA and CRL files too)
+    rsa = rsa_issuer(pki, work)
+    issuers = {"ec": (pki["issuing-a"].cert, pki["issuing-a"].key, hdr_body),
+               "rsa": (rsa["cert"], rsa["key"],
+                       HEADER_LOCATIONS.format(ca=rsa["ca_file"], crl=rsa["crl_file"],
+                                               issuer=rsa["issuer"]))}
+    cold = {kind: cold_certs(args, work, kind, issuers[kind][0], issuers[kind][1],
+                             3 * nc) for kind in issuers}
+    runs += [("header", "cold_" + kind, issuers[kind][2], "/x509/hello.txt",
               ["--plain", "--headers", f], nc) for kind, f in cold.items()]
     if args.callgrind_variants:
         # only these (GROUP:VARIANT), each with its group's "noauth"
@@ -811,7 +818,7 @@ def scenario_callgrind(args, work, pki):
         v = results.get("header", {}).get("cold_" + kind)
         if v is None:
             continue
-        ref = refcost(args, work, pki, kind, f, nc)
+        ref = refcost(args, work, issuers[kind][0], kind, f, nc)
         limit = 1.5 * (ref["d2i_X509"] + ref["X509_verify"])
         v["reference"] = dict(ref, limit=round(limit),
                               ratio=round(v["extra_per_request"] / limit, 3))
@@ -825,26 +832,76 @@ def scenario_callgrind(args, work, pki):
     return results
 
 
-def cold_certs(args, pki, work, kind, n):
-    """n new client certificates of Issuing CA A (x509a_mkcerts), with an
-    EC P-256 or an RSA 2048 key, as header lines."""
+def cold_certs(args, work, kind, ca, cakey, n):
+    """n new client certificates of the CA @ca, with an EC P-256 or an RSA
+    2048 key, as header lines (x509a_mkcerts)."""
     out = os.path.join(work, "bulk", "cold-%s-%d.txt" % (kind, n))
     if not os.path.exists(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         mk = os.path.join(os.path.dirname(args.load), "x509a_mkcerts")
         with open(out + ".tmp", "w") as f:
-            subprocess.run([mk, "--ca", pki["issuing-a"].cert, "--cakey",
-                            pki["issuing-a"].key, "-n", str(n), "--first", "9000000"]
+            subprocess.run([mk, "--ca", ca, "--cakey", cakey, "-n", str(n),
+                            "--first", "9000000"]
                            + (["--rsa", "2048"] if kind == "rsa" else []),
                            stdout=f, check=True)
         os.rename(out + ".tmp", out)
     return out
 
 
-def refcost(args, work, pki, kind, headers, n):
+def rsa_issuer(pki, work):
+    """An RSA 2048 issuing CA under the test root, and CA and CRL files
+    with it and its (empty) CRL added to the test PKI's."""
+    d = os.path.join(work, "rsa-ca")
+    r = {"cert": os.path.join(d, "ca.pem"), "key": os.path.join(d, "ca.key"),
+         "ca_file": os.path.join(d, "ca-bundle.pem"),
+         "crl_file": os.path.join(d, "crl-bundle.pem"),
+         "issuer": "CN=X509Authn Bench RSA Issuing CA,O=X509Authn Test,C=US"}
+    if os.path.exists(r["crl_file"]):
+        return r
+    os.makedirs(d, exist_ok=True)
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\n"
+                "keyUsage=critical,keyCertSign,cRLSign\n"
+                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", r["key"], "-subj",
+                    "/C=US/O=X509Authn Test/CN=X509Authn Bench RSA Issuing CA",
+                    "-out", os.path.join(d, "ca.csr")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["openssl", "x509", "-req", "-in", os.path.join(d, "ca.csr"),
+                    "-CA", pki["root"].cert, "-CAkey", pki["root"].key,
+                    "-set_serial", "0x5201", "-days", "365", "-sha256",
+                    "-extfile", ext, "-extensions", "v3", "-out", r["cert"]],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(d, "index.txt"), "w"):
+        pass
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("01\n")
+    cnf = os.path.join(d, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = %s\ncrlnumber = %s\n"
+                "default_md = sha256\ndefault_crl_days = 30\n[crl_ext]\n"
+                "authorityKeyIdentifier = keyid:always\n"
+                % (os.path.join(d, "index.txt"), os.path.join(d, "crlnumber")))
+    crl = os.path.join(d, "ca.crl.pem")
+    subprocess.run(["openssl", "ca", "-config", cnf, "-gencrl", "-keyfile", r["key"],
+                    "-cert", r["cert"], "-crlexts", "crl_ext", "-out", crl],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for out, base, extra in ((r["ca_file"], pki.ca_bundle, r["cert"]),
+                             (r["crl_file"], pki.crl_bundle, crl)):
+        with open(out + ".tmp", "w") as f:
+            for src in (base, extra):
+                with open(src) as g:
+                    f.write(g.read())
+        os.rename(out + ".tmp", out)
+    return r
+
+
+def refcost(args, work, issuer, kind, headers, n):
     """Inclusive instructions per certificate of d2i_X509 and X509_verify
-    (bench/x509a_refcost under callgrind, runs of n and 3 n certificates:
-    the difference leaves out the first call's set-up)."""
+    under @issuer's key (bench/x509a_refcost under callgrind, runs of n and
+    3 n certificates: the difference leaves out the first call's set-up)."""
     prog = os.path.join(os.path.dirname(args.load), "x509a_refcost")
     d = os.path.join(work, "refcost")
     os.makedirs(d, exist_ok=True)
@@ -852,7 +909,7 @@ def refcost(args, work, pki, kind, headers, n):
     for count in (n, 3 * n):
         out = os.path.join(d, "callgrind-%s-%d.out" % (kind, count))
         subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-                        prog, "--issuer", pki["issuing-a"].cert, "--headers", headers,
+                        prog, "--issuer", issuer, "--headers", headers,
                         "-n", str(count)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
