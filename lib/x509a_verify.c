@@ -48,6 +48,7 @@ struct x509a_verifier {
     apr_thread_mutex_t *lock;       /* guards everything below */
     X509_STORE *store;              /* current trust store */
     trust_gen *gen;                 /* its signature cache (NULL: off) */
+    int sig_hooks;                  /* the cache is on, its hooks usable */
     const char *broken;             /* set when the CRL file is unusable */
     char broken_buf[512];
     volatile apr_uint32_t is_broken;   /* broken != NULL, read without lock */
@@ -179,8 +180,8 @@ typedef struct {
     trust_gen *gen;
 } run_state;
 
-/* Called when a verifier is made (configuration time, one thread):
- * non-zero when the hooks can be used. */
+/* Called when a verifier is made (configuration time, one thread; the
+ * verifier remembers the answer): non-zero when the hooks can be used. */
 static int sig_hooks_init(void)
 {
     X509_STORE *store;
@@ -228,7 +229,7 @@ static trust_gen *gen_create(x509a_verifier *v, X509_STORE *store)
     trust_gen *g;
     int i;
 
-    if (v->conf.sig_cache_off || !sig_hooks_init()
+    if (!v->sig_hooks
         || apr_pool_create_unmanaged_ex(&pool, NULL, NULL) != APR_SUCCESS) {
         return NULL;
     }
@@ -633,7 +634,7 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
         }
     }
     X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
-    if (!v->conf.sig_cache_off && sig_hooks_init()) {
+    if (v->sig_hooks) {
         /* CRL signatures known to the cache are not checked again; the
          * store's: check_crl cannot be set on a store context */
         X509_STORE_set_check_crl(store, check_crl_hook);
@@ -734,6 +735,7 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     v->conf.crl_check = conf->crl_check;
     v->conf.no_crl_ok = conf->no_crl_ok;
     v->conf.sig_cache_off = conf->sig_cache_off;
+    v->sig_hooks = !conf->sig_cache_off && sig_hooks_init();
     /* "none": no CRL checks, whatever the file says */
     if (conf->crl_check == X509A_CRL_CHECK_NONE) {
         v->conf.crl_file = NULL;
