@@ -835,7 +835,11 @@ def scenario_callgrind(args, work, pki):
 def cold_certs(args, work, kind, ca, cakey, n):
     """n new client certificates of the CA @ca, with an EC P-256 or an RSA
     2048 key, as header lines (x509a_mkcerts)."""
-    out = os.path.join(work, "bulk", "cold-%s-%d.txt" % (kind, n))
+    import hashlib
+    with open(ca, "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:16]
+    # named by the CA: a PKI made again (or another issuer) makes new ones
+    out = os.path.join(work, "bulk", "cold-%s-%s-%d.txt" % (kind, tag, n))
     if not os.path.exists(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         mk = os.path.join(os.path.dirname(args.load), "x509a_mkcerts")
