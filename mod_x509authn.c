@@ -771,6 +771,9 @@ static int x509authn_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             vc.depth = sc->depth;
             vc.crl_check = sc->crl_check;
             vc.no_crl_ok = sc->crl_no_crl_ok;
+            /* X509AuthnCacheEntries 0: no per-process cache, the
+             * verified-signature cache included (the cache-off oracle) */
+            vc.sig_cache_off = x509authn_global.entries <= 0;
             if ((err = x509a_verifier_create(pconf, &vc, &sc->verifier))) {
                 const char *at[3];
                 int n = 0;

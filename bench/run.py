@@ -741,7 +741,15 @@ def callgrind_run(args, work, pki, name, body, path, extra, n=None):
                    "x509authn_pre_handshake"):
             if line.rstrip().endswith(":" + fn) and fn not in hooks:
                 hooks[fn] = ir
+        # the reference functions of a new certificate, inside the server
+        for fn in REFERENCE_FUNCTIONS:
+            if len(parts) > 2 and parts[-2].endswith(":" + fn) \
+                    and "ref:" + fn not in hooks:
+                hooks["ref:" + fn] = ir
     return total, hooks
+
+
+REFERENCE_FUNCTIONS = ("d2i_X509", "X509_verify")
 
 
 def scenario_callgrind(args, work, pki):
@@ -766,6 +774,18 @@ def scenario_callgrind(args, work, pki):
              ("header", "cache_on", hdr_body, "/x509/hello.txt", hdr_extra, n),
              ("header", "shared_hit", hdr_shared, "/x509/hello.txt", hdr_extra, nc),
              ("header", "cache_off", hdr_nocache, "/x509/hello.txt", hdr_extra, nc)]
+    # cold: caches on, but every request a certificate never seen (issue 16:
+    # a new leaf under a known intermediate): an EC leaf of Issuing CA A
+    # (EC), an RSA leaf of an RSA issuing CA (in the CA and CRL files too)
+    rsa = rsa_issuer(pki, work)
+    issuers = {"ec": (pki["issuing-a"].cert, pki["issuing-a"].key, hdr_body),
+               "rsa": (rsa["cert"], rsa["key"],
+                       HEADER_LOCATIONS.format(ca=rsa["ca_file"], crl=rsa["crl_file"],
+                                               issuer=rsa["issuer"]))}
+    cold = {kind: cold_certs(args, work, kind, issuers[kind][0], issuers[kind][1],
+                             3 * nc) for kind in issuers}
+    runs += [("header", "cold_" + kind, issuers[kind][2], "/x509/hello.txt",
+              ["--plain", "--headers", f], nc) for kind, f in cold.items()]
     if args.callgrind_variants:
         # only these (GROUP:VARIANT), each with its group's "noauth"
         want = set(args.callgrind_variants.split(","))
@@ -784,12 +804,133 @@ def scenario_callgrind(args, work, pki):
             "requests": 2 * count,
             "per_request": round((t3 - t1) / (2 * count)),
             "hooks_per_request": {k: round((h3.get(k, 0) - h1.get(k, 0)) / (2 * count))
-                                  for k in h3}}
+                                  for k in h3 if not k.startswith("ref:")},
+            "functions_per_request": {k[4:]: round((h3.get(k, 0) - h1.get(k, 0))
+                                                   / (2 * count))
+                                      for k in h3 if k.startswith("ref:")}}
     for group, vs in results.items():
         base = vs["noauth"]["per_request"]
         for v in vs.values():
             v["extra_per_request"] = v["per_request"] - base
+    # the reference of a new certificate, measured here too: one d2i_X509
+    # of such a leaf and one X509_verify under its issuer's key
+    for kind, f in cold.items():
+        v = results.get("header", {}).get("cold_" + kind)
+        if v is None:
+            continue
+        ref = refcost(args, work, issuers[kind][0], kind, f, nc)
+        limit = 1.5 * (ref["d2i_X509"] + ref["X509_verify"])
+        v["reference"] = dict(ref, limit=round(limit),
+                              ratio=round(v["extra_per_request"] / limit, 3))
+        # the same functions as the server ran them for each request (its
+        # libcrypto has more providers and decoders to look through); every
+        # call counts, so this is the reference only while the server
+        # checks one signature per new leaf (intermediates' cached)
+        fpr = v["functions_per_request"]
+        if fpr.get("d2i_X509") and fpr.get("X509_verify"):
+            limit = 1.5 * (fpr["d2i_X509"] + fpr["X509_verify"])
+            v["reference_in_run"] = dict(fpr, limit=round(limit),
+                                         ratio=round(v["extra_per_request"] / limit, 3))
     return results
+
+
+def cold_certs(args, work, kind, ca, cakey, n):
+    """n new client certificates of the CA @ca, with an EC P-256 or an RSA
+    2048 key, as header lines (x509a_mkcerts)."""
+    import hashlib
+    with open(ca, "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:16]
+    # named by the CA: a PKI made again (or another issuer) makes new ones
+    out = os.path.join(work, "bulk", "cold-%s-%s-%d.txt" % (kind, tag, n))
+    if not os.path.exists(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        mk = os.path.join(os.path.dirname(args.load), "x509a_mkcerts")
+        with open(out + ".tmp", "w") as f:
+            subprocess.run([mk, "--ca", ca, "--cakey", cakey, "-n", str(n),
+                            "--first", "9000000"]
+                           + (["--rsa", "2048"] if kind == "rsa" else []),
+                           stdout=f, check=True)
+        os.rename(out + ".tmp", out)
+    return out
+
+
+def rsa_issuer(pki, work):
+    """An RSA 2048 issuing CA under the test root, and CA and CRL files
+    with it and its (empty) CRL added to the test PKI's."""
+    d = os.path.join(work, "rsa-ca")
+    r = {"cert": os.path.join(d, "ca.pem"), "key": os.path.join(d, "ca.key"),
+         "ca_file": os.path.join(d, "ca-bundle.pem"),
+         "crl_file": os.path.join(d, "crl-bundle.pem"),
+         "issuer": "CN=X509Authn Bench RSA Issuing CA,O=X509Authn Test,C=US"}
+    if os.path.exists(r["crl_file"]):
+        return r
+    os.makedirs(d, exist_ok=True)
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\n"
+                "keyUsage=critical,keyCertSign,cRLSign\n"
+                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", r["key"], "-subj",
+                    "/C=US/O=X509Authn Test/CN=X509Authn Bench RSA Issuing CA",
+                    "-out", os.path.join(d, "ca.csr")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["openssl", "x509", "-req", "-in", os.path.join(d, "ca.csr"),
+                    "-CA", pki["root"].cert, "-CAkey", pki["root"].key,
+                    "-set_serial", "0x5201", "-days", "365", "-sha256",
+                    "-extfile", ext, "-extensions", "v3", "-out", r["cert"]],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(d, "index.txt"), "w"):
+        pass
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("01\n")
+    cnf = os.path.join(d, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = %s\ncrlnumber = %s\n"
+                "default_md = sha256\ndefault_crl_days = 30\n[crl_ext]\n"
+                "authorityKeyIdentifier = keyid:always\n"
+                % (os.path.join(d, "index.txt"), os.path.join(d, "crlnumber")))
+    crl = os.path.join(d, "ca.crl.pem")
+    subprocess.run(["openssl", "ca", "-config", cnf, "-gencrl", "-keyfile", r["key"],
+                    "-cert", r["cert"], "-crlexts", "crl_ext", "-out", crl],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for out, base, extra in ((r["ca_file"], pki.ca_bundle, r["cert"]),
+                             (r["crl_file"], pki.crl_bundle, crl)):
+        with open(out + ".tmp", "w") as f:
+            for src in (base, extra):
+                with open(src) as g:
+                    f.write(g.read())
+        os.rename(out + ".tmp", out)
+    return r
+
+
+def refcost(args, work, issuer, kind, headers, n):
+    """Inclusive instructions per certificate of d2i_X509 and X509_verify
+    under @issuer's key (bench/x509a_refcost under callgrind, runs of n and
+    3 n certificates: the difference leaves out the first call's set-up)."""
+    prog = os.path.join(os.path.dirname(args.load), "x509a_refcost")
+    d = os.path.join(work, "refcost")
+    os.makedirs(d, exist_ok=True)
+    costs = {}
+    for count in (n, 3 * n):
+        out = os.path.join(d, "callgrind-%s-%d.out" % (kind, count))
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                        prog, "--issuer", issuer, "--headers", headers,
+                        "-n", str(count)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                             stdout=subprocess.PIPE).stdout.decode(errors="replace")
+        got = {}
+        for line in ann.splitlines():
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].replace(",", "").isdigit():
+                continue
+            for fn in ("d2i_X509", "X509_verify"):
+                if parts[-2].endswith(":" + fn) and fn not in got:
+                    got[fn] = int(parts[0].replace(",", ""))
+        costs[count] = got
+    return {fn: round((costs[3 * n].get(fn, 0) - costs[n].get(fn, 0)) / (2 * n))
+            for fn in ("d2i_X509", "X509_verify")}
 
 
 SCENARIOS = {
@@ -886,6 +1027,14 @@ def report(results):
                 print("callgrind %-11s %-12s %9d instructions/request (%+d vs noauth); "
                       "hooks %s" % (group, v, d["per_request"], d["extra_per_request"],
                                     d["hooks_per_request"]))
+                for ref, what in (("reference", "reference"),
+                                  ("reference_in_run", "in the server")):
+                    if ref in d:
+                        r = d[ref]
+                        print("callgrind %-11s %-12s %s d2i_X509 %d + X509_verify %d; "
+                              "limit 1.5 x = %d; new certificate %+d = %.3f of the limit"
+                              % (group, v, what, r["d2i_X509"], r["X509_verify"],
+                                 r["limit"], d["extra_per_request"], r["ratio"]))
 
 
 if __name__ == "__main__":

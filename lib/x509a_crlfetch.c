@@ -605,12 +605,6 @@ static apr_status_t free_crls(void *data)
     return APR_SUCCESS;
 }
 
-static apr_status_t free_chain(void *data)
-{
-    sk_X509_pop_free(data, X509_free);
-    return APR_SUCCESS;
-}
-
 static int fetch_cb(int ok, X509_STORE_CTX *ctx)
 {
     cb_state *cs = X509_STORE_CTX_get_app_data(ctx);
@@ -676,14 +670,14 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
     x509a_verify_info dummy;
     x509a_crlfetch_info fdummy;
     X509_STORE *store;
-    X509_STORE_CTX *ctx = NULL;
+    x509a_verify_run_opts opts;
     STACK_OF(X509) *chain = NULL;
     STACK_OF(X509_CRL) *crls;
     cb_state cs;
     apr_time_t now = apr_time_now();
     const char *broken, *delta_url = NULL, *delta_why = NULL;
     int delta_bad = 0;
-    int ok = 0, i, j, n, e;
+    int ok, i, j, n;
 
     if (!info) {
         info = &dummy;
@@ -718,38 +712,13 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
 
     /* 1. the signatures, dates and purpose, without CRLs: nothing is
      * fetched for a chain that does not verify to a trust anchor */
-    ctx = X509_STORE_CTX_new();
-    if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
-        X509_STORE_CTX_free(ctx);
+    memset(&opts, 0, sizeof(opts));
+    opts.clear_flags = X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+    if (!x509a_verify_run(v, store, p, leaf, untrusted, &opts, &chain, why,
+                          info)) {
         X509_STORE_free(store);
-        *why = "out of memory";
-        info->transient = 1;
-        info->reason = X509A_REASON_INTERNAL;
         return 0;
     }
-    X509_VERIFY_PARAM_clear_flags(X509_STORE_CTX_get0_param(ctx),
-                                  X509_V_FLAG_CRL_CHECK
-                                  | X509_V_FLAG_CRL_CHECK_ALL);
-    if (X509_verify_cert(ctx) <= 0) {
-        e = X509_STORE_CTX_get_error(ctx);
-        *why = apr_psprintf(p, "verification failed at depth %d: %s",
-                            X509_STORE_CTX_get_error_depth(ctx),
-                            X509_verify_cert_error_string(e));
-        info->error = e;
-        info->error_depth = X509_STORE_CTX_get_error_depth(ctx);
-        info->reason = x509a_reason_of_verify_error(e, info->error_depth);
-        info->transient = e == X509_V_ERR_OUT_OF_MEM
-                          || e == X509_V_ERR_UNSPECIFIED
-                          || e == X509_V_ERR_STORE_LOOKUP;
-        X509_STORE_CTX_free(ctx);
-        X509_STORE_free(store);
-        ERR_clear_error();
-        return 0;
-    }
-    chain = X509_STORE_CTX_get1_chain(ctx);
-    X509_STORE_CTX_free(ctx);
-    ctx = NULL;
-    apr_pool_cleanup_register(p, chain, free_chain, apr_pool_cleanup_null);
 
     /* 2. the CRLs its certificates name */
     crls = sk_X509_CRL_new_null();
@@ -852,74 +821,41 @@ int x509a_crlfetch_check(x509a_verifier *v, x509a_crlstore *st,
     }
 
     /* 3. verify again, with the CRLs */
-    ctx = X509_STORE_CTX_new();
-    if (!ctx || !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
-        X509_STORE_CTX_free(ctx);
-        X509_STORE_free(store);
-        *why = "out of memory";
-        info->transient = 1;
-        info->reason = X509A_REASON_INTERNAL;
-        return 0;
-    }
-    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
-                                x509a_crl_check_flags(conf->crl_check));
-    X509_STORE_CTX_set0_crls(ctx, crls);
-    X509_STORE_CTX_set_app_data(ctx, &cs);
-    X509_STORE_CTX_set_verify_cb(ctx, fetch_cb);
-    if (X509_verify_cert(ctx) > 0) {
-        ok = 1;
-        info->crl_next_update = x509a_crl_bound(ctx,
-                                                X509_STORE_CTX_get0_chain(ctx));
-        if (verified) {
-            *verified = X509_STORE_CTX_get1_chain(ctx);
-            apr_pool_cleanup_register(p, *verified, free_chain,
-                                      apr_pool_cleanup_null);
+    memset(&opts, 0, sizeof(opts));
+    opts.set_flags = x509a_crl_check_flags(conf->crl_check);
+    opts.crls = crls;
+    opts.verify_cb = fetch_cb;
+    opts.app_data = &cs;
+    opts.crl_bound = 1;
+    ok = x509a_verify_run(v, store, p, leaf, untrusted, &opts, verified, why,
+                          info);
+    if (ok && delta_url) {
+        /* not revoked by the base CRLs; the delta would have said */
+        if (!finfo->unknown) {
+            finfo->unknown = 1;
+            finfo->unknown_url = delta_url;
+            finfo->unknown_why = delta_why;
         }
-        if (delta_url) {
-            /* not revoked by the base CRLs; the delta would have said */
-            if (!finfo->unknown) {
-                finfo->unknown = 1;
-                finfo->unknown_url = delta_url;
-                finfo->unknown_why = delta_why;
-            }
-            finfo->invalid |= delta_bad;
-            if (pol->soft_fail && !delta_bad) {
-                finfo->soft_accepted = 1;
-            }
-            else {
-                ok = 0;
-                info->error = X509_V_ERR_UNABLE_TO_GET_CRL;
-                info->reason = X509A_REASON_REVOCATION_UNKNOWN;
-                *why = apr_psprintf(p, "verification failed: revocation "
-                                    "status unknown: delta CRL %s: %s",
-                                    delta_url, delta_why);
-            }
-        }
-    }
-    else {
-        e = X509_STORE_CTX_get_error(ctx);
-        info->error = e;
-        info->error_depth = X509_STORE_CTX_get_error_depth(ctx);
-        info->reason = x509a_reason_of_verify_error(e, info->error_depth);
-        info->transient = e == X509_V_ERR_OUT_OF_MEM
-                          || e == X509_V_ERR_UNSPECIFIED
-                          || e == X509_V_ERR_STORE_LOOKUP;
-        if (e == X509_V_ERR_UNABLE_TO_GET_CRL && finfo->unknown) {
-            *why = apr_psprintf(p, "verification failed at depth %d: "
-                                "revocation status unknown: CRL %s: %s",
-                                info->error_depth, finfo->unknown_url,
-                                finfo->unknown_why);
+        finfo->invalid |= delta_bad;
+        if (pol->soft_fail && !delta_bad) {
+            finfo->soft_accepted = 1;
         }
         else {
-            *why = apr_psprintf(p, "verification failed at depth %d: %s",
-                                info->error_depth,
-                                X509_verify_cert_error_string(e));
+            ok = 0;
+            info->error = X509_V_ERR_UNABLE_TO_GET_CRL;
+            info->reason = X509A_REASON_REVOCATION_UNKNOWN;
+            *why = apr_psprintf(p, "verification failed: revocation "
+                                "status unknown: delta CRL %s: %s",
+                                delta_url, delta_why);
         }
-        info->crl_next_update = x509a_crl_bound(ctx,
-                                                X509_STORE_CTX_get0_chain(ctx));
     }
-    ERR_clear_error();
-    X509_STORE_CTX_free(ctx);
+    else if (!ok && info->error == X509_V_ERR_UNABLE_TO_GET_CRL
+             && finfo->unknown) {
+        *why = apr_psprintf(p, "verification failed at depth %d: "
+                            "revocation status unknown: CRL %s: %s",
+                            info->error_depth, finfo->unknown_url,
+                            finfo->unknown_why);
+    }
     X509_STORE_free(store);
     return ok;
 }

@@ -10,6 +10,14 @@
  * clientAuth purpose, depth, and, when a CRL file is configured, CRLs for
  * every CA of the chain (delta CRLs in the same file included).  The CRL file is reloaded when it changes;
  * verification is safe from several threads.
+ *
+ * Signatures that do not change from one leaf to the next (those of the
+ * intermediates and of the CRLs) are checked once per trust store: a
+ * verified-signature cache keyed by the SHA-256 of the signed object's DER
+ * and of its issuer certificate's DER, dropped with the store (at a CRL
+ * reload) and bounded (X509A_SIG_CACHE_MAX).  Everything else (chain,
+ * purpose, dates, revocation, policies, name constraints) is evaluated on
+ * the full path at every verification.
  */
 
 #ifndef X509A_VERIFY_H
@@ -37,7 +45,16 @@ typedef struct {
     int no_crl_ok;        /**< A certificate whose issuer has no CRL in the
                            *   store passes (mod_ssl's no_crl_for_cert_ok);
                            *   a CRL that is there is still checked. */
+    /** Non-zero: no verified-signature cache (every signature of the chain
+     *  and of its CRLs is checked at every verification); set when the
+     *  per-process caches are off (X509AuthnCacheEntries 0). */
+    int sig_cache_off;
 } x509a_verify_conf;
+
+/** Most signatures a verifier's cache holds (x509a_verify.c: a
+ *  certificate or CRL of the chain, other than the leaf, verified under
+ *  its issuer's key); it starts again empty when full. */
+#define X509A_SIG_CACHE_MAX 1024
 
 /** A trust store with its settings. */
 typedef struct x509a_verifier x509a_verifier;
@@ -114,6 +131,43 @@ int x509a_verifier_check(x509a_verifier *v, apr_pool_t *p, X509 *leaf,
                          STACK_OF(X509) *untrusted, STACK_OF(X509) **verified,
                          const char **why, x509a_verify_info *info);
 
+/** How one X509_verify_cert() run of x509a_verify_run() differs from the
+ *  store's settings. */
+typedef struct {
+    unsigned long set_flags;    /**< X509_V_FLAG_* added to the store's. */
+    unsigned long clear_flags;  /**< X509_V_FLAG_* removed from them. */
+    /** CRLs besides the store's (X509_STORE_CTX_set0_crls), or NULL. */
+    STACK_OF(X509_CRL) *crls;
+    /** The user-initial-policy-set (X509_VERIFY_PARAM_set1_policies()),
+     *  or NULL: any policy. */
+    STACK_OF(ASN1_OBJECT) *policies;
+    /** Verification callback instead of the store's, or NULL. */
+    int (*verify_cb)(int ok, X509_STORE_CTX *ctx);
+    /** X509_STORE_CTX_get_app_data() in @a verify_cb. */
+    void *app_data;
+    /** Non-zero: fill x509a_verify_info.crl_next_update (x509a_crl_bound()
+     *  of the chain, on success and on failure). */
+    int crl_bound;
+} x509a_verify_run_opts;
+
+/**
+ * The one place a chain is verified (x509a_verifier_check() and the
+ * verifications of x509a_crlfetch_check()): a store context on @a store
+ * (a trust store of @a v, x509a_verifier_store()) with @a opts, and the
+ * verdict mapped into @a info and @a why ("verification failed at depth N:
+ * ..."; "out of memory" when no context could be made).
+ * @param chain on success, receives the verified chain (freed with
+ *        @a p's cleanup); may be NULL
+ * @param info filled as x509a_verifier_check() says, except
+ *        settings_digest, which is left alone
+ * @return non-zero when the chain verifies
+ */
+int x509a_verify_run(x509a_verifier *v, X509_STORE *store, apr_pool_t *p,
+                     X509 *leaf, STACK_OF(X509) *untrusted,
+                     const x509a_verify_run_opts *opts,
+                     STACK_OF(X509) **chain, const char **why,
+                     x509a_verify_info *info);
+
 /**
  * SHA-256 over everything that decides a verification: the CA
  * certificates, the CA directory, the CRLs currently loaded, the depth, the
@@ -146,6 +200,10 @@ const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v);
  *  X509A_CRL_CHECK_NONE): CRL_CHECK, CRL_CHECK_ALL for chain, deltas and
  *  extended CRL support. */
 unsigned long x509a_crl_check_flags(x509a_crl_check check);
+
+/** Signatures in the verified-signature cache of the trust store in use
+ *  (for tests and status), or -1 when the cache is off. */
+int x509a_verifier_sig_cache_entries(x509a_verifier *v);
 
 /** How many times the CRLs have been (re)loaded; starts at 1. */
 unsigned int x509a_verifier_generation(x509a_verifier *v);

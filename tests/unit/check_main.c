@@ -33,6 +33,7 @@ int main(void)
     srunner_add_suite(sr, x509a_http_suite());
     srunner_add_suite(sr, x509a_crlfetch_suite());
     srunner_add_suite(sr, x509a_compact_suite());
+    srunner_add_suite(sr, x509a_sigcache_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -51,4 +51,7 @@ Suite *x509a_crlfetch_suite(void);
 /** x509a_cert compact forms: the same answers without decoding, refusals. */
 Suite *x509a_compact_suite(void);
 
+/** x509a_verify's verified-signature cache, against OpenSSL's own. */
+Suite *x509a_sigcache_suite(void);
+
 #endif /* SUITES_H */
