@@ -391,6 +391,7 @@ static int x509authn_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     memset(&x509authn_global, 0, sizeof(x509authn_global));
     x509authn_global.ttl = X509AUTHN_DEFAULT_TTL;
     x509authn_global.entries = X509AUTHN_DEFAULT_ENTRIES;
+    x509authn_global.cache_bytes = X509AUTHN_CACHE_BYTES_DEFAULT;
     x509authn_global.crl_warn = apr_time_from_sec(
         X509AUTHN_DEFAULT_CRL_WARN_DAYS * 86400);
     x509authn_global.expiry_warn = apr_time_from_sec(

@@ -245,6 +245,9 @@ typedef struct {
     apr_interval_time_t cache_timeout;
     /** Per-process cache size in certificates. */
     int entries;
+    /** X509AuthnCacheMaxBytes: what the per-process caches of a process
+     *  may hold together (estimated), 0 for no bound. */
+    apr_size_t cache_bytes;
     /** The cache instance (after post_config). */
     ap_socache_instance_t *instance;
     /** Mutex for providers that are not multi-process safe. */
@@ -354,6 +357,8 @@ struct x509authn_entry {
     apr_time_t expires;
     unsigned int generation;
     x509authn_entry *next_in_bucket, *lru_prev, *lru_next;
+    /** What it costs the process, estimated (x509authn_entry.c). */
+    apr_size_t bytes;
 };
 
 /**
@@ -398,6 +403,12 @@ void x509authn_entry_unlock(x509authn_entry *e);
 
 /** X509_CLIENT_V_REMAIN at @a now (entry locked). */
 const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now);
+
+/** Bytes the per-process caches of this process hold (estimated). */
+apr_size_t x509authn_cache_bytes_used(void);
+
+/** Default of X509AuthnCacheMaxBytes. */
+#define X509AUTHN_CACHE_BYTES_DEFAULT ((apr_size_t)64 * 1024 * 1024)
 
 /** A cache of at most @a max entries, emptied with @a p. */
 x509authn_hcache *x509authn_hcache_create(apr_pool_t *p, int max);

@@ -11,6 +11,8 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 
+#include <errno.h>
+
 APLOG_USE_MODULE(x509authn);
 
 x509authn_global_conf x509authn_global;
@@ -818,6 +820,32 @@ static const char *set_cache_entries(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *set_cache_max_bytes(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    apr_int64_t n, unit, max = APR_INT64_C(64) * 1024 * 1024 * 1024;
+
+    if (err) {
+        return err;
+    }
+    /* bytes, or KiB, MiB, GiB with K, M, G */
+    errno = 0;
+    n = apr_strtoi64(arg, &end, 10);
+    unit = !*end ? 1
+           : !strcasecmp(end, "K") ? 1024
+           : !strcasecmp(end, "M") ? 1024 * 1024
+           : !strcasecmp(end, "G") ? 1024 * 1024 * 1024 : 0;
+    if (end == arg || errno || n < 0 || !unit || n > max / unit) {
+        return directive_error(cmd, apr_psprintf(
+            cmd->pool, "'%s' is not a number of bytes (with K, M or G; at "
+            "most 64G; 0 for no bound)", arg));
+    }
+    x509authn_global.cache_bytes = (apr_size_t)(n * unit);
+    return NULL;
+}
+
 static const char *set_cache_secret(cmd_parms *cmd, void *dconf,
                                     const char *file, const char *previous)
 {
@@ -1005,6 +1033,12 @@ const command_rec x509authn_cmds[] = {
     AP_INIT_TAKE1("X509AuthnCacheEntries", set_cache_entries, NULL, RSRC_CONF,
                   "How many forwarded certificates each server process keeps "
                   "decoded and verified (default 2048, 0 for none)."),
+    AP_INIT_TAKE1("X509AuthnCacheMaxBytes", set_cache_max_bytes, NULL,
+                  RSRC_CONF,
+                  "How much memory the certificates each server process "
+                  "keeps (X509AuthnCacheEntries) may take together, "
+                  "estimated: bytes, or with K, M or G (default 64M, 0 for "
+                  "no bound)."),
     AP_INIT_TAKE12("X509AuthnCacheSecret", set_cache_secret, NULL, RSRC_CONF,
                    "File of the secret (at least 32 random bytes, or 64 hex "
                    "digits) that authenticates shared-cache records, and "

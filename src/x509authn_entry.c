@@ -45,6 +45,33 @@ static x509authn_entry *entry_new(void)
     return e;
 }
 
+/* What an entry costs the process, estimated for the per-process caches'
+ * byte bound (X509AuthnCacheMaxBytes): the first block of its pool (APR
+ * allocates at least 8 KiB), its allocator and mutex, the views formatted
+ * into it, and the OpenSSL objects of the certificates it keeps (about five
+ * times their DER; the trust store's are shared, not counted).  Measured in
+ * bench/BENCHMARKS.md (RSS per child at 100,000 certificates). */
+#define ENTRY_BASE_BYTES (12 * 1024)
+#define DECODED_PER_DER_BYTE 5
+
+static apr_size_t decoded_bytes(X509 *x)
+{
+    int len = x ? i2d_X509(x, NULL) : 0;
+
+    return len > 0 ? (apr_size_t)len * DECODED_PER_DER_BYTE : 0;
+}
+
+static apr_size_t stack_bytes(STACK_OF(X509) *chain)
+{
+    apr_size_t n = 0;
+    int i;
+
+    for (i = 0; chain && i < sk_X509_num(chain); i++) {
+        n += decoded_bytes(sk_X509_value(chain, i));
+    }
+    return n;
+}
+
 x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
                                         STACK_OF(X509) *untrusted,
                                         X509_STORE *store,
@@ -58,6 +85,7 @@ x509authn_entry *x509authn_entry_create(X509 *leaf, STACK_OF(X509) *verified,
     e->cert = x509a_cert_make(e->pool, leaf);
     x509a_cert_set_chain(e->cert, verified, untrusted);
     x509a_cert_set_store(e->cert, store, param);
+    e->bytes = ENTRY_BASE_BYTES + decoded_bytes(leaf) + stack_bytes(untrusted);
     return e;
 }
 
@@ -87,6 +115,8 @@ x509authn_entry *x509authn_entry_create_compact(apr_pool_t *p,
     }
     x509a_cert_set_chain(e->cert, NULL, untrusted);
     x509a_cert_set_store(e->cert, store, NULL);
+    /* the DER and the form, copied; a path rule may decode it later */
+    e->bytes = ENTRY_BASE_BYTES + der_len + form_len + stack_bytes(untrusted);
     return e;
 }
 
@@ -142,6 +172,28 @@ x509authn_entry *x509authn_entry_hold(request_rec *r, x509authn_entry *e)
 /* ------------------------------------------------------------------------ */
 /* Per-process certificate caches                                           */
 /* ------------------------------------------------------------------------ */
+
+/* Bytes (estimated, see entry_bytes) the entries of every per-process
+ * cache of this process hold, in KiB, against x509authn_global.cache_bytes. */
+static apr_uint32_t cached_kib;
+
+static apr_uint32_t entry_kib(const x509authn_entry *e)
+{
+    return (apr_uint32_t)((e->bytes + e->key_len + 1023) / 1024);
+}
+
+static int over_budget(apr_uint32_t more_kib)
+{
+    apr_uint64_t budget = x509authn_global.cache_bytes / 1024;
+
+    return budget && (apr_uint64_t)apr_atomic_read32(&cached_kib) + more_kib
+                     > budget;
+}
+
+apr_size_t x509authn_cache_bytes_used(void)
+{
+    return (apr_size_t)apr_atomic_read32(&cached_kib) * 1024;
+}
 
 struct x509authn_hcache {
     apr_thread_mutex_t *lock;
@@ -200,6 +252,7 @@ static void hcache_unlink(x509authn_hcache *hc, x509authn_entry *e)
     }
     lru_unlink(e);
     hc->count--;
+    apr_atomic_sub32(&cached_kib, entry_kib(e));
 }
 
 static apr_status_t hcache_cleanup(void *data);
@@ -288,16 +341,33 @@ void x509authn_hcache_put(x509authn_hcache *hc, x509authn_entry *e)
             break;
         }
     }
-    if (hc->count >= hc->max && hc->lru.lru_prev != &hc->lru) {
-        evicted = hc->lru.lru_prev;
-        hcache_unlink(hc, evicted);
+    /* the oldest go, while this cache is full or the process's caches
+     * hold more bytes than X509AuthnCacheMaxBytes with this one */
+    while ((hc->count >= hc->max || over_budget(entry_kib(e)))
+           && hc->lru.lru_prev != &hc->lru) {
+        old = hc->lru.lru_prev;
+        hcache_unlink(hc, old);
+        old->next_in_bucket = evicted;
+        evicted = old;
     }
-    e->next_in_bucket = *bucket;
-    *bucket = e;
-    lru_push_front(hc, e);
-    hc->count++;
-    apr_thread_mutex_unlock(hc->lock);
+    if (over_budget(entry_kib(e))) {
+        /* the other caches of the process hold the budget: not kept */
+        apr_thread_mutex_unlock(hc->lock);
+        x509authn_entry_release(e);
+    }
+    else {
+        e->next_in_bucket = *bucket;
+        *bucket = e;
+        lru_push_front(hc, e);
+        hc->count++;
+        apr_atomic_add32(&cached_kib, entry_kib(e));
+        apr_thread_mutex_unlock(hc->lock);
+    }
     x509authn_entry_release(dup);
-    x509authn_entry_release(evicted);
+    while (evicted) {
+        old = evicted;
+        evicted = old->next_in_bucket;
+        x509authn_entry_release(old);
+    }
 }
 
