@@ -883,6 +883,7 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 static void x509authn_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    x509authn_entry_child_init();
     x509authn_cache_child_init(pchild, s);
     x509authn_tls_child_init(pchild);
     x509authn_header_child_init(pchild, s);

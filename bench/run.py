@@ -149,6 +149,21 @@ SSLSessionCache none
         out = subprocess.run(["pgrep", "-P", str(parent)], stdout=subprocess.PIPE)
         return [int(x) for x in out.stdout.split()]
 
+    def private_kb(self):
+        """Memory of each child that is its own (not shared memory such as
+        shmcb, nor the parent's pages it shares): Private_Clean +
+        Private_Dirty of /proc/PID/smaps_rollup."""
+        total = {}
+        for pid in self.children():
+            try:
+                with open("/proc/%d/smaps_rollup" % pid) as f:
+                    total[pid] = sum(int(line.split()[1]) for line in f
+                                     if line.startswith(("Private_Clean:",
+                                                         "Private_Dirty:")))
+            except OSError:
+                pass
+        return total
+
     def rss_kb(self):
         total = {}
         for pid in self.children():
@@ -585,10 +600,14 @@ def scenario_fleet(args, work, pki):
     # 1. shmcb sized for the fleet
     srv = Httpd(work, "fleet-shmcb", args.module, pki, body, modules=mods,
                 server_extra="X509AuthnCache shmcb:%s/fleet-shmcb(%d) %d\n"
-                % (os.path.join(work, "fleet-shmcb"), args.fleet_shmcb, ttl))
+                # as many entries as certificates: X509AuthnCacheMaxBytes
+                # (default 64M) bounds the per-process caches (RSS below)
+                "X509AuthnCacheEntries %d\n"
+                % (os.path.join(work, "fleet-shmcb"), args.fleet_shmcb, ttl, n))
     os.makedirs(os.path.join(work, "fleet-shmcb"), exist_ok=True)
     srv.start()
     try:
+        private0 = srv.private_kb()
         cold = [fleet_round(args, srv, headers, "cold %d" % (i + 1))
                 for i in range(args.fleet_cold_rounds)]
         sweep = fleet_sweep(args, srv, headers, n)
@@ -596,7 +615,9 @@ def scenario_fleet(args, work, pki):
                             first="x509" if i % 2 == 0 else "noauth")
                 for i in range(args.rounds)]
         rss = srv.rss_kb()
-        log("  RSS per child (kB): %s" % rss)
+        private = srv.private_kb()
+        log("  RSS per child (kB): %s, of which its own (not shmcb, not shared "
+            "with the parent): %s" % (rss, private))
         graceful(srv)
         after = fleet_round(args, srv, headers, "after graceful")
         after2 = fleet_round(args, srv, headers, "after graceful, 2")
@@ -605,6 +626,9 @@ def scenario_fleet(args, work, pki):
     result["shmcb"] = {"cold": cold, "sweep": sweep, "warm": warm,
                        "warm_ratio_median": statistics.median(r["ratio"] for r in warm),
                        "rss_kb_per_child": {str(k): v for k, v in rss.items()},
+                       "private_kb_per_child": {str(k): v for k, v in private.items()},
+                       "private_kb_per_child_at_start": {str(k): v
+                                                         for k, v in private0.items()},
                        "graceful": {"before": warm[-1], "after": [after, after2]}}
 
     # 2. the default shmcb

@@ -404,6 +404,10 @@ void x509authn_entry_unlock(x509authn_entry *e);
 /** X509_CLIENT_V_REMAIN at @a now (entry locked). */
 const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now);
 
+/** Per child, before anything makes an entry: the allocator of entries'
+ *  pools. */
+void x509authn_entry_child_init(void);
+
 /** Bytes the per-process caches of this process hold (estimated). */
 apr_size_t x509authn_cache_bytes_used(void);
 
