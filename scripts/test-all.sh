@@ -46,7 +46,7 @@ stage "soak, ${X509A_SOAK_SECONDS:-60} s (graceful restarts, CRL replaced, redis
 soak_work=$top/build/soak
 runuser -u www-data -- test -r "$top/scripts/test-all.sh" 2>/dev/null \
     || soak_work=/var/tmp/mod_x509authn-soak
-make -C "$top/build/ci" -s bench/x509a_load bench/x509a_mkcerts
+make -C "$top/build/ci" -s bench/x509a_load bench/x509a_mkcerts bench/x509a_refcost
 /usr/bin/python3 "$top/tests/soak/soak.py" --module "$top/build/ci/.libs/mod_x509authn.so" \
     --load "$top/build/ci/bench/x509a_load" --seconds "${X509A_SOAK_SECONDS:-60}" \
     --phase 20 --rss-limit-kb "${X509A_SOAK_RSS_KB:-2048}" --work "$soak_work"
