@@ -45,6 +45,9 @@ apr_pool_t *fz_init(void)
             || apr_pool_create(&global_pool, NULL) != APR_SUCCESS) {
             fz_fail("apr_initialize");
         }
+        /* pools are destroyed (their cleanups run) before LeakSanitizer
+         * looks: what a pool's mmap'ed memory points to is not seen */
+        atexit(apr_terminate);
     }
     return global_pool;
 }
