@@ -184,8 +184,17 @@ def _compare(a, b, what):
     if "env" in a:
         ka, kb = set(a["env"]), set(b["env"])
         assert ka == kb, (what, sorted(ka ^ kb))
-        diff = {k: (a["env"][k], b["env"][k]) for k in ka if a["env"][k] != b["env"][k]}
+        diff = {k: (a["env"][k], b["env"][k]) for k in ka if a["env"][k] != b["env"][k]
+                and not _remain_tick(k, a["env"][k], b["env"][k])}
         assert not diff, (what, diff)
+
+
+def _remain_tick(name, x, y):
+    """*_V_REMAIN (whole days until notAfter) drops by one when the two
+    requests fall on either side of a day boundary: with notAfter 3650 days
+    after the PKI was made, that is its first second."""
+    return (name.endswith("_V_REMAIN") and x.isdigit() and y.isdigit()
+            and abs(int(x) - int(y)) <= 1)
 
 
 @pytest.fixture(scope="module")
