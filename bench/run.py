@@ -118,12 +118,16 @@ SSLSessionCache none
 
     def _wait(self, tries=200):
         import socket
+        pid = os.path.join(self.dir, "httpd.pid")
         for _ in range(tries):
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
+                # the listener accepts before the parent writes its pid
+                if os.path.exists(pid):
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("httpd on %d did not start: %s" % (self.port, self.tail()))
 
     def stop(self):
@@ -150,16 +154,22 @@ SSLSessionCache none
         return [int(x) for x in out.stdout.split()]
 
     def private_kb(self):
-        """Memory of each child that is its own (not shared memory such as
-        shmcb, nor the parent's pages it shares): Private_Clean +
-        Private_Dirty of /proc/PID/smaps_rollup."""
+        """Memory of each child that is its own: Private_Clean +
+        Private_Dirty of its private mappings in /proc/PID/smaps.  Shared
+        mappings (shmcb) are left out even where only this child touched a
+        page (smaps counts such pages as private)."""
         total = {}
         for pid in self.children():
             try:
-                with open("/proc/%d/smaps_rollup" % pid) as f:
-                    total[pid] = sum(int(line.split()[1]) for line in f
-                                     if line.startswith(("Private_Clean:",
-                                                         "Private_Dirty:")))
+                kb, shared = 0, False
+                with open("/proc/%d/smaps" % pid) as f:
+                    for line in f:
+                        fields = line.split()
+                        if "-" in fields[0] and len(fields) >= 5 and len(fields[1]) == 4:
+                            shared = fields[1][3] == "s"
+                        elif not shared and fields[0] in ("Private_Clean:", "Private_Dirty:"):
+                            kb += int(fields[1])
+                total[pid] = kb
             except OSError:
                 pass
         return total

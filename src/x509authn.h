@@ -226,6 +226,17 @@ typedef struct {
                  revocation_tls_set:1;
 } x509authn_srv_conf;
 
+/** One part of the shared cache: a provider instance and, for providers
+ *  that are not multi-process safe, the mutex that guards it.  A large
+ *  shmcb is split into parts so that a look-up scans a short index and
+ *  waits only for the requests of its own part. */
+typedef struct {
+    /** The provider's instance. */
+    ap_socache_instance_t *instance;
+    /** Its mutex, or NULL. */
+    apr_global_mutex_t *mutex;
+} x509authn_cache_part;
+
 /** Module-wide settings (X509AuthnCache, X509AuthnCacheEntries). */
 typedef struct {
     /** The shared (mod_socache) verification cache, or NULL. */
@@ -248,10 +259,14 @@ typedef struct {
     /** X509AuthnCacheMaxBytes: what the per-process caches of a process
      *  may hold together (estimated), 0 for no bound. */
     apr_size_t cache_bytes;
-    /** The cache instance (after post_config). */
+    /** The cache instance (after post_config; with parts, the first
+     *  part's): non-NULL while there is a shared cache. */
     ap_socache_instance_t *instance;
-    /** Mutex for providers that are not multi-process safe. */
-    apr_global_mutex_t *mutex;
+    /** The shared cache's parts, chosen by the key: several for a large
+     *  shmcb, one otherwise (after post_config). */
+    x509authn_cache_part *parts;
+    /** How many parts. */
+    int nparts;
     /** X509AuthnCacheSecret: records are written under this key (or, for
      *  shmcb without a secret, a random one made at first start). */
     x509a_record_key *record_key;
@@ -294,6 +309,15 @@ extern x509authn_global_conf x509authn_global;
 #define X509AUTHN_DEFAULT_CACHE_TIMEOUT apr_time_from_msec(50)
 /** Default for X509AuthnCacheEntries. */
 #define X509AUTHN_DEFAULT_ENTRIES 2048
+/** A shmcb shared cache is split into parts of at least this many
+ *  bytes... */
+#define X509AUTHN_SHMCB_PART_MIN (4 * 1024 * 1024)
+/** ...and into at most this many. */
+#define X509AUTHN_SHMCB_PARTS_MAX 32
+/** Threads per child that call a networked shared cache (redis,
+ *  memcache): look-ups of concurrent requests wait for one round trip, not
+ *  for each other's. */
+#define X509AUTHN_CACHE_THREADS 4
 /** Name of the global mutex (Mutex directive). */
 #define X509AUTHN_MUTEX_TYPE "x509authn-cache"
 

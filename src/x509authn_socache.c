@@ -18,16 +18,30 @@
 
 APLOG_USE_MODULE(x509authn);
 
-static int socache_lock(void)
+/* The part that holds @key.  shmcb picks its subcache by the key's first
+ * byte: parts are picked by two others, so that every part uses all its
+ * subcaches. */
+static const x509authn_cache_part *socache_part(const unsigned char *key)
 {
-    return !x509authn_global.mutex
-           || apr_global_mutex_lock(x509authn_global.mutex) == APR_SUCCESS;
+    const x509authn_global_conf *g = &x509authn_global;
+
+    if (g->nparts <= 1) {
+        return g->parts;
+    }
+    return &g->parts[((unsigned int)key[1] << 8 | key[2])
+                     % (unsigned int)g->nparts];
 }
 
-static void socache_unlock(void)
+static int socache_lock(const x509authn_cache_part *part)
 {
-    if (x509authn_global.mutex) {
-        apr_global_mutex_unlock(x509authn_global.mutex);
+    return !part->mutex
+           || apr_global_mutex_lock(part->mutex) == APR_SUCCESS;
+}
+
+static void socache_unlock(const x509authn_cache_part *part)
+{
+    if (part->mutex) {
+        apr_global_mutex_unlock(part->mutex);
     }
 }
 
@@ -39,19 +53,21 @@ static void socache_unlock(void)
  * mod_socache has no per-call timeout, and the networked providers wait for
  * a hung server far too long (apr_memcache reads without a timeout; see
  * docs/directives.md for apr_redis).  So, except for shmcb (local shared
- * memory, called directly), each child runs the provider's calls on one
- * thread of its own: a look-up waits for its answer at most
- * X509AuthnCacheTimeout, a store is queued and forgotten.
+ * memory, called directly), each child runs the provider's calls on a few
+ * threads of its own (X509AUTHN_CACHE_THREADS; the providers keep a pool
+ * of connections, one per thread that asks at once): a look-up waits for
+ * its answer at most X509AuthnCacheTimeout, a store is queued and
+ * forgotten.
  *
  * A circuit breaker stops asking a server that timed out or failed: for a
  * pause of 1 s, doubled on every further failure up to 30 s; then one
  * look-up (the probe) asks again and closes the breaker when it is answered
- * in time.  While the worker is stuck in a call longer than the timeout,
+ * in time.  While a thread is stuck in a call longer than the timeout,
  * nobody queues behind it: requests skip the shared cache at once.
  *
  * Jobs live in pools of their own, children of the worker's pool: a late
  * answer must not be written to a request that has gone.  The worker's pool
- * is never a child of the process pool: a worker stuck in a call outlives
+ * is never a child of the process pool: a thread stuck in a call outlives
  * the child's pools, and child exit does not wait for it.
  */
 
@@ -73,23 +89,32 @@ struct sc_job {
     apr_time_t expiry;
 };
 
+typedef struct sc_worker sc_worker;
+
+/* One of the worker's threads. */
 typedef struct {
-    apr_pool_t *pool;           /* unmanaged, thread-safe allocator */
+    sc_worker *w;
     apr_thread_t *thread;
+    apr_time_t busy_since;      /* its call in progress started; 0: idle */
+} sc_thread;
+
+struct sc_worker {
+    apr_pool_t *pool;           /* unmanaged, thread-safe allocator */
+    sc_thread threads[X509AUTHN_CACHE_THREADS];
+    int nthreads;               /* started */
     apr_thread_mutex_t *mutex;  /* guards everything below */
-    apr_thread_cond_t *wake;    /* the worker: a job, or stop */
+    apr_thread_cond_t *wake;    /* the threads: a job, or stop */
     apr_thread_cond_t *done;    /* requests: a job finished; stop: exited */
     server_rec *s;
     apr_interval_time_t timeout;
     sc_job *gets, *gets_tail;   /* look-ups go first */
     sc_job *puts, *puts_tail;
     int queued;
-    int stopping, exited;
-    apr_time_t busy_since;      /* the call in progress started; 0: idle */
+    int stopping, exited;       /* exited: how many threads */
     int failures;               /* in a row */
     apr_time_t open_until;      /* breaker open until; 0: closed */
     int probing;                /* the probe is out */
-} sc_worker;
+};
 
 /* This child's worker; NULL: calls are made directly (shmcb). */
 static sc_worker *sc_async;
@@ -117,6 +142,33 @@ static sc_job *sc_pop(sc_job **head, sc_job **tail)
         }
     }
     return job;
+}
+
+/* A call has been in progress longer than the timeout.  Mutex held. */
+static int sc_stuck(const sc_worker *w, apr_time_t now)
+{
+    int i;
+
+    for (i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].busy_since
+            && now - w->threads[i].busy_since > w->timeout) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A thread is in a call.  Mutex held. */
+static int sc_busy(const sc_worker *w)
+{
+    int i;
+
+    for (i = 0; i < w->nthreads; i++) {
+        if (w->threads[i].busy_since) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* A failure (timeout, error, stuck call): open the breaker, unless it is
@@ -170,7 +222,7 @@ static const char *sc_admit(sc_worker *w, apr_time_t now, int *probe,
     if (w->stopping) {
         return "is closed (the process is stopping)";
     }
-    if (w->busy_since && now - w->busy_since > w->timeout) {
+    if (sc_stuck(w, now)) {
         /* a hung server: do not queue behind the call that waits for it */
         *pause = sc_trip(w, now);
         return "is stuck in a call";
@@ -305,8 +357,7 @@ static void sc_put(request_rec *r, const unsigned char *key,
     if (w->stopping) {
         why = "the process is stopping";
     }
-    else if (w->open_until || (w->busy_since
-                               && now - w->busy_since > w->timeout)) {
+    else if (w->open_until || sc_stuck(w, now)) {
         why = "the server failed recently";
     }
     else if (w->queued >= SC_QUEUE_MAX) {
@@ -338,9 +389,10 @@ static void sc_put(request_rec *r, const unsigned char *key,
 
 static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
 {
-    sc_worker *w = data;
+    sc_thread *me = data;
+    sc_worker *w = me->w;
     const ap_socache_provider_t *provider = x509authn_global.provider;
-    ap_socache_instance_t *instance = x509authn_global.instance;
+    const x509authn_cache_part *part;
     sc_job *job;
 
     apr_thread_mutex_lock(w->mutex);
@@ -361,27 +413,28 @@ static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
             apr_thread_mutex_lock(w->mutex);
             continue;
         }
-        w->busy_since = apr_time_now();
+        me->busy_since = apr_time_now();
         apr_thread_mutex_unlock(w->mutex);
 
-        if (!socache_lock()) {
+        part = socache_part(job->key);
+        if (!socache_lock(part)) {
             job->rv = APR_EGENERAL;
         }
         else {
             if (job->store) {
                 job->rv = job->expiry > apr_time_now()
-                          ? provider->store(instance, w->s, job->key,
+                          ? provider->store(part->instance, w->s, job->key,
                                             X509AUTHN_SOCACHE_KEY_LEN,
                                             job->expiry, job->val, job->len,
                                             job->pool)
                           : APR_SUCCESS;
             }
             else {
-                job->rv = provider->retrieve(instance, w->s, job->key,
+                job->rv = provider->retrieve(part->instance, w->s, job->key,
                                              X509AUTHN_SOCACHE_KEY_LEN,
                                              job->val, &job->len, job->pool);
             }
-            socache_unlock();
+            socache_unlock(part);
         }
         if (job->store && job->rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_DEBUG, job->rv, w->s,
@@ -390,7 +443,7 @@ static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
         }
 
         apr_thread_mutex_lock(w->mutex);
-        w->busy_since = 0;
+        me->busy_since = 0;
         job->done = 1;
         if (--job->refs == 0) {
             apr_thread_mutex_unlock(w->mutex);
@@ -409,34 +462,43 @@ static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
         }
     }
     w->queued = 0;
-    w->exited = 1;
+    w->exited++;
     apr_thread_cond_broadcast(w->done);
     apr_thread_mutex_unlock(w->mutex);
     apr_thread_exit(thread, APR_SUCCESS);
     return NULL;
 }
 
-/* Child exit: stop the worker, but never wait for a call to a hung server
- * (a stuck worker is left behind, its pool with it; the process ends). */
+/* Child exit: stop the threads, but never wait for a call to a hung
+ * server (a stuck thread is left behind, the worker's pool with it; the
+ * process ends). */
 static apr_status_t sc_worker_stop(void *data)
 {
     sc_worker *w = data;
     apr_time_t deadline = apr_time_now() + apr_time_from_sec(1);
     apr_status_t rv;
-    int exited;
+    int all_exited, i;
 
     sc_async = NULL;
     apr_thread_mutex_lock(w->mutex);
     w->stopping = 1;
-    apr_thread_cond_signal(w->wake);
-    while (!w->exited && !w->busy_since && apr_time_now() < deadline) {
+    apr_thread_cond_broadcast(w->wake);
+    while (w->exited < w->nthreads && apr_time_now() < deadline) {
+        if (sc_busy(w)) {
+            /* a call that ends soon is waited for; a stuck one is not */
+            if (sc_stuck(w, apr_time_now())) {
+                break;
+            }
+        }
         apr_thread_cond_timedwait(w->done, w->mutex,
-                                  deadline - apr_time_now());
+                                  apr_time_from_msec(10));
     }
-    exited = w->exited;
+    all_exited = w->exited == w->nthreads;
     apr_thread_mutex_unlock(w->mutex);
-    if (exited) {
-        apr_thread_join(&rv, w->thread);
+    if (all_exited) {
+        for (i = 0; i < w->nthreads; i++) {
+            apr_thread_join(&rv, w->threads[i].thread);
+        }
         apr_pool_destroy(w->pool);
     }
     return APR_SUCCESS;
@@ -449,6 +511,7 @@ static apr_status_t sc_worker_start(apr_pool_t *pchild, server_rec *s)
     apr_pool_t *pool;
     sc_worker *w;
     apr_status_t rv;
+    int i;
 
     if ((rv = apr_allocator_create(&allocator)) != APR_SUCCESS) {
         return rv;
@@ -477,9 +540,23 @@ static apr_status_t sc_worker_start(apr_pool_t *pchild, server_rec *s)
     if ((rv = apr_thread_mutex_create(&w->mutex, APR_THREAD_MUTEX_DEFAULT,
                                       pool)) != APR_SUCCESS
         || (rv = apr_thread_cond_create(&w->wake, pool)) != APR_SUCCESS
-        || (rv = apr_thread_cond_create(&w->done, pool)) != APR_SUCCESS
-        || (rv = apr_thread_create(&w->thread, NULL, sc_worker_main, w,
-                                   pool)) != APR_SUCCESS) {
+        || (rv = apr_thread_cond_create(&w->done, pool)) != APR_SUCCESS) {
+        apr_pool_destroy(pool);
+        return rv;
+    }
+    /* nthreads is read by the threads under the mutex */
+    apr_thread_mutex_lock(w->mutex);
+    for (i = 0; i < X509AUTHN_CACHE_THREADS; i++) {
+        w->threads[i].w = w;
+        rv = apr_thread_create(&w->threads[i].thread, NULL, sc_worker_main,
+                               &w->threads[i], pool);
+        if (rv != APR_SUCCESS) {
+            break;
+        }
+        w->nthreads++;
+    }
+    apr_thread_mutex_unlock(w->mutex);
+    if (!w->nthreads) {
         apr_pool_destroy(pool);
         return rv;
     }
@@ -496,6 +573,7 @@ static apr_status_t sc_worker_start(apr_pool_t *pchild, server_rec *s)
 int x509authn_socache_get(request_rec *r, const unsigned char *key,
                           unsigned char *val, unsigned int *len)
 {
+    const x509authn_cache_part *part;
     apr_status_t rv;
 
     if (!x509authn_global.instance) {
@@ -504,14 +582,14 @@ int x509authn_socache_get(request_rec *r, const unsigned char *key,
     if (sc_async) {
         return sc_get(r, key, val, len);
     }
-    if (!socache_lock()) {
+    part = socache_part(key);
+    if (!socache_lock(part)) {
         return 0;
     }
-    rv = x509authn_global.provider->retrieve(x509authn_global.instance,
-                                             r->server, key,
+    rv = x509authn_global.provider->retrieve(part->instance, r->server, key,
                                              X509AUTHN_SOCACHE_KEY_LEN,
                                              val, len, r->pool);
-    socache_unlock();
+    socache_unlock(part);
     if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, X509A_LOGNO(0301)
                       "shared cache (%s) lookup failed; verifying locally",
@@ -524,6 +602,7 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
                            const unsigned char *val, unsigned int len,
                            apr_time_t expiry)
 {
+    const x509authn_cache_part *part;
     apr_status_t rv;
 
     if (!x509authn_global.instance) {
@@ -533,14 +612,14 @@ void x509authn_socache_put(request_rec *r, const unsigned char *key,
         sc_put(r, key, val, len, expiry);
         return;
     }
-    if (!socache_lock()) {
+    part = socache_part(key);
+    if (!socache_lock(part)) {
         return;
     }
-    rv = x509authn_global.provider->store(x509authn_global.instance,
-                                          r->server, key,
+    rv = x509authn_global.provider->store(part->instance, r->server, key,
                                           X509AUTHN_SOCACHE_KEY_LEN, expiry,
                                           (unsigned char *)val, len, r->pool);
-    socache_unlock();
+    socache_unlock(part);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, X509A_LOGNO(0302)
                       "shared cache (%s) store failed",
@@ -563,12 +642,44 @@ int x509authn_cache_is_local(void)
 
 static apr_status_t socache_destroy(void *data)
 {
-    if (x509authn_global.instance) {
-        x509authn_global.provider->destroy(x509authn_global.instance,
-                                           (server_rec *)data);
-        x509authn_global.instance = NULL;
+    x509authn_global_conf *g = &x509authn_global;
+    int i;
+
+    for (i = 0; i < g->nparts; i++) {
+        g->provider->destroy(g->parts[i].instance, (server_rec *)data);
     }
+    g->parts = NULL;
+    g->nparts = 0;
+    g->instance = NULL;
     return APR_SUCCESS;
+}
+
+/* How many parts a shmcb of these arguments ("FILE(SIZE)") is split into,
+ * with the arguments of each in *part_args; 1 when it is not split. */
+static int shmcb_split(apr_pool_t *p, const char *args,
+                       const char ***part_args)
+{
+    const char *open = args ? strrchr(args, '(') : NULL;
+    apr_size_t len = args ? strlen(args) : 0;
+    apr_int64_t size;
+    char *end;
+    int n, i;
+
+    if (!open || open == args || args[len - 1] != ')') {
+        return 1;
+    }
+    size = apr_strtoi64(open + 1, &end, 10);
+    if (end != args + len - 1 || size < 2 * X509AUTHN_SHMCB_PART_MIN) {
+        return 1;
+    }
+    n = size / X509AUTHN_SHMCB_PART_MIN > X509AUTHN_SHMCB_PARTS_MAX
+        ? X509AUTHN_SHMCB_PARTS_MAX : (int)(size / X509AUTHN_SHMCB_PART_MIN);
+    *part_args = apr_palloc(p, n * sizeof(**part_args));
+    for (i = 0; i < n; i++) {
+        (*part_args)[i] = apr_psprintf(p, "%.*s.%d(%" APR_INT64_T_FMT ")",
+                                       (int)(open - args), args, i, size / n);
+    }
+    return n;
 }
 
 const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp)
@@ -618,8 +729,10 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     /* a verified record: header, three digests, a compact form of
      * typically 650-950 bytes, MAC (x509a_record.h) */
     struct ap_socache_hints hints = { 64, 40 + 32 * 3 + 800 + 16, 300 };
+    const char **part_args = NULL;
     const char *err;
     apr_status_t rv;
+    int i, n = 1;
 
     if (g->disabled) {
         return NULL;
@@ -635,29 +748,67 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         return NULL;
     }
     hints.expiry_interval = (long)apr_time_sec(g->ttl);
-    if (g->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
-        rv = ap_global_mutex_create(&g->mutex, NULL, X509AUTHN_MUTEX_TYPE,
-                                    NULL, s, pconf, 0);
-        if (rv != APR_SUCCESS) {
-            return "X509AuthnCache: cannot create the cache mutex";
-        }
+    if (x509authn_cache_is_local()) {
+        n = shmcb_split(ptemp, g->provider_args, &part_args);
     }
-    rv = g->provider->init(g->instance, "mod_x509authn", &hints, s, pconf);
-    if (rv != APR_SUCCESS) {
-        return apr_psprintf(pconf, "X509AuthnCache: cannot initialise the "
-                            "%s cache", g->provider_name);
-    }
+    g->parts = apr_pcalloc(pconf, n * sizeof(*g->parts));
+    g->nparts = 0;
+    /* destroys the parts made so far when one fails */
     apr_pool_cleanup_register(pconf, s, socache_destroy,
                               apr_pool_cleanup_null);
+    for (i = 0; i < n; i++) {
+        x509authn_cache_part *part = &g->parts[i];
+
+        if (n == 1) {
+            part->instance = g->instance;
+        }
+        else if ((err = g->provider->create(&part->instance, part_args[i],
+                                            ptemp, pconf))) {
+            g->instance = NULL;
+            return apr_psprintf(pconf, "X509AuthnCache: %s", err);
+        }
+        if (g->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
+            rv = ap_global_mutex_create(&part->mutex, NULL,
+                                        X509AUTHN_MUTEX_TYPE,
+                                        n > 1 ? apr_itoa(ptemp, i) : NULL,
+                                        s, pconf, 0);
+            if (rv != APR_SUCCESS) {
+                g->instance = NULL;
+                return "X509AuthnCache: cannot create the cache mutex";
+            }
+        }
+        rv = g->provider->init(part->instance, "mod_x509authn", &hints, s,
+                               pconf);
+        if (rv != APR_SUCCESS) {
+            g->instance = NULL;
+            return apr_psprintf(pconf, "X509AuthnCache: cannot initialise "
+                                "the %s cache", g->provider_name);
+        }
+        g->nparts++;
+    }
+    g->instance = g->parts[0].instance;
+    if (n > 1) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, X509A_LOGNO(0308)
+                     "shared cache (shmcb) in %d parts: %s ...", n,
+                     part_args[0]);
+    }
     return NULL;
 }
 
 void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s)
 {
     x509authn_global_conf *g = &x509authn_global;
-    if (g->mutex) {
-        const char *file = apr_global_mutex_lockfile(g->mutex);
-        if (apr_global_mutex_child_init(&g->mutex, file, pchild)
+    int i;
+
+    for (i = 0; i < g->nparts; i++) {
+        x509authn_cache_part *part = &g->parts[i];
+        const char *file;
+
+        if (!part->mutex) {
+            continue;
+        }
+        file = apr_global_mutex_lockfile(part->mutex);
+        if (apr_global_mutex_child_init(&part->mutex, file, pchild)
             != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, X509A_LOGNO(0307)
                          "cannot reopen the cache mutex: shared cache off");

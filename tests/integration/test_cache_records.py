@@ -521,3 +521,40 @@ def test_shmcb_without_secret_across_graceful_restart(request, workroot, pki, mo
         assert h.log_lines(mark, hit), h.log_since(mark)
         assert not h.log_lines(mark, WARN), h.log_since(mark)
         h.reload(**kw)
+
+
+@pytest.mark.parametrize("size,parts", [(None, 8), (268435456, 32), (6000000, 1),
+                                         (1000000, 1)])
+def test_shmcb_parts(request, workroot, pki, module_so, size, parts):
+    """A shmcb of 8 MiB or more is split into parts of at least 4 MiB (at
+    most 32), picked by the record's key, each with its own index and lock
+    (issue 16): the default 32 MiB in 8.  Both children find every record
+    another wrote, whichever part holds it."""
+    h = new_httpd(request, workroot, pki, module_so, name="records-parts-%s" % size)
+    cache = ("X509AuthnCache shmcb 300\n" if size is None else
+             "X509AuthnCache shmcb:%s(%d) 300\n" % (h.path("run/x509-parts"), size))
+    h.start(extra_vhosts={"fwd": F.trust(ca=pki.ca_bundle, crl=pki.crl_bundle)
+                          + F.proxy_locations()},
+            server_extra=cache + "X509AuthnCacheEntries 0\n")
+    names = ["alice", "bob", "utf8", "escaped", "multiou", "root-direct"]
+    hit = r"X509A0303: verification result taken from the shared cache"
+    for name in names:
+        r = get(h, pki[name])
+        assert r.status == 200, (name, r.status)
+    mark = h.log_mark()
+    # several connections, so that both children look
+    for _ in range(3):
+        for name in names:
+            r = get(h, pki[name])
+            assert r.status == 200, (name, r.status)
+    assert len(h.log_lines(mark, hit)) == 3 * len(names), h.log_since(mark)
+    assert not h.log_lines(mark, r"X509A030[12]|X509A0307"), h.log_since(mark)
+    split = r"X509A0308: shared cache \(shmcb\) in (\d+) parts: \S+\.0\((\d+)\)"
+    lines = h.log_lines(0, split)
+    if parts == 1:
+        assert not lines, "\n".join(lines)
+    else:
+        assert lines, h.log_since(0)
+        m = re.search(split, lines[-1])
+        assert int(m.group(1)) == parts, lines[-1]
+        assert int(m.group(2)) == (size or 32 * 1024 * 1024) // parts
