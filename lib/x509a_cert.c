@@ -273,7 +273,7 @@ static int has_digest(X509 *x, const unsigned char *want)
     unsigned char md[32];
     unsigned int len;
 
-    return X509_digest(x, EVP_sha256(), md, &len) && len == 32
+    return X509_digest(x, x509a_sha256(), md, &len) && len == 32
            && memcmp(md, want, 32) == 0;
 }
 
@@ -337,12 +337,17 @@ fail:
     return NULL;
 }
 
-static time_t asn1_time_t(const ASN1_TIME *t)
+apr_time_t x509a_time(const ASN1_TIME *t)
 {
     struct tm tm;
 
     memset(&tm, 0, sizeof(tm));
-    return (t && ASN1_TIME_to_tm(t, &tm)) ? timegm(&tm) : 0;
+    return t && ASN1_TIME_to_tm(t, &tm) ? apr_time_from_sec(timegm(&tm)) : 0;
+}
+
+static time_t asn1_time_t(const ASN1_TIME *t)
+{
+    return (time_t)apr_time_sec(x509a_time(t));
 }
 
 /* How long a path found by verifying again stays good. */
@@ -729,7 +734,7 @@ __attribute__((destructor)) static void sha256_fini(void)
     sha256_fetched = NULL;
 }
 
-static const EVP_MD *sha256_md(void)
+const EVP_MD *x509a_sha256(void)
 {
     pthread_once(&sha256_once, sha256_fetch);
     return sha256_fetched ? sha256_fetched : EVP_sha256();
@@ -746,7 +751,7 @@ const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg)
         return c->sha1;
     }
     if (!c->have_sha256) {
-        c->have_sha256 = X509_digest(cert_x509(c), sha256_md(), c->sha256, &len);
+        c->have_sha256 = X509_digest(cert_x509(c), x509a_sha256(), c->sha256, &len);
     }
     return c->sha256;
 }
@@ -775,7 +780,7 @@ const unsigned char *x509a_cert_spki_sha256(x509a_cert *c)
         unsigned int mdlen;
 
         c->spki_state = (len > 0 && EVP_Digest(der, (size_t)len, c->spki,
-                                               &mdlen, EVP_sha256(), NULL))
+                                               &mdlen, x509a_sha256(), NULL))
                         ? 1 : -1;
         OPENSSL_free(der);
     }
@@ -1824,7 +1829,7 @@ static x509a_cert *make_compact(apr_pool_t *p, const unsigned char *der,
     if (der_sha256) {
         memcpy(md, der_sha256, 32);
     }
-    if ((!der_sha256 && !EVP_Digest(der, der_len, md, &mdlen, sha256_md(),
+    if ((!der_sha256 && !EVP_Digest(der, der_len, md, &mdlen, x509a_sha256(),
                                     NULL))
         || mdlen != 32 || memcmp(md, form + 1, 32) != 0) {
         ERR_clear_error();

@@ -259,6 +259,14 @@ int x509a_cert_has_eku(x509a_cert *c, const ASN1_OBJECT *purpose);
 /** Days until notAfter, 0 once expired (mod_ssl's V_REMAIN). */
 long x509a_cert_days_remaining(x509a_cert *c, time_t now);
 
+/** An ASN1_TIME (a certificate's or CRL's time, an OCSP response's
+ *  GeneralizedTime) as apr_time_t; 0 when @a t is NULL or unreadable. */
+apr_time_t x509a_time(const ASN1_TIME *t);
+
+/** SHA-256, fetched once per process: EVP_sha256() makes every digest
+ *  look its implementation up again (a few thousand instructions). */
+const EVP_MD *x509a_sha256(void);
+
 /** notBefore and notAfter as seconds since the epoch. */
 void x509a_cert_validity(x509a_cert *c, time_t *not_before, time_t *not_after);
 

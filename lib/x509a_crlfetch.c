@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509a_crlfetch.h"
+#include "x509a_cert.h"
 #include "x509a_print.h"
 #include "x509a_http.h"
 #include "x509a_reason.h"
@@ -53,13 +54,6 @@ struct x509a_crlstore {
     unsigned int generation;
 };
 
-static apr_time_t asn1_time(const ASN1_TIME *t)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    return t && ASN1_TIME_to_tm(t, &tm) ? apr_time_from_sec(timegm(&tm)) : 0;
-}
 
 static apr_status_t store_cleanup(void *data)
 {
@@ -106,7 +100,7 @@ static void update_digest(x509a_crlstore *st)
     }
     /* in URL order: processes holding the same CRLs agree */
     qsort(list, n, sizeof(list[0]), entry_cmp);
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-crlfetch-1", 16);
     for (i = 0; i < n; i++) {
         EVP_DigestUpdate(md, list[i]->url, strlen(list[i]->url) + 1);
@@ -226,7 +220,7 @@ static const char *cache_path(apr_pool_t *p, const x509a_crlstore *st,
     char hex[65];
     unsigned int mdlen, i;
 
-    EVP_Digest(url, strlen(url), md, &mdlen, EVP_sha256(), NULL);
+    EVP_Digest(url, strlen(url), md, &mdlen, x509a_sha256(), NULL);
     for (i = 0; i < 32; i++) {
         apr_snprintf(hex + 2 * i, 3, "%02x", md[i]);
     }
@@ -365,7 +359,7 @@ static int install(x509a_crlstore *st, crl_entry *e, X509_CRL *crl,
     int changed;
 
     /* an older CRL than the one held (a lagging mirror): keep ours */
-    if (e->crl && asn1_time(X509_CRL_get0_lastUpdate(crl)) < e->this_update) {
+    if (e->crl && x509a_time(X509_CRL_get0_lastUpdate(crl)) < e->this_update) {
         X509_CRL_free(crl);
         e->fetched_at = now;
         e->refresh_at = refresh_time(now, e->this_update, e->next_update);
@@ -373,16 +367,16 @@ static int install(x509a_crlstore *st, crl_entry *e, X509_CRL *crl,
         e->why[0] = '\0';
         return 0;
     }
-    if (!X509_CRL_digest(crl, EVP_sha256(), sha, &mdlen)) {
+    if (!X509_CRL_digest(crl, x509a_sha256(), sha, &mdlen)) {
         memset(sha, 0, sizeof(sha));
     }
     changed = !e->crl || memcmp(sha, e->sha, 32) != 0;
     X509_CRL_free(e->crl);
     e->crl = crl;
     memcpy(e->sha, sha, 32);
-    e->this_update = asn1_time(X509_CRL_get0_lastUpdate(crl));
+    e->this_update = x509a_time(X509_CRL_get0_lastUpdate(crl));
     e->next_update = X509_CRL_get0_nextUpdate(crl)
-                     ? asn1_time(X509_CRL_get0_nextUpdate(crl))
+                     ? x509a_time(X509_CRL_get0_nextUpdate(crl))
                      : APR_INT64_MAX;
     e->fetched_at = now;
     e->refresh_at = refresh_time(now, e->this_update, e->next_update);
@@ -427,12 +421,12 @@ static X509_CRL *obtain(x509a_crlstore *st, apr_pool_t *p, const char *url,
     if (st->conf.cache_dir) {
         crl = read_cached(p, st, url);
         if (crl) {
-            apr_time_t tu = asn1_time(X509_CRL_get0_lastUpdate(crl));
+            apr_time_t tu = x509a_time(X509_CRL_get0_lastUpdate(crl));
             const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
 
             /* another process's fetch, newer than ours and not stale */
             if (tu > have_this_update && check_crl(p, crl, issuer) == NULL
-                && (!nu || asn1_time(nu) > now)) {
+                && (!nu || x509a_time(nu) > now)) {
                 *note = "from the cache directory";
                 return crl;
             }

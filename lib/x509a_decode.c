@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509a_decode.h"
+#include "x509a_cert.h"
 
 static const struct {
     const char *name;
@@ -128,10 +129,32 @@ static const char *url_decode(apr_pool_t *p, span v, span *out)
     return NULL;
 }
 
-static int b64_char(unsigned char c)
-{
-    return apr_isalnum(c) || c == '+' || c == '/';
-}
+/* Each byte's class in base64 text: B64_DIGIT for the standard alphabet,
+ * B64_SPACE for white space, B64_PAD for '=', 0 for anything else.  A
+ * table, not apr_isalnum(): this runs over every byte of every forwarded
+ * certificate, and the ctype call cost two thirds of a shared-cache hit's
+ * decoding. */
+#define B64_DIGIT 1
+#define B64_SPACE 2
+#define B64_PAD   3
+static const unsigned char b64_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0, 0, 2, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 3, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
 
 /* Strict base64 (standard alphabet, padded); white space is skipped. */
 static const char *b64_decode(apr_pool_t *p, span v, unsigned char **der,
@@ -144,16 +167,23 @@ static const char *b64_decode(apr_pool_t *p, span v, unsigned char **der,
 
     for (i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char)v.s[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            continue;
-        }
-        if (c == '=') {
+
+        switch (b64_class[c]) {
+        case B64_DIGIT:
+            if (pad) {
+                return "data after base64 padding";
+            }
+            clean[n++] = (char)c;
+            break;
+        case B64_SPACE:
+            break;
+        case B64_PAD:
             pad++;
-        }
-        else if (!b64_char(c) || pad) {
+            clean[n++] = (char)c;
+            break;
+        default:
             return pad ? "data after base64 padding" : "bad base64";
         }
-        clean[n++] = (char)c;
     }
     if (n == 0 || n % 4 || pad > 2) {
         return "bad base64 length";
@@ -664,7 +694,7 @@ static const char *xfcc_certs(apr_pool_t *p, const xfcc_elem *el, X509 **leaf,
     if (sk_X509_num(all) == 0) {
         return NULL;
     }
-    if (!X509_digest(sk_X509_value(all, 0), EVP_sha256(), md, &mdlen)) {
+    if (!X509_digest(sk_X509_value(all, 0), x509a_sha256(), md, &mdlen)) {
         ERR_clear_error();
         return "cannot hash the XFCC certificate";
     }

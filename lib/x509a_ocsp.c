@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509a_ocsp.h"
+#include "x509a_cert.h"
 
 struct x509a_ocsp_query {
     X509 *cert;             /* references held */
@@ -102,7 +103,7 @@ void x509a_ocsp_query_id(const x509a_ocsp_query *q, unsigned char out[32])
 
     /* should the encoding fail, the query's address: a key no other
      * query shares while it lives (a cache miss, never another's answer) */
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-ocsp-certid-1", 19);
     if (len > 0) {
         EVP_DigestUpdate(md, der, len);
@@ -131,13 +132,6 @@ const char *x509a_ocsp_aia_url(apr_pool_t *p, X509 *cert)
     return found;
 }
 
-static apr_time_t gtime(const ASN1_GENERALIZEDTIME *t)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    return t && ASN1_TIME_to_tm(t, &tm) ? apr_time_from_sec(timegm(&tm)) : 0;
-}
 
 static void fail(x509a_ocsp_result *out, const char *why)
 {
@@ -232,8 +226,8 @@ void x509a_ocsp_check(apr_pool_t *p, const x509a_ocsp_query *q,
         fail(out, openssl_reason(p, "OCSP response is not current"));
         goto done;
     }
-    out->this_update = gtime(thisupd);
-    out->next_update = nextupd ? gtime(nextupd) : 0;
+    out->this_update = x509a_time(thisupd);
+    out->next_update = nextupd ? x509a_time(nextupd) : 0;
     out->expires = nextupd ? out->next_update
                            : (fetched ? fetched : out->this_update)
                              + X509A_OCSP_DEFAULT_KEEP;
@@ -254,7 +248,7 @@ void x509a_ocsp_check(apr_pool_t *p, const x509a_ocsp_query *q,
         out->why = apr_psprintf(p, "revoked (%s) at %" APR_TIME_T_FMT,
                                 reason >= 0 ? OCSP_crl_reason_str(reason)
                                             : "no reason given",
-                                apr_time_sec(gtime(rev)));
+                                apr_time_sec(x509a_time(rev)));
         break;
     default:
         out->status = X509A_OCSP_UNKNOWN;

@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 
 #include "x509a_record.h"
+#include "x509a_cert.h"
 #include "x509a_reason.h"
 
 /* Offsets of the fixed header. */
@@ -64,7 +65,7 @@ static int derive(const char *label, const unsigned char *secret,
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int mdlen;
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+    int ok = ctx && EVP_DigestInit_ex(ctx, x509a_sha256(), NULL)
              && EVP_DigestUpdate(ctx, label, strlen(label))
              && EVP_DigestUpdate(ctx, secret, len)
              && EVP_DigestFinal_ex(ctx, md, &mdlen);
@@ -233,7 +234,7 @@ int x509a_record_cache_key_digests(const unsigned char *digests,
 
     if (nuntrusted < 0
         || !EVP_Digest(digests, 32 * (apr_size_t)(1 + nuntrusted), key,
-                       &mdlen, EVP_sha256(), NULL)) {
+                       &mdlen, x509a_sha256(), NULL)) {
         ERR_clear_error();
         return 0;
     }
@@ -258,9 +259,9 @@ int x509a_record_cache_key(X509 *leaf, STACK_OF(X509) *untrusted,
             return 0;
         }
     }
-    ok = X509_digest(leaf, EVP_sha256(), md, &mdlen);
+    ok = X509_digest(leaf, x509a_sha256(), md, &mdlen);
     for (i = 0; ok && i < n; i++) {
-        ok = X509_digest(sk_X509_value(untrusted, i), EVP_sha256(),
+        ok = X509_digest(sk_X509_value(untrusted, i), x509a_sha256(),
                          md + 32 * (i + 1), &mdlen);
     }
     /* one function computes both: they agree by construction */

@@ -106,10 +106,10 @@ static const char *digest_cas(x509a_rules *rules)
     unsigned int len;
     int i, ok;
 
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+    ok = ctx && EVP_DigestInit_ex(ctx, x509a_sha256(), NULL)
          && EVP_DigestUpdate(ctx, label, sizeof(label));
     for (i = 0; ok && i < sk_X509_num(rules->issuing_cas); i++) {
-        ok = X509_digest(sk_X509_value(rules->issuing_cas, i), EVP_sha256(),
+        ok = X509_digest(sk_X509_value(rules->issuing_cas, i), x509a_sha256(),
                          md, &len)
              && EVP_DigestUpdate(ctx, md, len);
     }
@@ -134,7 +134,7 @@ static const char *digest_policies(x509a_rules *rules)
     unsigned int len;
     int i, ok;
 
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
+    ok = ctx && EVP_DigestInit_ex(ctx, x509a_sha256(), NULL)
          && EVP_DigestUpdate(ctx, label, sizeof(label));
     for (i = 0; ok && oids && i < oids->nelts; i++) {
         const ASN1_OBJECT *o = APR_ARRAY_IDX(oids, i, ASN1_OBJECT *);
@@ -553,7 +553,7 @@ int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas,
             unsigned char md[32];
             unsigned int mdlen;
 
-            if (!X509_digest(sk_X509_value(cas, j), EVP_sha256(), md, &mdlen)) {
+            if (!X509_digest(sk_X509_value(cas, j), x509a_sha256(), md, &mdlen)) {
                 continue;
             }
             for (i = 1; i < n; i++) {

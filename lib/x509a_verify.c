@@ -22,6 +22,7 @@
 #include "x509a_verify.h"
 #include "x509a_reason.h"
 #include "x509a_print.h"
+#include "x509a_cert.h"
 
 /* One trust store and what is known of its signatures: the SHA-256 of the
  * DER of its certificates and CRLs, by object (the store holds them, so
@@ -255,10 +256,10 @@ static trust_gen *gen_create(x509a_verifier *v, X509_STORE *store)
         X509 *x = X509_OBJECT_get0_X509(o);
         X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
 
-        if (x && X509_digest(x, EVP_sha256(), d, &len) && len == 32) {
+        if (x && X509_digest(x, x509a_sha256(), d, &len) && len == 32) {
             memo_put(g, x, d);
         }
-        else if (crl && X509_CRL_digest(crl, EVP_sha256(), d, &len)
+        else if (crl && X509_CRL_digest(crl, x509a_sha256(), d, &len)
                  && len == 32) {
             memo_put(g, crl, d);
         }
@@ -282,7 +283,7 @@ static int obj_digest(trust_gen *g, X509 *x, X509_CRL *crl,
         memcpy(out, d, 32);
         return 1;
     }
-    return x && X509_digest(x, EVP_sha256(), out, &len) && len == 32;
+    return x && X509_digest(x, x509a_sha256(), out, &len) && len == 32;
 }
 
 static int sig_known(trust_gen *g, const unsigned char key[64])
@@ -593,7 +594,7 @@ static const char *build_store(x509a_verifier *v, apr_pool_t *tmp,
         err = "out of memory";
         goto done;
     }
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, v->base_digest, sizeof(v->base_digest));
     if (v->conf.ca_file) {
         /* the bytes read at startup, which the settings digest covers */
@@ -748,7 +749,7 @@ const char *x509a_verifier_create(apr_pool_t *p, const x509a_verify_conf *conf,
     /* what does not change while running: CA bytes, directory, depth */
     apr_pool_create(&tmp, p);
     md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-verify-3 purpose=sslclient deltas ext", 43);
     EVP_DigestUpdate(md, &v->conf.depth, sizeof(v->conf.depth));
     {
@@ -926,20 +927,16 @@ apr_time_t x509a_crl_bound(X509_STORE_CTX *ctx, STACK_OF(X509) *chain)
         for (j = 0; crls && j < sk_X509_CRL_num(crls); j++) {
             const ASN1_TIME *next = X509_CRL_get0_nextUpdate(
                 sk_X509_CRL_value(crls, j));
-            struct tm tm;
+            apr_time_t next_time;
 
             /* no nextUpdate: no bound from this CRL */
             if (!next) {
                 continue;
             }
-            memset(&tm, 0, sizeof(tm));
-            if (!ASN1_TIME_to_tm(next, &tm)) {
-                /* unreadable: bound the verdict to now (not cached) */
-                bound = 0;
-                continue;
-            }
-            if (apr_time_from_sec(timegm(&tm)) < bound) {
-                bound = apr_time_from_sec(timegm(&tm));
+            /* unreadable (0): bound the verdict to now (not cached) */
+            next_time = x509a_time(next);
+            if (next_time < bound) {
+                bound = next_time;
             }
         }
         sk_X509_CRL_pop_free(crls, X509_CRL_free);
@@ -1129,13 +1126,6 @@ const x509a_verify_conf *x509a_verifier_conf(x509a_verifier *v)
     return &v->conf;
 }
 
-static apr_time_t asn1_apr_time(const ASN1_TIME *t)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    return t && ASN1_TIME_to_tm(t, &tm) ? apr_time_from_sec(timegm(&tm)) : 0;
-}
 
 void x509a_verifier_health_get(x509a_verifier *v, apr_pool_t *p,
                                x509a_verifier_health *h)
@@ -1173,8 +1163,8 @@ void x509a_verifier_health_get(x509a_verifier *v, apr_pool_t *p,
         }
         c = apr_array_push(h->crls);
         c->issuer = x509a_print_name(p, X509_CRL_get_issuer(crl), 0);
-        c->this_update = asn1_apr_time(X509_CRL_get0_lastUpdate(crl));
-        c->next_update = asn1_apr_time(X509_CRL_get0_nextUpdate(crl));
+        c->this_update = x509a_time(X509_CRL_get0_lastUpdate(crl));
+        c->next_update = x509a_time(X509_CRL_get0_nextUpdate(crl));
         c->entries = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
         if (c->entries < 0) {
             c->entries = 0;

@@ -69,7 +69,7 @@ void x509authn_crl_key(const x509authn_srv_conf *sc,
     apr_snprintf(policy, sizeof(policy), "x509authn-crlfetch-1 soft=%d "
                  "stale=%" APR_TIME_T_FMT, sc->soft_fail,
                  apr_time_sec(sc->crl_max_stale));
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, settings, 32);
     EVP_DigestUpdate(md, policy, strlen(policy));
     EVP_DigestUpdate(md, held, 32);

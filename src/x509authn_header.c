@@ -33,14 +33,6 @@ static apr_status_t free_stack_only(void *data)
     return APR_SUCCESS;
 }
 
-static apr_time_t asn1_time(const ASN1_TIME *t)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    return ASN1_TIME_to_tm(t, &tm) ? apr_time_from_sec(timegm(&tm)) : 0;
-}
-
 /* The window in which every certificate of the chain is valid. */
 static void chain_window(STACK_OF(X509) *chain, apr_time_t *from,
                          apr_time_t *until)
@@ -50,8 +42,8 @@ static void chain_window(STACK_OF(X509) *chain, apr_time_t *from,
     *from = 0;
     *until = APR_INT64_MAX;
     for (i = 0; i < sk_X509_num(chain); i++) {
-        apr_time_t nb = asn1_time(X509_get0_notBefore(sk_X509_value(chain, i)));
-        apr_time_t na = asn1_time(X509_get0_notAfter(sk_X509_value(chain, i)));
+        apr_time_t nb = x509a_time(X509_get0_notBefore(sk_X509_value(chain, i)));
+        apr_time_t na = x509a_time(X509_get0_notAfter(sk_X509_value(chain, i)));
         if (nb > *from) {
             *from = nb;
         }
@@ -370,7 +362,7 @@ static x509authn_entry *shared_entry(request_rec *r,
                                     : &APR_ARRAY_IDX(chain, i - 1, x509a_der);
 
         if (!EVP_Digest(d->der, d->len, st->digests + 32 * i, &mdlen,
-                        EVP_sha256(), NULL)) {
+                        x509a_sha256(), NULL)) {
             ERR_clear_error();
             return NULL;
         }
@@ -416,9 +408,9 @@ static x509authn_entry *verified_entry(request_rec *r,
         st->nuntrusted = n > 0 ? n : 0;
         st->digests = apr_palloc(r->pool,
                                  32 * (apr_size_t)(1 + st->nuntrusted));
-        st->keyed = X509_digest(leaf, EVP_sha256(), st->digests, &mdlen);
+        st->keyed = X509_digest(leaf, x509a_sha256(), st->digests, &mdlen);
         for (i = 0; st->keyed && i < st->nuntrusted; i++) {
-            st->keyed = X509_digest(sk_X509_value(untrusted, i), EVP_sha256(),
+            st->keyed = X509_digest(sk_X509_value(untrusted, i), x509a_sha256(),
                                     st->digests + 32 * (i + 1), &mdlen);
         }
         ERR_clear_error();
@@ -491,7 +483,7 @@ static x509authn_entry *verified_entry(request_rec *r,
         else {
             rec.chain = digests = apr_palloc(r->pool, 32 * rec.nchain);
             for (i = 0; i < rec.nchain; i++) {
-                if (!X509_digest(sk_X509_value(verified, i), EVP_sha256(),
+                if (!X509_digest(sk_X509_value(verified, i), x509a_sha256(),
                                  digests + 32 * i, &mdlen)) {
                     shared = 0;
                 }

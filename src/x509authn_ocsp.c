@@ -202,7 +202,7 @@ static void ocsp_digest(x509authn_ocsp_conf *oc)
     v[2] = oc->nonce;
     v[3] = oc->max_age;
     v[4] = oc->skew;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-ocsp-settings-1", 21);
     EVP_DigestUpdate(md, v, sizeof(v));
     if (oc->default_responder) {
@@ -213,7 +213,7 @@ static void ocsp_digest(x509authn_ocsp_conf *oc)
         unsigned char fp[32];
         unsigned int n;
 
-        if (X509_digest(sk_X509_value(oc->responders, i), EVP_sha256(), fp,
+        if (X509_digest(sk_X509_value(oc->responders, i), x509a_sha256(), fp,
                         &n)) {
             EVP_DigestUpdate(md, fp, n);
         }
@@ -578,7 +578,7 @@ void x509authn_ocsp_settings(const x509authn_srv_conf *sc,
         return;
     }
     md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(md, x509a_sha256(), NULL);
     EVP_DigestUpdate(md, "x509a-verify+ocsp-1", 19);
     EVP_DigestUpdate(md, in, 32);
     EVP_DigestUpdate(md, sc->ocsp->digest, 32);

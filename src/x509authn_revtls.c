@@ -68,7 +68,7 @@ static int memo_key(X509 *leaf, STACK_OF(X509) *sent,
     unsigned int len;
     /* sk_X509_num(NULL) is -1: a resumed session sent none */
     int i, n = sent ? sk_X509_num(sent) : 0;
-    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    int ok = md != NULL && EVP_DigestInit_ex(md, x509a_sha256(), NULL);
 
     for (i = -1; ok && i < n; i++) {
         ok = X509_digest(i < 0 ? leaf : sk_X509_value(sent, i), EVP_sha1(),
