@@ -653,6 +653,24 @@ void x509authn_crlfetch_report(request_rec *r, const x509authn_srv_conf *sc,
                                const x509a_crlfetch_info *finfo,
                                apr_time_t now);
 
+/**
+ * Verify @a leaf with @a untrusted under @a sc's trust store, with its
+ * fetched CRLs (when @a fetching) and then OCSP (when configured, and only
+ * for a chain that verified), and count the verification.  Returns the
+ * verdict; @a verified is the verified chain (NULL when the chain did not
+ * verify), @a err and @a info why not, @a finfo what the fetched CRLs said
+ * (zeroed when not fetching), @a ocsp_bound until when the OCSP responses
+ * it used are good (APR_INT64_MAX when none).  The header and the
+ * X509AuthnRevocationTLS paths decide alike through this one function.
+ */
+int x509authn_verify_revocation(request_rec *r, const x509authn_srv_conf *sc,
+                                int fetching, X509 *leaf,
+                                STACK_OF(X509) *untrusted, apr_time_t now,
+                                STACK_OF(X509) **verified, const char **err,
+                                x509a_verify_info *info,
+                                x509a_crlfetch_info *finfo,
+                                apr_time_t *ocsp_bound);
+
 /** child_init: the rate limiter's lock. */
 void x509authn_revocation_child_init(apr_pool_t *pchild);
 

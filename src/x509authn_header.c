@@ -394,7 +394,7 @@ static x509authn_entry *verified_entry(request_rec *r,
     x509a_record rec;
     x509authn_entry *e;
     const char *err = NULL;
-    apr_time_t ocsp_bound = APR_INT64_MAX;
+    apr_time_t ocsp_bound;
     int ok, shared, i, fetching = x509authn_crl_fetching(sc);
 
     if (!st->keyed) {
@@ -430,35 +430,9 @@ static x509authn_entry *verified_entry(request_rec *r,
         return e;
     }
 
-    if (fetching) {
-        x509a_crlfetch_policy pol;
-
-        pol.max_stale = sc->crl_max_stale;
-        pol.soft_fail = sc->soft_fail;
-        ok = x509a_crlfetch_check(sc->verifier, sc->crlstore, &pol, r->pool,
-                                  leaf, untrusted, &verified, &err, &info,
-                                  &finfo);
-        x509authn_crlfetch_report(r, sc, &finfo, now);
-    }
-    else {
-        ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
-                                  &verified, &err, &info);
-    }
-    x509authn_stat_add(r->connection, ok ? X509AUTHN_STAT_VERIFY_OK
-                                         : X509AUTHN_STAT_VERIFY_FAILED);
-    /* only chains that verified to a trust anchor make us ask anyone */
-    if (ok && sc->ocsp->mode != X509AUTHN_OCSP_OFF) {
-        const char *ocsp_why, *ocsp_error;
-        int transient;
-
-        if (!x509authn_ocsp_check(r, sc, verified, now, &ocsp_bound,
-                                  &ocsp_why, &ocsp_error, &transient)) {
-            ok = 0;
-            err = ocsp_why;
-            info.reason = ocsp_error;
-            info.transient = transient;
-        }
-    }
+    ok = x509authn_verify_revocation(r, sc, fetching, leaf, untrusted, now,
+                                     &verified, &err, &info, &finfo,
+                                     &ocsp_bound);
     e = x509authn_entry_create(leaf, ok ? verified : NULL, untrusted, NULL,
                                NULL);
     if (!e) {

@@ -141,3 +141,52 @@ void x509authn_revocation_child_init(apr_pool_t *pchild)
     }
     apr_pool_cleanup_register(pchild, NULL, lock_gone, apr_pool_cleanup_null);
 }
+
+int x509authn_verify_revocation(request_rec *r, const x509authn_srv_conf *sc,
+                                int fetching, X509 *leaf,
+                                STACK_OF(X509) *untrusted, apr_time_t now,
+                                STACK_OF(X509) **verified, const char **err,
+                                x509a_verify_info *info,
+                                x509a_crlfetch_info *finfo,
+                                apr_time_t *ocsp_bound)
+{
+    int ok;
+
+    *verified = NULL;
+    *err = NULL;
+    *ocsp_bound = APR_INT64_MAX;
+    memset(finfo, 0, sizeof(*finfo));
+    if (fetching) {
+        x509a_crlfetch_policy pol;
+
+        pol.max_stale = sc->crl_max_stale;
+        pol.soft_fail = sc->soft_fail;
+        ok = x509a_crlfetch_check(sc->verifier, sc->crlstore, &pol, r->pool,
+                                  leaf, untrusted, verified, err, info,
+                                  finfo);
+        x509authn_crlfetch_report(r, sc, finfo, now);
+    }
+    else {
+        ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
+                                  verified, err, info);
+    }
+    x509authn_stat_add(r->connection, ok ? X509AUTHN_STAT_VERIFY_OK
+                                         : X509AUTHN_STAT_VERIFY_FAILED);
+    if (!ok) {
+        *verified = NULL;
+    }
+    /* only chains that verified to a trust anchor make us ask anyone */
+    else if (sc->ocsp->mode != X509AUTHN_OCSP_OFF) {
+        const char *ocsp_why, *ocsp_error;
+        int transient;
+
+        if (!x509authn_ocsp_check(r, sc, *verified, now, ocsp_bound,
+                                  &ocsp_why, &ocsp_error, &transient)) {
+            ok = 0;
+            *err = ocsp_why;
+            info->reason = ocsp_error;
+            info->transient = transient;
+        }
+    }
+    return ok;
+}

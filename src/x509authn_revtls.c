@@ -136,24 +136,21 @@ static void decide(request_rec *r, const x509authn_srv_conf *sc, X509 *leaf,
     STACK_OF(X509) *untrusted = sent, *verified = NULL;
     x509a_verify_info info;
     x509a_crlfetch_info finfo;
-    apr_time_t bound = APR_INT64_MAX, ocsp_bound = APR_INT64_MAX;
+    apr_time_t bound = APR_INT64_MAX, ocsp_bound;
     const char *err = NULL;
     int ok, fetching = x509authn_crl_fetching_tls(sc) && sc->crlstore;
 
     *keep = 1;
-    memset(&finfo, 0, sizeof(finfo));
     if (!untrusted) {
         untrusted = sk_X509_new_null();
     }
+    ok = x509authn_verify_revocation(r, sc, fetching, leaf, untrusted, now,
+                                     &verified, &err, &info, &finfo,
+                                     &ocsp_bound);
+    if (untrusted != sent) {
+        sk_X509_free(untrusted);
+    }
     if (fetching) {
-        x509a_crlfetch_policy pol;
-
-        pol.max_stale = sc->crl_max_stale;
-        pol.soft_fail = sc->soft_fail;
-        ok = x509a_crlfetch_check(sc->verifier, sc->crlstore, &pol, r->pool,
-                                  leaf, untrusted, &verified, &err, &info,
-                                  &finfo);
-        x509authn_crlfetch_report(r, sc, &finfo, now);
         if (finfo.bound < bound) {
             bound = finfo.bound;
         }
@@ -164,16 +161,8 @@ static void decide(request_rec *r, const x509authn_srv_conf *sc, X509 *leaf,
             }
         }
     }
-    else {
-        ok = x509a_verifier_check(sc->verifier, r->pool, leaf, untrusted,
-                                  &verified, &err, &info);
-    }
-    if (untrusted != sent) {
-        sk_X509_free(untrusted);
-    }
-    x509authn_stat_add(r->connection, ok ? X509AUTHN_STAT_VERIFY_OK
-                                         : X509AUTHN_STAT_VERIFY_FAILED);
-    if (!ok && !(info.reason
+    /* the chain itself did not verify (not its revocation status) */
+    if (!ok && !verified && !(info.reason
                  && (!strcmp(info.reason, X509A_REASON_REVOKED)
                      || !strcmp(info.reason,
                                 X509A_REASON_REVOCATION_UNKNOWN)))
@@ -188,18 +177,6 @@ static void decide(request_rec *r, const x509authn_srv_conf *sc, X509 *leaf,
                       "CAs of SSLCACertificateFile, intermediates included "
                       "(resumed sessions bring none); refused (logged at "
                       "most once a minute)", err);
-    }
-    if (ok && sc->ocsp->mode != X509AUTHN_OCSP_OFF) {
-        const char *ocsp_why, *ocsp_error;
-        int transient;
-
-        if (!x509authn_ocsp_check(r, sc, verified, now, &ocsp_bound,
-                                  &ocsp_why, &ocsp_error, &transient)) {
-            ok = 0;
-            err = ocsp_why;
-            info.reason = ocsp_error;
-            info.transient = transient;
-        }
     }
     if (ocsp_bound < bound) {
         bound = ocsp_bound;

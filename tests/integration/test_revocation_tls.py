@@ -19,6 +19,8 @@ every one of them):
 """
 
 import os
+import random
+import re
 
 import pytest
 
@@ -182,3 +184,138 @@ def test_settings_it_uses_are_not_called_unused(h, m):  # noqa: F811
     assert rc == 0, out
     unused = [ln for ln in out.splitlines() if "X509A0801" in ln]
     assert len(unused) == 1 and "X509AuthnCRLFetch" in unused[0], out
+
+
+# -- composed with the memo, .htaccess rules, early ap_expr, keep-alive, HTTP/2 ---
+
+COMPOSE_REFUSED = {
+    "ocsp": {"u4": "revoked", "u5": "revocation-unknown"},
+    "fetch": {"u4": "revoked", "u6": "revoked"},
+    "off": {},
+}
+COMPOSE_LEAVES = ["u%d" % i for i in range(8)]
+COMPOSE_DIRS = ("d0", "d1", "d2")
+
+
+def compose_server(request, workroot, pki, module_so, m, cached):  # noqa: F811
+    """Virtual hosts as in the fixture `h` (ocsp, fetch, off), a directory
+    tree htdocs/rc/d0..d2 whose .htaccess files hold serial rules, and an
+    ap_expr that reads the certificate before authentication
+    (SetEnvIfExpr in the virtual host runs at post_read_request)."""
+    srv = new_httpd(request, workroot, pki, module_so,
+                    name="revtls-compose-%s" % ("cached" if cached else "oracle"))
+    srv.m = m
+    for d in COMPOSE_DIRS:
+        os.makedirs(srv.path("htdocs/rc/" + d), exist_ok=True)
+        os.chmod(srv.path("htdocs/rc/" + d), 0o755)
+        srv.write_file("htdocs/rc/%s/page.txt" % d, "page %s\n" % d)
+    os.chmod(srv.path("htdocs/rc"), 0o755)
+    caches = ("X509AuthnCacheEntries 2048\n" if cached
+              else "X509AuthnCache none\nX509AuthnCacheEntries 0\n")
+    ca = "X509AuthnCACertificateFile %s\n" % quote(m.path("trust.pem"))
+    on = "X509AuthnRevocationTLS On\nX509AuthnOCSPTimeout 5\n"
+    tree = """SetEnvIfExpr "%{{X509_CLIENT_S_DN_CN}} == 'u1'" EARLY=u1
+<Directory "{d}/htdocs/rc">
+    AllowOverride AuthConfig
+    AuthType X509
+    Require valid-user
+    Header always set X-Out "expr=%{{REMOTE_USER}}|%{{X509_AUTHN_ERROR}}|%{{reqenv:EARLY}}"
+</Directory>
+""".format(d=srv.dir)
+
+    def vh(conf):
+        return {"verify": "require", "ca": m.path("trust.pem"), "conf": conf + tree}
+    srv.start(server_extra=caches + "StartServers 2\nMinSpareThreads 32\n"
+              "MaxSpareThreads 64\n<Location /metrics>\n    SetHandler "
+              "x509authn-metrics\n    Require local\n</Location>\n", extra_vhosts={
+                  "ocsp": vh(on + ca + "X509AuthnOCSP leaf\n"),
+                  "fetch": vh(on + ca + "X509AuthnCRLFetch On\n"),
+                  "off": vh(ca)})
+    return srv
+
+
+@pytest.fixture(scope="module")
+def compose_pair(request, workroot, pki, module_so, m, crls):  # noqa: F811
+    return (compose_server(request, workroot, pki, module_so, m, True),
+            compose_server(request, workroot, pki, module_so, m, False))
+
+
+def compose_requests(srv, vhost, name, dirs, way):
+    """(status, X-Out) of each request: one connection per request, several
+    on one keep-alive connection, or several HTTP/2 streams of one
+    connection, all with the client certificate of `name`."""
+    urls = [srv.url("/rc/%s/page.txt" % d, vhost) for d in dirs]
+    if way == "conn":
+        out = []
+        for u in urls:
+            r = curl(u, cert=srv.m[name])
+            out.append((r.status, r.headers.get("x-out", "")))
+        return out
+    res = curl_multi(urls, cert=srv.m[name], http2=(way == "h2"), show="x-out")
+    assert len(res) == len(urls), res
+    assert sum(r[2] for r in res) == 1, "not one connection: %r" % res
+    return [(r[0], r[3]) for r in res]
+
+
+def test_composed_with_memo_htaccess_early_expr(compose_pair, m):  # noqa: F811
+    """X509AuthnRevocationTLS's verdicts kept per process (the memo) against
+    a server without them (X509AuthnCacheEntries 0), on a seeded random
+    sequence (X509A_COMPOSE_SEED replays one): virtual hosts with other
+    revocation settings, .htaccess serial rules rewritten between phases,
+    an early ap_expr, one request per connection, keep-alive and HTTP/2.
+    Every decision is the same on both and as the table says."""
+    from test_revocation_compose import write_rules
+    cached, oracle = compose_pair
+    seed = int(os.environ.get("X509A_COMPOSE_SEED", "0")) or random.randrange(1, 1 << 30)
+    print("X509A_COMPOSE_SEED=%d" % seed)
+    rnd = random.Random(seed)
+    seen = {"err": set(), "way": set(), "early": 0}
+    for phase in range(3):
+        rules = {d: (None if rnd.random() < 0.25 else
+                     sorted(rnd.sample(COMPOSE_LEAVES, rnd.randrange(0, 8))))
+                 for d in COMPOSE_DIRS}
+        for srv in compose_pair:
+            write_rules(srv, rules)
+        # every refusal of the table in each phase, then random picks
+        forced = [("ocsp", "u5"), ("ocsp", "u4"), ("fetch", "u6")]
+        rnd.shuffle(forced)
+        for b in range(14):
+            vhost, name = forced[b] if b < len(forced) else (
+                rnd.choice(sorted(COMPOSE_REFUSED)), rnd.choice(COMPOSE_LEAVES))
+            way = rnd.choice(("conn", "keepalive", "h2"))
+            dirs = [rnd.choice(COMPOSE_DIRS) for _ in range(1 if way == "conn"
+                                                            else rnd.randrange(2, 5))]
+            got_cached = compose_requests(cached, vhost, name, dirs, way)
+            got_oracle = compose_requests(oracle, vhost, name, dirs, way)
+            for d, gc, go in zip(dirs, got_cached, got_oracle):
+                where = "seed %d phase %d batch %d %s %s %s/%s rules %r" % (
+                    seed, phase, b, way, vhost, name, d, rules[d])
+                assert gc == go, "memo %r, no memo %r: %s" % (gc, go, where)
+                token = COMPOSE_REFUSED[vhost].get(name, "")
+                admitted = rules[d]
+                if not token and admitted is not None and name not in admitted:
+                    token = "rule:Serial"
+                user, err, early = (gc[1].split("|") + ["", "", ""])[:3]
+                assert err == token, (gc, where)
+                assert gc[0] == (403 if token else 200), (gc, where)
+                if token:
+                    assert user == "", (gc, where)
+                else:
+                    assert user == "CN=%s,O=Revocation Compose" % name, (gc, where)
+                # the early expression saw the connection's certificate
+                assert early == ("u1" if name == "u1" else ""), (gc, where)
+                seen["early"] += early == "u1"
+                seen["err"].add(token)
+                seen["way"].add(way)
+    assert {"revoked", "revocation-unknown", "rule:Serial", ""} <= seen["err"], seen
+    assert seen["way"] == {"conn", "keepalive", "h2"}, seen
+    # the memo answered for the cached server; the other verified each time
+    assert verifications(cached) < verifications(oracle) / 2, \
+        (verifications(cached), verifications(oracle))
+
+
+def verifications(srv):
+    r = curl(srv.url("/metrics", "off"), cert=srv.m["u0"])
+    assert r.status == 200, r
+    return sum(int(v) for v in re.findall(
+        r'^x509authn_verifications_total\{result="\w+"\} (\d+)', r.text, re.M))
