@@ -318,3 +318,106 @@ def test_timeout_is_server_config_only(conf):
     rc, out = conf.configtest(vhost_extra={"main": "X509AuthnCacheTimeout 50\n"})
     assert rc != 0, out
     assert "X509AuthnCacheTimeout" in out, out
+
+
+# -- a slow (distant) cache server ----------------------------------------------
+
+class SlowProxy:
+    """A TCP proxy in front of the cache server that holds every answer for
+    `delay` seconds, as a cache server a few network hops away would: each
+    connection is delayed on its own, so that look-ups on several
+    connections overlap."""
+
+    def __init__(self, upstream_port, delay):
+        import socket
+        self.upstream_port = upstream_port
+        self.delay = delay
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self.pipe, args=(client, up, 0), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(up, client, self.delay),
+                             daemon=True).start()
+
+    @staticmethod
+    def pipe(src, dst, delay):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if delay:
+                    time.sleep(delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def test_concurrent_lookups_overlap(request, workroot, pki, module_so):
+    """Each child asks a networked cache server from several threads
+    (X509AUTHN_CACHE_THREADS, 4), each on a connection of its own: four
+    requests at once to one child, with a cache server 150 ms away, are
+    all answered from it within X509AuthnCacheTimeout 450 ms.  One thread
+    would answer them one after the other (150, 300, 450, 600 ms): the
+    later ones would time out and open the circuit breaker."""
+    svc = Redis(os.path.join(workroot, "slow-redis-%s" % uuid.uuid4().hex[:8]))
+    request.addfinalizer(svc.stop)
+    svc.start()
+    proxy = SlowProxy(svc.port, 0.15)
+    request.addfinalizer(proxy.close)
+    h = new_httpd(request, workroot, pki, module_so, name="slow-redis")
+    secret = h.write_file("conf/cache-secret", os.urandom(32).hex() + "\n", 0o600)
+    h.start(extra_vhosts={"fwd": F.trust(ca=pki.ca_bundle, crl=pki.crl_bundle)
+                          + STATIC},
+            extra_modules=[PROVIDERS["redis"][1]],
+            # one child: the four requests meet in one process
+            server_extra="X509AuthnCache redis:127.0.0.1:%d 300\n"
+                         "X509AuthnCacheSecret %s\nX509AuthnCacheEntries 0\n"
+                         "X509AuthnCacheTimeout 450\nServerLimit 1\n"
+                         "MaxRequestWorkers 16\n" % (proxy.port, secret))
+    port = h.port("fwd")
+    names = ("alice", "bob", "utf8", "multiou")
+    for name in names:
+        # the records, written by stores nobody waits for
+        r = http_request(port, "/index.html", [(HDR, F.der_b64(pki[name]))],
+                         timeout=CLIENT_TIMEOUT)
+        assert r.status == 200, (name, r.status)
+    deadline = time.time() + 10
+    while time.time() < deadline and svc.dbsize() < len(names):
+        time.sleep(0.1)
+    for _ in range(2):
+        # a warm-up round opens the connections of the threads
+        mark = h.log_mark()
+        load = Load(port, {n: pki[n] for n in names})
+        threads = [threading.Thread(target=load.one, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(CLIENT_TIMEOUT + 5)
+    results = load.since(0)[-len(names):]
+    assert [(x[2], x[3]) for x in sorted(results, key=lambda x: x[2])] == \
+        [(n, 200) for n in sorted(names)], results
+    assert len(h.log_lines(mark, HIT)) == len(names), h.log_since(mark)
+    assert not h.log_lines(mark, r"X509A033[0-4]"), h.log_since(mark)
