@@ -591,8 +591,8 @@ def scenario_fleet(args, work, pki):
     certificates, each request picking one at random, over both children.
 
     1. shmcb sized for them: cold rounds, a sweep that fills the cache,
-       warm rounds, RSS per child, then a graceful restart (shmcb does not
-       outlive a generation).
+       warm rounds, RSS per child, then a graceful restart (the module
+       keeps a shmcb across generations).
     2. the default shmcb (32 MiB): warm rounds after a sweep.
     3. two servers sharing redis (authenticated records): the first warmed
        by a sweep, the second started afterwards and measured from its
@@ -1047,7 +1047,7 @@ def report(results):
         f = results["fleet"]
         print("fleet %d certificates, random picks: shmcb %d MB warm ratio %.3f "
               "(cold %s); default shmcb warm %.3f; redis B first round %.3f; "
-              "graceful (shmcb) %.3f -> %.3f; graceful (redis) %.3f -> %.3f"
+              "graceful (shmcb, kept) %.3f -> %.3f; graceful (redis) %.3f -> %.3f"
               % (f["certificates"], f["shmcb_bytes"] >> 20, f["shmcb"]["warm_ratio_median"],
                  ", ".join("%.3f" % r["ratio"] for r in f["shmcb"]["cold"]),
                  f["shmcb_default"]["warm_ratio_median"], f["redis"]["b_first_round_ratio"],

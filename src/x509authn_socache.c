@@ -10,11 +10,14 @@
 #include "x509authn.h"
 
 #include "ap_provider.h"
+#include "http_core.h"
 #include "util_mutex.h"
 
 #include "apr_strings.h"
 #include "apr_thread_cond.h"
 #include "apr_thread_proc.h"
+
+#include <unistd.h>
 
 APLOG_USE_MODULE(x509authn);
 
@@ -722,6 +725,103 @@ const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp)
     return NULL;
 }
 
+/*
+ * shmcb kept across generations.  A graceful restart clears the
+ * configuration pool, and with it a shmcb made there: every certificate of
+ * the fleet would be verified again at once.  So a shmcb (its instances,
+ * their shared memory and mutexes) is made in a pool of its own that httpd
+ * never clears, remembered in the process pool, and used again by the next
+ * generation when X509AuthnCache's arguments are the same.  Records stay
+ * good across generations: their key holds the digest of the trust
+ * settings, and their MAC key (x509authn_record.c) is kept the same way.
+ *
+ * Nothing of this module or of mod_socache_shmcb may run from that pool
+ * after a restart (both are unloaded and loaded again, maybe elsewhere):
+ * the pool is never destroyed, so shmcb's cleanup registered there never
+ * runs.  The shared memory and the mutexes are released by a cleanup of
+ * each generation's configuration pool, which runs before the modules are
+ * unloaded and releases them unless the configuration is only being read
+ * again (a restart), and only in the parent that made them.
+ */
+
+/** Process-pool userdata name of the kept shmcb. */
+#define KEPT_KEY "x509authn-shmcb-kept"
+
+typedef struct {
+    apr_pool_t *pool;               /* unmanaged, never destroyed */
+    const char *args;               /* X509AuthnCache's arguments; NULL:
+                                     * nothing kept */
+    x509authn_cache_part *parts;
+    int nparts;                     /* initialised */
+    pid_t owner;                    /* the parent (of the last generation
+                                     * that used them) */
+} shmcb_kept;
+
+static shmcb_kept *kept_get(server_rec *s, int make)
+{
+    void *k = NULL;
+
+    apr_pool_userdata_get(&k, KEPT_KEY, s->process->pool);
+    if (!k && make) {
+        shmcb_kept *nk = apr_pcalloc(s->process->pool, sizeof(*nk));
+
+        if (apr_pool_create_unmanaged_ex(&nk->pool, NULL, NULL)
+            != APR_SUCCESS) {
+            return NULL;
+        }
+        apr_pool_userdata_set(nk, KEPT_KEY, apr_pool_cleanup_null,
+                              s->process->pool);
+        k = nk;
+    }
+    return k;
+}
+
+/* Release what @a k holds (complete or not): shmcb's shared memory (through this
+ * generation's mod_socache_shmcb, if loaded) and the mutexes. */
+static void kept_drop(shmcb_kept *k, server_rec *s)
+{
+    const ap_socache_provider_t *shmcb;
+    int i;
+
+    if (!k || (!k->args && !k->nparts)) {
+        return;
+    }
+    shmcb = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                               AP_SOCACHE_PROVIDER_VERSION);
+    for (i = 0; i < k->nparts; i++) {
+        if (shmcb) {
+            shmcb->destroy(k->parts[i].instance, s);
+        }
+        if (k->parts[i].mutex) {
+            apr_global_mutex_destroy(k->parts[i].mutex);
+        }
+    }
+    k->args = NULL;
+    k->parts = NULL;
+    k->nparts = 0;
+}
+
+typedef struct {
+    shmcb_kept *k;
+    server_rec *s;
+} kept_release_ctx;
+
+/* pconf cleanup: keep across a restart, release otherwise (stop, failed
+ * start), in the parent only. */
+static apr_status_t kept_release(void *data)
+{
+    kept_release_ctx *c = data;
+
+    x509authn_global.parts = NULL;
+    x509authn_global.nparts = 0;
+    x509authn_global.instance = NULL;
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_DESTROY_CONFIG
+        && c->k->owner == getpid()) {
+        kept_drop(c->k, c->s);
+    }
+    return APR_SUCCESS;
+}
+
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                         server_rec *s)
 {
@@ -731,16 +831,21 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     struct ap_socache_hints hints = { 64, 40 + 32 * 3 + 800 + 16, 300 };
     const char **part_args = NULL;
     const char *err;
+    shmcb_kept *k = kept_get(s, 0);
+    kept_release_ctx *rc;
+    apr_pool_t *pool = pconf;
     apr_status_t rv;
-    int i, n = 1;
+    int i, n = 1, local;
 
     if (g->disabled) {
+        kept_drop(k, s);
         return NULL;
     }
     if ((err = x509authn_cache_create(pconf, ptemp))) {
         return err;
     }
     if (!g->instance) {
+        kept_drop(k, s);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, X509A_LOGNO(0306)
                      "no shared verification cache: load "
                      "mod_socache_shmcb or set X509AuthnCache; results "
@@ -748,22 +853,59 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         return NULL;
     }
     hints.expiry_interval = (long)apr_time_sec(g->ttl);
-    if (x509authn_cache_is_local()) {
-        n = shmcb_split(ptemp, g->provider_args, &part_args);
+    local = x509authn_cache_is_local();
+    if (!local) {
+        kept_drop(k, s);
+        apr_pool_cleanup_register(pconf, s, socache_destroy,
+                                  apr_pool_cleanup_null);
     }
-    g->parts = apr_pcalloc(pconf, n * sizeof(*g->parts));
+    else {
+        const char *args = g->provider_args ? g->provider_args : "";
+
+        n = shmcb_split(ptemp, g->provider_args, &part_args);
+        if (k && k->args && !strcmp(k->args, args)) {
+            /* the parent may be another process than the one that made
+             * it: httpd -k start detaches between the two passes */
+            k->owner = getpid();
+            g->parts = k->parts;
+            g->nparts = k->nparts;
+            g->instance = g->parts[0].instance;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, X509A_LOGNO(0309)
+                         "shared cache (shmcb, %d part%s) kept from before "
+                         "the restart", g->nparts, g->nparts > 1 ? "s" : "");
+        }
+        else {
+            kept_drop(k, s);
+            if (!(k = kept_get(s, 1))) {
+                return "X509AuthnCache: out of memory";
+            }
+            pool = k->pool;
+            k->owner = getpid();
+        }
+        rc = apr_palloc(pconf, sizeof(*rc));
+        rc->k = k;
+        rc->s = s;
+        apr_pool_cleanup_register(pconf, rc, kept_release,
+                                  apr_pool_cleanup_null);
+        if (g->parts) {
+            return NULL;
+        }
+    }
+    g->parts = apr_pcalloc(pool, n * sizeof(*g->parts));
     g->nparts = 0;
-    /* destroys the parts made so far when one fails */
-    apr_pool_cleanup_register(pconf, s, socache_destroy,
-                              apr_pool_cleanup_null);
+    if (local) {
+        k->parts = g->parts;
+    }
     for (i = 0; i < n; i++) {
         x509authn_cache_part *part = &g->parts[i];
 
-        if (n == 1) {
+        if (!local) {
             part->instance = g->instance;
         }
-        else if ((err = g->provider->create(&part->instance, part_args[i],
-                                            ptemp, pconf))) {
+        else if ((err = g->provider->create(&part->instance,
+                                            n > 1 ? part_args[i]
+                                                  : g->provider_args,
+                                            ptemp, pool))) {
             g->instance = NULL;
             return apr_psprintf(pconf, "X509AuthnCache: %s", err);
         }
@@ -771,22 +913,33 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
             rv = ap_global_mutex_create(&part->mutex, NULL,
                                         X509AUTHN_MUTEX_TYPE,
                                         n > 1 ? apr_itoa(ptemp, i) : NULL,
-                                        s, pconf, 0);
+                                        s, pool, 0);
             if (rv != APR_SUCCESS) {
                 g->instance = NULL;
                 return "X509AuthnCache: cannot create the cache mutex";
             }
         }
         rv = g->provider->init(part->instance, "mod_x509authn", &hints, s,
-                               pconf);
+                               pool);
         if (rv != APR_SUCCESS) {
+            if (local && part->mutex) {
+                apr_global_mutex_destroy(part->mutex);
+            }
             g->instance = NULL;
             return apr_psprintf(pconf, "X509AuthnCache: cannot initialise "
                                 "the %s cache", g->provider_name);
         }
         g->nparts++;
+        if (local) {
+            k->nparts = g->nparts;
+        }
     }
     g->instance = g->parts[0].instance;
+    if (local) {
+        /* complete: the next generation may use it */
+        k->args = apr_pstrdup(pool, g->provider_args ? g->provider_args
+                                                     : "");
+    }
     if (n > 1) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, X509A_LOGNO(0308)
                      "shared cache (shmcb) in %d parts: %s ...", n,

@@ -558,3 +558,64 @@ def test_shmcb_parts(request, workroot, pki, module_so, size, parts):
         m = re.search(split, lines[-1])
         assert int(m.group(1)) == parts, lines[-1]
         assert int(m.group(2)) == (size or 32 * 1024 * 1024) // parts
+
+
+@pytest.mark.parametrize("size", [None, 1000000])
+def test_shmcb_kept_across_graceful_restart(request, workroot, pki, module_so, size):
+    """A graceful restart keeps the shmcb and its records (issue 16, item 4):
+    the first request after it is a shared hit, not a verification.  Other
+    arguments make a new one."""
+    h = new_httpd(request, workroot, pki, module_so, name="records-kept-%s" % size)
+    cache = ("X509AuthnCache shmcb 300\n" if size is None else
+             "X509AuthnCache shmcb:%s(%d) 300\n" % (h.path("run/x509-kept"), size))
+    vhosts = {"fwd": F.trust(ca=pki.ca_bundle, crl=pki.crl_bundle) + F.proxy_locations()}
+    kw = dict(extra_vhosts=vhosts, server_extra=cache + "X509AuthnCacheEntries 0\n")
+    h.start(**kw)
+    hit = r"X509A0303: verification result taken from the shared cache"
+    kept = r"X509A0309: shared cache \(shmcb, \d+ parts?\) kept from before the restart"
+    ok(get(h, pki["alice"]), ALICE_DN)
+    for _ in range(2):
+        mark = h.log_mark()
+        h.reload(**kw)
+        assert h.log_lines(mark, kept), h.log_since(mark)
+        mark = h.log_mark()
+        ok(get(h, pki["alice"]), ALICE_DN)
+        assert h.log_lines(mark, hit), h.log_since(mark)
+    # other arguments: a new cache, which has no record yet
+    other = "X509AuthnCache shmcb:%s(%d) 300\n" % (h.path("run/x509-other"), 2000000)
+    mark = h.log_mark()
+    h.reload(extra_vhosts=vhosts, server_extra=other + "X509AuthnCacheEntries 0\n")
+    assert not h.log_lines(mark, kept), h.log_since(mark)
+    mark = h.log_mark()
+    ok(get(h, pki["alice"]), ALICE_DN)
+    assert not h.log_lines(mark, hit), h.log_since(mark)
+    mark = h.log_mark()
+    ok(get(h, pki["alice"]), ALICE_DN)
+    assert h.log_lines(mark, hit), h.log_since(mark)
+
+
+def _semaphore_sets():
+    out = subprocess.run(["ipcs", "-s"], stdout=subprocess.PIPE, check=True).stdout.decode()
+    return {ln.split()[1] for ln in out.splitlines() if re.match(r"0x[0-9a-f]+\s+\d+", ln)}
+
+
+def test_kept_shmcb_released_at_stop(request, workroot, pki, module_so):
+    """The kept shmcb's mutexes are released when httpd stops (not at a
+    graceful restart): with `Mutex sysvsem`, no semaphore set is left."""
+    before = _semaphore_sets()
+    h = new_httpd(request, workroot, pki, module_so, name="records-kept-sem")
+    kw = dict(extra_vhosts={"fwd": F.trust(ca=pki.ca_bundle, crl=pki.crl_bundle)
+                            + F.proxy_locations()},
+              server_extra="X509AuthnCache shmcb 300\nX509AuthnCacheEntries 0\n"
+                           "Mutex sysvsem x509authn-cache\n")
+    h.start(**kw)
+    ok(get(h, pki["alice"]), ALICE_DN)
+    during = _semaphore_sets() - before
+    assert len(during) >= 8, during         # one per part (8), maybe others
+    h.reload(**kw)
+    mark = h.log_mark()
+    ok(get(h, pki["alice"]), ALICE_DN)
+    assert h.log_lines(mark, r"X509A0303"), h.log_since(mark)
+    assert during <= _semaphore_sets(), "released at the restart"
+    h.stop()
+    assert not (during & _semaphore_sets()), during & _semaphore_sets()
