@@ -575,6 +575,23 @@ def fleet_sweep(args, srv, headers, n):
             "rps": round(r["requests"] / secs)}
 
 
+def restarted_rounds(args, srv, headers, label):
+    """After a graceful restart, each variant's first seconds pay for the
+    new processes (threads, allocators, pages), whichever runs first: so a
+    round right after the restart (the module first), then, after another
+    graceful restart and 2 s of requests without authentication (which warm
+    the processes, not the module's caches), two rounds."""
+    graceful(srv)
+    cold = fleet_round(args, srv, headers, "%s after graceful (new processes, module first)"
+                       % label)
+    graceful(srv)
+    load(argparse.Namespace(**dict(vars(args), duration=2, warmup=0)), srv.port,
+         "/noauth/hello.txt", ["--plain", "--headers", headers, "--random"])
+    after = [fleet_round(args, srv, headers, "%s after graceful and 2 s warm-up%s"
+                         % (label, i)) for i in ("", ", 2")]
+    return cold, after
+
+
 def graceful(srv):
     before = set(srv.children())
     subprocess.run([APACHE2, "-f", srv.conf, "-k", "graceful"], check=True)
@@ -628,9 +645,7 @@ def scenario_fleet(args, work, pki):
         private = srv.private_kb()
         log("  RSS per child (kB): %s, of which its own (not shmcb, not shared "
             "with the parent): %s" % (rss, private))
-        graceful(srv)
-        after = fleet_round(args, srv, headers, "after graceful")
-        after2 = fleet_round(args, srv, headers, "after graceful, 2")
+        cold_after, (after, after2) = restarted_rounds(args, srv, headers, "shmcb")
     finally:
         srv.stop()
     result["shmcb"] = {"cold": cold, "sweep": sweep, "warm": warm,
@@ -639,7 +654,8 @@ def scenario_fleet(args, work, pki):
                        "private_kb_per_child": {str(k): v for k, v in private.items()},
                        "private_kb_per_child_at_start": {str(k): v
                                                          for k, v in private0.items()},
-                       "graceful": {"before": warm[-1], "after": [after, after2]}}
+                       "graceful": {"before": warm[-1], "after": [after, after2],
+                                    "first_without_warmup": cold_after}}
 
     # 2. the default shmcb
     srv = Httpd(work, "fleet-default", args.module, pki, body, modules=mods,
@@ -674,15 +690,16 @@ def scenario_fleet(args, work, pki):
         b.start()
         b_rounds = [fleet_round(args, b, headers, "redis B round %d" % (i + 1))
                     for i in range(args.rounds)]
-        graceful(b)
-        b_after = fleet_round(args, b, headers, "redis B after graceful")
+        b_cold_after, (b_after, b_after2) = restarted_rounds(args, b, headers, "redis B")
     finally:
         a.stop()
         b.stop()
         red.stop()
     result["redis"] = {"sweep_a": sweep, "warm_a": warm_a, "b": b_rounds,
                        "b_first_round_ratio": b_rounds[0]["ratio"],
-                       "graceful_b": {"before": b_rounds[-1], "after": b_after}}
+                       "graceful_b": {"before": b_rounds[-1], "after": b_after,
+                                      "after2": b_after2,
+                                      "first_without_warmup": b_cold_after}}
     return result
 
 
