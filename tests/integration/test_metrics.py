@@ -256,7 +256,10 @@ def check_all(h, want, other):
     assert 3 <= shared <= fwd_decoded, a
     assert a["X509AuthnVerificationsOk"] + a["X509AuthnVerificationsFailed"] == \
         a["X509AuthnCacheSharedMiss"], a
-    assert a["X509AuthnVerificationsOk"] >= 1 and a["X509AuthnVerificationsFailed"] >= 1, a
+    # verified locally, unless every chain came from the shmcb, which a
+    # restart keeps (only a stop empties it)
+    assert (a["X509AuthnVerificationsOk"] >= 1 and a["X509AuthnVerificationsFailed"] >= 1) \
+        or a["X509AuthnCacheSharedHit"] == shared, a
     return a, m
 
 
