@@ -866,6 +866,10 @@ static int x509authn_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     else {
         warn_settings(ptemp, s, NULL);
     }
+    if (!need_cache) {
+        /* a shmcb kept from a generation that needed one */
+        x509authn_cache_unused(s);
+    }
     if (need_cache && ((err = x509authn_cache_post_config(pconf, ptemp, s))
                        || (err = x509authn_record_post_config(pconf, s)))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, X509A_LOGNO(0014) "%s",

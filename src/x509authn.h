@@ -602,6 +602,10 @@ const char *x509authn_cache_create(apr_pool_t *pconf, apr_pool_t *ptemp);
 const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                         server_rec *s);
 
+/** post_config when nothing needs the shared cache: release a shmcb kept
+ *  from an earlier generation. */
+void x509authn_cache_unused(server_rec *s);
+
 /** child_init: per-process caches and the mutex. */
 void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s);
 

@@ -948,6 +948,11 @@ const char *x509authn_cache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     return NULL;
 }
 
+void x509authn_cache_unused(server_rec *s)
+{
+    kept_drop(kept_get(s, 0), s);
+}
+
 void x509authn_cache_child_init(apr_pool_t *pchild, server_rec *s)
 {
     x509authn_global_conf *g = &x509authn_global;

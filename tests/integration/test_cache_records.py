@@ -619,3 +619,10 @@ def test_kept_shmcb_released_at_stop(request, workroot, pki, module_so):
     assert during <= _semaphore_sets(), "released at the restart"
     h.stop()
     assert not (during & _semaphore_sets()), during & _semaphore_sets()
+    # and when a restart leaves nothing that needs the shared cache
+    h.start(**kw)
+    during = _semaphore_sets() - before
+    assert len(during) >= 8, during
+    h.reload(server_extra=kw["server_extra"])
+    assert not (during & _semaphore_sets()), during & _semaphore_sets()
+    h.stop()
