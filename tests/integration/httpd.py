@@ -323,6 +323,7 @@ SSLRandomSeed connect builtin
             raise HttpdError("already running")
         self.write_conf(**kw)
         self._stderr = open(self.stderr_path, "ab")
+        mark = self.log_mark()
         self.proc = subprocess.Popen(
             [APACHE2, "-f", self.conf, "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
@@ -346,6 +347,15 @@ SSLRandomSeed connect builtin
                     pass
             if pending:
                 time.sleep(0.05)
+        # the ports accept before the MPM runs (httpd reads its configuration
+        # a second time in between): a signal sent then, such as a graceful
+        # restart's SIGUSR1, would end the process.  Wait for the MPM (a
+        # configuration that does not log the notice costs 5 s, not a failure).
+        notice_deadline = min(deadline, time.time() + 5)
+        while time.time() < notice_deadline and self.proc.poll() is None:
+            if "resuming normal operations" in self.log_since(mark):
+                break
+            time.sleep(0.02)
         return self
 
     def reload(self, timeout=20, **kw):
