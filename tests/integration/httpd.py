@@ -108,6 +108,27 @@ def free_port(taken=()):
             return port
 
 
+def free_listen_port(taken=()):
+    """A free port below the kernel's ephemeral range, for a server whose
+    port is written into certificates before it starts (an OCSP responder):
+    a port from free_port() can be taken meanwhile by any outgoing
+    connection, and the server then cannot listen."""
+    import random
+    rnd = random.Random()
+    while True:
+        port = rnd.randrange(20000, 32000)
+        if port in taken:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+
 def free_ports(names):
     ports = {}
     for name in names:

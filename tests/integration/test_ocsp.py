@@ -59,7 +59,7 @@ from cryptography.x509 import ocsp
 import forwarded as F
 from clients import http_request
 from expect import ok
-from httpd import free_port, new_httpd
+from httpd import free_listen_port, free_port, new_httpd
 from minipki import MiniPKI
 from services import Redis
 
@@ -247,8 +247,8 @@ def wait_port(port, timeout=10):
 @pytest.fixture(scope="module")
 def env(request, workroot, pki, module_so):
     ports = set()
-    p_ossl = free_port(ports); ports.add(p_ossl)
-    p_py = free_port(ports); ports.add(p_py)
+    p_ossl = free_listen_port(ports); ports.add(p_ossl)
+    p_py = free_listen_port(ports); ports.add(p_py)
     p_down = free_port(ports); ports.add(p_down)
 
     def aia(port, path=""):

@@ -47,7 +47,7 @@ from cryptography import x509
 
 import forwarded as F
 from clients import CURL
-from httpd import free_port, new_httpd, quote
+from httpd import free_listen_port, free_port, new_httpd, quote
 from minipki import MiniPKI
 from test_crl_fetch import CrlServer, DAY, make_crl, now
 from test_ocsp import wait_text
@@ -77,7 +77,7 @@ def crls():
 
 @pytest.fixture(scope="module")
 def m(request, workroot, crls):
-    ocsp_port = free_port({crls.port})
+    ocsp_port = free_listen_port({crls.port})
     # one per test module that uses this fixture (test_revocation_tls.py)
     m = MiniPKI(os.path.join(workroot, "revcompose-pki-%s-%d"
                              % (request.module.__name__, os.getpid())))
