@@ -142,15 +142,21 @@ def tls(conf):
     return {"verify": "none", "conf": conf}
 
 
-def server(request, workroot, pki, module_so, m, cached):
-    h = new_httpd(request, workroot, pki, module_so,
-                  name="revcompose-%s" % ("cached" if cached else "oracle"))
+def make_tree(h, m, dirs=DIRS):
+    """htdocs/rc/DIR/page.txt for each of `dirs` (their .htaccess files come
+    from write_rules()); h.m = m, for write_rules()."""
     h.m = m
-    for d in DIRS:
+    for d in dirs:
         os.makedirs(h.path("htdocs/rc/" + d), exist_ok=True)
         os.chmod(h.path("htdocs/rc/" + d), 0o755)
         h.write_file("htdocs/rc/%s/page.txt" % d, "page %s\n" % d)
     os.chmod(h.path("htdocs/rc"), 0o755)
+
+
+def server(request, workroot, pki, module_so, m, cached):
+    h = new_httpd(request, workroot, pki, module_so,
+                  name="revcompose-%s" % ("cached" if cached else "oracle"))
+    make_tree(h, m)
     caches = ("X509AuthnCache shmcb 300\nX509AuthnCacheEntries 2048\n" if cached
               else "X509AuthnCache none\nX509AuthnCacheEntries 0\n")
     server_extra = caches + """

@@ -26,7 +26,7 @@ import pytest
 
 from clients import curl, curl_multi, s_client
 from httpd import new_httpd, quote
-from test_revocation_compose import crls, m  # noqa: F401  (fixtures)
+from test_revocation_compose import crls, m, make_tree, write_rules  # noqa: F401  (fixtures)
 
 LOC = """<Location /t/>
     AuthType X509
@@ -204,12 +204,7 @@ def compose_server(request, workroot, pki, module_so, m, cached):  # noqa: F811
     (SetEnvIfExpr in the virtual host runs at post_read_request)."""
     srv = new_httpd(request, workroot, pki, module_so,
                     name="revtls-compose-%s" % ("cached" if cached else "oracle"))
-    srv.m = m
-    for d in COMPOSE_DIRS:
-        os.makedirs(srv.path("htdocs/rc/" + d), exist_ok=True)
-        os.chmod(srv.path("htdocs/rc/" + d), 0o755)
-        srv.write_file("htdocs/rc/%s/page.txt" % d, "page %s\n" % d)
-    os.chmod(srv.path("htdocs/rc"), 0o755)
+    make_tree(srv, m, COMPOSE_DIRS)
     caches = ("X509AuthnCacheEntries 2048\n" if cached
               else "X509AuthnCache none\nX509AuthnCacheEntries 0\n")
     ca = "X509AuthnCACertificateFile %s\n" % quote(m.path("trust.pem"))
@@ -264,7 +259,6 @@ def test_composed_with_memo_htaccess_early_expr(compose_pair, m):  # noqa: F811
     revocation settings, .htaccess serial rules rewritten between phases,
     an early ap_expr, one request per connection, keep-alive and HTTP/2.
     Every decision is the same on both and as the table says."""
-    from test_revocation_compose import write_rules
     cached, oracle = compose_pair
     seed = int(os.environ.get("X509A_COMPOSE_SEED", "0")) or random.randrange(1, 1 << 30)
     print("X509A_COMPOSE_SEED=%d" % seed)
