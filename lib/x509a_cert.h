@@ -267,6 +267,11 @@ apr_time_t x509a_time(const ASN1_TIME *t);
  *  look its implementation up again (a few thousand instructions). */
 const EVP_MD *x509a_sha256(void);
 
+/** d2i_X509() of a forwarded certificate, in a library context that
+ *  decodes public keys faster than httpd's default one (same providers,
+ *  fewer methods to look through); NULL as d2i_X509(). */
+X509 *x509a_d2i_x509(const unsigned char **in, long len);
+
 /** notBefore and notAfter as seconds since the epoch. */
 void x509a_cert_validity(x509a_cert *c, time_t *not_before, time_t *not_after);
 

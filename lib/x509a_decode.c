@@ -203,7 +203,7 @@ static const char *der_to_x509(const unsigned char *der, apr_size_t len,
 {
     const unsigned char *q = der;
 
-    *x = d2i_X509(NULL, &q, (long)len);
+    *x = x509a_d2i_x509(&q, (long)len);
     if (!*x) {
         ERR_clear_error();
         return "not a DER certificate";

@@ -10,9 +10,11 @@
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "x509a_decode.h"
+#include "x509a_cert.h"
 #include "testcert.h"
 #include "suites.h"
 
@@ -532,6 +534,46 @@ START_TEST(decode_der_base64)
     /* the DER-base64 format is not PEM */
     expect_refused("PEM given as der-base64", pem(pki.leaf),
                    X509A_FMT_DER_BASE64, "bad base64");
+}
+END_TEST
+
+/* x509a_d2i_x509() decodes in a library context of its own; issuers
+ * come from the default one (the trust store): signatures still check,
+ * both ways, and a decode failure is NULL. */
+START_TEST(decode_context_of_its_own)
+{
+    size_t len;
+    const unsigned char *der = tc_cert_der(tc_pool, pki.leaf, &len);
+    const unsigned char *q = der;
+    X509 *x = x509a_d2i_x509(&q, (long)len), *fake;
+    X509_STORE *store = tc_store(tc_pool, pki.root, NULL);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *untrusted = tc_stack(tc_pool, pki.inter, NULL);
+
+    ck_assert_ptr_nonnull(x);
+    ck_assert(q == der + len);
+    ck_assert_int_eq(X509_cmp(x, pki.leaf), 0);
+    ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(pki.inter)), 1);
+    ck_assert_int_le(X509_verify(x, X509_get0_pubkey(pki.root)), 0);
+    ck_assert_int_le(X509_verify(x, X509_get0_pubkey(pki.fake_inter)), 0);
+    /* the other way: a default-context certificate under a decoded key */
+    ck_assert_int_eq(X509_verify(pki.leaf, X509_get0_pubkey(x)), 0);
+    /* a whole chain, the leaf decoded, the rest from the default context */
+    ck_assert(X509_STORE_CTX_init(ctx, store, x, untrusted) == 1);
+    ck_assert_int_eq(X509_verify_cert(ctx), 1);
+    X509_STORE_CTX_free(ctx);
+    /* a decoded leaf signed by a lookalike key does not verify */
+    der = tc_cert_der(tc_pool, pki.fake_leaf, &len);
+    q = der;
+    fake = x509a_d2i_x509(&q, (long)len);
+    ck_assert_ptr_nonnull(fake);
+    ck_assert_int_le(X509_verify(fake, X509_get0_pubkey(pki.inter)), 0);
+    X509_free(fake);
+    X509_free(x);
+    /* truncated: NULL, nothing kept */
+    q = der;
+    ck_assert_ptr_null(x509a_d2i_x509(&q, (long)len - 1));
+    ERR_clear_error();
 }
 END_TEST
 
@@ -2056,6 +2098,7 @@ Suite *x509a_decode_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, decode_format_names);
     tcase_add_test(tc, decode_pem_plain);
+    tcase_add_test(tc, decode_context_of_its_own);
     tcase_add_test(tc, decode_pem_url_nginx);
     tcase_add_test(tc, decode_pem_url_plus_stays);
     tcase_add_test(tc, decode_pem_spaces);
