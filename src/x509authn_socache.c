@@ -85,6 +85,7 @@ struct sc_job {
     int refs;                   /* the queue/worker, and a waiting request */
     int store;                  /* a store, else a look-up */
     int done;
+    apr_thread_cond_t *answered; /* look-up: its waiting request */
     apr_status_t rv;
     unsigned char key[X509AUTHN_SOCACHE_KEY_LEN];
     unsigned char *val;
@@ -107,7 +108,7 @@ struct sc_worker {
     int nthreads;               /* started */
     apr_thread_mutex_t *mutex;  /* guards everything below */
     apr_thread_cond_t *wake;    /* the threads: a job, or stop */
-    apr_thread_cond_t *done;    /* requests: a job finished; stop: exited */
+    apr_thread_cond_t *done;    /* stop: a thread exited */
     server_rec *s;
     apr_interval_time_t timeout;
     sc_job *gets, *gets_tail;   /* look-ups go first */
@@ -252,6 +253,7 @@ static int sc_get(request_rec *r, const unsigned char *key,
     apr_status_t rv = APR_SUCCESS;
     const char *why = NULL;
     apr_pool_t *p = NULL;
+    apr_thread_cond_t *answered = NULL;
     sc_job *job = NULL;
     int found = 0, probe, failures = 0, closed = 0, drop;
 
@@ -259,7 +261,13 @@ static int sc_get(request_rec *r, const unsigned char *key,
     now = apr_time_now();
     why = sc_admit(w, now, &probe, &pause);
     if (!why) {
-        if (apr_pool_create(&p, w->pool) != APR_SUCCESS) {
+        /* a condition of its own: a finished job wakes its request only,
+         * not every request waiting in this process */
+        if (apr_pool_create(&p, w->pool) != APR_SUCCESS
+            || apr_thread_cond_create(&answered, p) != APR_SUCCESS) {
+            if (p) {
+                apr_pool_destroy(p);
+            }
             why = "cannot be asked (out of memory)";
             if (probe) {
                 w->probing = 0;
@@ -280,6 +288,7 @@ static int sc_get(request_rec *r, const unsigned char *key,
     job = apr_pcalloc(p, sizeof(*job));
     job->pool = p;
     job->refs = 2;
+    job->answered = answered;
     memcpy(job->key, key, sizeof(job->key));
     job->len = *len;
     job->val = apr_palloc(p, *len ? *len : 1);
@@ -293,7 +302,7 @@ static int sc_get(request_rec *r, const unsigned char *key,
         if (left <= 0) {
             break;
         }
-        apr_thread_cond_timedwait(w->done, w->mutex, left);
+        apr_thread_cond_timedwait(answered, w->mutex, left);
     }
     now = apr_time_now();
     if (probe) {
@@ -453,8 +462,8 @@ static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
             apr_pool_destroy(job->pool);
             apr_thread_mutex_lock(w->mutex);
         }
-        else {
-            apr_thread_cond_broadcast(w->done);
+        else if (job->answered) {
+            apr_thread_cond_signal(job->answered);
         }
     }
     /* nobody waits for what is left (child exit comes after the requests) */
