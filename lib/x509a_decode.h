@@ -143,4 +143,15 @@ const char *x509a_decode_chain_der(apr_pool_t *p, const char *value,
                                    apr_size_t max_len,
                                    apr_array_header_t *chain);
 
+/**
+ * Strict base64, as the decoders read it: the standard alphabet, padded
+ * ('=' only to complete the last group of four, one or two of them, then
+ * nothing but white space); white space anywhere is skipped.
+ * @param out the bytes, allocated from @a p
+ * @return NULL on success, else the reason ("bad base64", "bad base64
+ *         length", "data after base64 padding")
+ */
+const char *x509a_base64_decode(apr_pool_t *p, const char *s, apr_size_t len,
+                                unsigned char **out, apr_size_t *out_len);
+
 #endif /* X509A_DECODE_H */

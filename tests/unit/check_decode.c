@@ -11,6 +11,7 @@
 #include <apr_lib.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "x509a_decode.h"
@@ -574,6 +575,111 @@ START_TEST(decode_context_of_its_own)
     q = der;
     ck_assert_ptr_null(x509a_d2i_x509(&q, (long)len - 1));
     ERR_clear_error();
+}
+END_TEST
+
+/* The reference x509a_base64_decode() must agree with: classify each
+ * byte, drop white space, then EVP_DecodeBlock() (what the decoder did
+ * before it decoded in one pass). */
+static const char *b64_reference(apr_pool_t *p, const char *s, size_t len,
+                                 unsigned char **out, size_t *out_len)
+{
+    char *clean = apr_palloc(p, len + 1);
+    size_t i, n = 0, pad = 0;
+    int got;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            continue;
+        }
+        if (c == '=') {
+            pad++;
+            clean[n++] = (char)c;
+        }
+        else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 || (c >= '0' && c <= '9') || c == '+' || c == '/') {
+            if (pad) {
+                return "data after base64 padding";
+            }
+            clean[n++] = (char)c;
+        }
+        else {
+            return pad ? "data after base64 padding" : "bad base64";
+        }
+    }
+    if (n == 0 || n % 4 || pad > 2) {
+        return "bad base64 length";
+    }
+    *out = apr_palloc(p, n / 4 * 3 + 1);
+    got = EVP_DecodeBlock(*out, (const unsigned char *)clean, (int)n);
+    if (got < 0) {
+        return "bad base64";
+    }
+    *out_len = (size_t)got - pad;
+    return NULL;
+}
+
+START_TEST(decode_base64_one_pass)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char odd[] = " \t\r\n=-_.,:*\"\x80\xff";
+    unsigned int seed = 12345, round;
+    unsigned char *b;
+    apr_size_t alen;
+    char s[64];
+
+    for (round = 0; round < 200000; round++) {
+        size_t len = 0, want = (seed = seed * 1103515245 + 12345) % 24, i;
+        unsigned char *a = NULL;
+        size_t blen = 0;
+        const char *ea, *eb;
+
+        for (i = 0; i < want; i++) {
+            seed = seed * 1103515245 + 12345;
+            s[len++] = (seed >> 8) % 5 ? alphabet[(seed >> 16) % 64]
+                                       : odd[(seed >> 16) % (sizeof(odd) - 1)];
+        }
+        if (round & 1) {
+            /* mostly well-formed: pad to a group of four */
+            while (len % 4 && len < sizeof(s) - 1) {
+                s[len++] = '=';
+            }
+        }
+        b = NULL;
+        alen = 0;
+        ea = x509a_base64_decode(tc_pool, s, len, &a, &alen);
+        eb = b64_reference(tc_pool, s, len, &b, &blen);
+        if (ea || eb) {
+            ck_assert_msg(ea && eb && !strcmp(ea, eb),
+                          "round %u: \"%.*s\": %s, reference %s", round,
+                          (int)len, s, ea ? ea : "ok", eb ? eb : "ok");
+            continue;
+        }
+        ck_assert_uint_eq(alen, blen);
+        ck_assert(memcmp(a, b, alen) == 0);
+    }
+    /* the edges by hand */
+    ck_assert_ptr_null(x509a_base64_decode(tc_pool, "QQ==", 4, &b, &alen));
+    ck_assert_uint_eq(alen, 1);
+    ck_assert_int_eq(b[0], 'A');
+    ck_assert_ptr_null(x509a_base64_decode(tc_pool, " QU\nJD ", 7, &b, &alen));
+    ck_assert_uint_eq(alen, 3);
+    ck_assert(memcmp(b, "ABC", 3) == 0);
+    ck_assert_str_eq(x509a_base64_decode(tc_pool, "QQ=A", 4, &b, &alen),
+                     "data after base64 padding");
+    ck_assert_str_eq(x509a_base64_decode(tc_pool, "Q===", 4, &b, &alen),
+                     "bad base64 length");
+    ck_assert_str_eq(x509a_base64_decode(tc_pool, "QUJ", 3, &b, &alen),
+                     "bad base64 length");
+    ck_assert_str_eq(x509a_base64_decode(tc_pool, "  ", 2, &b, &alen),
+                     "bad base64 length");
+    ck_assert_str_eq(x509a_base64_decode(tc_pool, "QU-D", 4, &b, &alen),
+                     "bad base64");
+    ck_assert_str_eq(x509a_base64_decode(tc_pool, "QQ==\x01", 5, &b, &alen),
+                     "data after base64 padding");
 }
 END_TEST
 
@@ -2099,6 +2205,7 @@ Suite *x509a_decode_suite(void)
     tcase_add_test(tc, decode_format_names);
     tcase_add_test(tc, decode_pem_plain);
     tcase_add_test(tc, decode_context_of_its_own);
+    tcase_add_test(tc, decode_base64_one_pass);
     tcase_add_test(tc, decode_pem_url_nginx);
     tcase_add_test(tc, decode_pem_url_plus_stays);
     tcase_add_test(tc, decode_pem_spaces);
