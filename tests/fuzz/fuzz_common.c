@@ -486,6 +486,7 @@ void fz_exercise_cert(x509a_cert *c, apr_pool_t *p)
     const x509a_serial *serial;
     const unsigned char *md;
     time_t nb, na;
+    unsigned char memo_key[X509A_MEMO_KEY_LEN];
     int i, k, value;
 
     fz_touch(x509a_cert_leaf_problem(c));
@@ -561,10 +562,14 @@ void fz_exercise_cert(x509a_cert *c, apr_pool_t *p)
     }
 
     for (k = 0; k < 6; k++) {
-        x509a_cert_memo_set(c, &field_names[k], k);
+        memset(memo_key, 0, sizeof(memo_key));
+        memo_key[0] = (unsigned char)k;
+        x509a_cert_memo_set(c, memo_key, k);
     }
     for (k = 0; k < 6; k++) {
-        if (x509a_cert_memo_get(c, &field_names[k], &value) && value != k) {
+        memset(memo_key, 0, sizeof(memo_key));
+        memo_key[0] = (unsigned char)k;
+        if (x509a_cert_memo_get(c, memo_key, &value) && value != k) {
             fz_fail("memo returned %d for %d", value, k);
         }
     }
