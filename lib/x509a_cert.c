@@ -810,7 +810,8 @@ const unsigned char *x509a_cert_digest(x509a_cert *c, x509a_digest_alg alg)
         return c->sha1;
     }
     if (!c->have_sha256) {
-        c->have_sha256 = X509_digest(cert_x509(c), x509a_sha256(), c->sha256, &len);
+        c->have_sha256 = X509_digest(cert_x509(c), x509a_sha256(),
+                                     c->sha256, &len);
     }
     return c->sha256;
 }

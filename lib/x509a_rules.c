@@ -553,7 +553,8 @@ int x509a_chain_passes_through(x509a_cert *c, STACK_OF(X509) *cas,
             unsigned char md[32];
             unsigned int mdlen;
 
-            if (!X509_digest(sk_X509_value(cas, j), x509a_sha256(), md, &mdlen)) {
+            if (!X509_digest(sk_X509_value(cas, j), x509a_sha256(), md,
+                             &mdlen)) {
                 continue;
             }
             for (i = 1; i < n; i++) {

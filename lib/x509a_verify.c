@@ -891,7 +891,8 @@ const char *x509a_verifier_refresh(x509a_verifier *v, apr_time_t now,
         apr_pool_destroy(tmp);
         return err;
     }
-    apr_atomic_set64(&v->next_check, (apr_uint64_t)(now + apr_time_from_sec(1)));
+    apr_atomic_set64(&v->next_check,
+                     (apr_uint64_t)(now + apr_time_from_sec(1)));
     apr_thread_mutex_unlock(v->lock);
     return NULL;
 }

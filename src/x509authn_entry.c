@@ -174,7 +174,8 @@ const char *x509authn_days_remaining(x509authn_entry *e, apr_time_t now)
         e->remain = apr_ltoa(e->pool, days);
         /* the count drops when another whole day has passed */
         e->remain_until = days > 0
-            ? apr_time_from_sec((apr_time_t)not_after - (apr_time_t)days * 86400 + 1)
+            ? apr_time_from_sec((apr_time_t)not_after
+                                - (apr_time_t)days * 86400 + 1)
             : APR_INT64_MAX;
     }
     return e->remain;

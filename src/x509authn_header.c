@@ -42,8 +42,10 @@ static void chain_window(STACK_OF(X509) *chain, apr_time_t *from,
     *from = 0;
     *until = APR_INT64_MAX;
     for (i = 0; i < sk_X509_num(chain); i++) {
-        apr_time_t nb = x509a_time(X509_get0_notBefore(sk_X509_value(chain, i)));
-        apr_time_t na = x509a_time(X509_get0_notAfter(sk_X509_value(chain, i)));
+        X509 *x = sk_X509_value(chain, i);
+        apr_time_t nb = x509a_time(X509_get0_notBefore(x));
+        apr_time_t na = x509a_time(X509_get0_notAfter(x));
+
         if (nb > *from) {
             *from = nb;
         }
