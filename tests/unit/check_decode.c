@@ -12,6 +12,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 
 #include "x509a_decode.h"
@@ -538,6 +539,14 @@ START_TEST(decode_der_base64)
 }
 END_TEST
 
+static int provider_is_plain(OSSL_PROVIDER *prov, void *arg)
+{
+    const char *name = OSSL_PROVIDER_get0_name(prov);
+
+    (void)arg;
+    return !strcmp(name, "default") || !strcmp(name, "base");
+}
+
 /* x509a_d2i_x509() decodes in a library context of its own; issuers
  * come from the default one (the trust store): signatures still check,
  * both ways, and a decode failure is NULL. */
@@ -554,6 +563,13 @@ START_TEST(decode_context_of_its_own)
     ck_assert_ptr_nonnull(x);
     ck_assert(q == der + len);
     ck_assert_int_eq(X509_cmp(x, pki.leaf), 0);
+    /* with OpenSSL's plain configuration (default provider, no FIPS) the
+     * key really is another context's: providers belong to one context */
+    if (!EVP_default_properties_is_fips_enabled(NULL)
+        && OSSL_PROVIDER_do_all(NULL, provider_is_plain, NULL)) {
+        ck_assert_ptr_ne(EVP_PKEY_get0_provider(X509_get0_pubkey(x)),
+                         EVP_PKEY_get0_provider(X509_get0_pubkey(pki.leaf)));
+    }
     ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(pki.inter)), 1);
     ck_assert_int_le(X509_verify(x, X509_get0_pubkey(pki.root)), 0);
     ck_assert_int_le(X509_verify(x, X509_get0_pubkey(pki.fake_inter)), 0);
