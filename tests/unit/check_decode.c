@@ -656,7 +656,7 @@ START_TEST(decode_base64_one_pass)
     char s[64];
 
     for (round = 0; round < 200000; round++) {
-        size_t len = 0, want = (seed = seed * 1103515245 + 12345) % 24, i;
+        size_t len = 0, want = (seed = seed * 1103515245 + 12345) % 60, i;
         unsigned char *a = NULL;
         size_t blen = 0;
         const char *ea, *eb;
