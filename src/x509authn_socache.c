@@ -458,11 +458,13 @@ static void *APR_THREAD_FUNC sc_worker_main(apr_thread_t *thread, void *data)
         me->busy_since = 0;
         job->done = 1;
         if (--job->refs == 0) {
+            /* a store, or a look-up its request gave up waiting for */
             apr_thread_mutex_unlock(w->mutex);
             apr_pool_destroy(job->pool);
             apr_thread_mutex_lock(w->mutex);
         }
-        else if (job->answered) {
+        else {
+            /* a look-up: its request still waits */
             apr_thread_cond_signal(job->answered);
         }
     }
