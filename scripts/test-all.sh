@@ -28,7 +28,8 @@ stage() { echo; echo "== $*"; }
 
 stage "build (-Werror)"
 x509a_build "$top" "$top/build/ci" --enable-werror
-make -C "$top/build/ci" -s tests/unit/check_x509a tests/tools/x509a_reneg
+make -C "$top/build/ci" -s tests/unit/check_x509a tests/unit/check_decode_fallback \
+    tests/tools/x509a_reneg
 
 stage "unit tests"
 make -C "$top/build/ci" -s check
@@ -36,6 +37,9 @@ stage "unit tests under valgrind memcheck"
 CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
     --error-exitcode=1 --suppressions="$top/tests/unit/valgrind.supp" \
     "$top/build/ci/tests/unit/check_x509a"
+CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=1 --suppressions="$top/tests/unit/valgrind.supp" \
+    "$top/build/ci/tests/unit/check_decode_fallback"
 
 stage "integration tests"
 make -C "$top/build/ci" -s check-integration
@@ -54,12 +58,14 @@ make -C "$top/build/ci" -s bench/x509a_load bench/x509a_mkcerts bench/x509a_refc
 if [[ $skip != *" asan "* ]]; then
     stage "build with AddressSanitizer + UndefinedBehaviorSanitizer"
     x509a_build "$top" "$top/build/asan" --enable-werror --enable-sanitizers
-    make -C "$top/build/asan" -s tests/unit/check_x509a tests/tools/x509a_reneg
+    make -C "$top/build/asan" -s tests/unit/check_x509a tests/unit/check_decode_fallback \
+        tests/tools/x509a_reneg
     # use_sigaltstack=0: gcc 12's ASan misreports thread exits otherwise
     export ASAN_OPTIONS=use_sigaltstack=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
     stage "unit tests, sanitized (leaks checked at exit)"
     CK_FORK=no "$top/build/asan/tests/unit/check_x509a"
+    CK_FORK=no "$top/build/asan/tests/unit/check_decode_fallback"
 
     stage "integration tests, apache2 with the sanitized module"
     san_log=$(mktemp -d)/report
