@@ -603,6 +603,62 @@ def graceful(srv):
     srv._wait()
 
 
+# The reference of a redis hit: mod_cache serving /cached/ from the same
+# redis through the same mod_socache_redis, one look-up per request, in the
+# handler phase like everything else (CacheQuickHandler off)
+REDIS_REFERENCE = """
+CacheSocache redis:127.0.0.1:{port}
+CacheQuickHandler off
+CacheHeader on
+<Location /cached/>
+    CacheEnable socache
+    ExpiresActive On
+    ExpiresDefault "access plus 1 hour"
+</Location>
+"""
+REDIS_REFERENCE_MODULES = ["cache", "cache_socache", "expires"]
+
+
+def redis_reference_rounds(args, srv, headers, n=3):
+    """No authentication, mod_cache's redis hit and the module side by side,
+    n rounds in rotated order: what one look-up in redis costs a request on
+    this machine, and the module against it."""
+    import urllib.request
+    d = os.path.join(srv.dir, "htdocs", "cached")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, "hello.txt"), "w") as f:
+        f.write("hello from the benchmark\n")
+    url = "http://127.0.0.1:%d/cached/hello.txt" % srv.port
+    for _ in range(2):
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            hit = resp.headers.get("X-Cache", "")
+    if not hit.startswith("HIT"):
+        raise RuntimeError("mod_cache did not answer from redis: X-Cache %r" % hit)
+    extra = ["--plain", "--headers", headers, "--random"]
+    paths = [("noauth", "/noauth/hello.txt"), ("cached", "/cached/hello.txt"),
+             ("x509", "/x509/hello.txt")]
+    out = []
+    for i in range(n):
+        rates = {}
+        for name, path in paths[i % 3:] + paths[:i % 3]:
+            rates[name] = load(args, srv.port, path, extra)["rps"]
+        r = dict(label="redis reference %d" % (i + 1), noauth=round(rates["noauth"]),
+                 cached=round(rates["cached"]), x509=round(rates["x509"]),
+                 cached_ratio=round(rates["cached"] / rates["noauth"], 4),
+                 ratio=round(rates["x509"] / rates["noauth"], 4),
+                 x509_to_cached=round(rates["x509"] / rates["cached"], 4))
+        log("  %s: noauth %.0f/s, mod_cache from redis %.0f/s (%.3f), x509 %.0f/s "
+            "(%.3f; %.3f of mod_cache's)" % (r["label"], rates["noauth"], rates["cached"],
+                                           r["cached_ratio"], rates["x509"], r["ratio"],
+                                           r["x509_to_cached"]))
+        out.append(r)
+    return {"rounds": out,
+            "cached_ratio_median": statistics.median(r["cached_ratio"] for r in out),
+            "ratio_median": statistics.median(r["ratio"] for r in out),
+            "x509_to_cached_median": statistics.median(r["x509_to_cached"] for r in out)}
+
+
 def scenario_fleet(args, work, pki):
     """Header mode at fleet scale (issue 16): args.fleet_certs distinct
     certificates, each request picking one at random, over both children.
@@ -613,7 +669,8 @@ def scenario_fleet(args, work, pki):
     2. the default shmcb (32 MiB): warm rounds after a sweep.
     3. two servers sharing redis (authenticated records): the first warmed
        by a sweep, the second started afterwards and measured from its
-       first round; then a graceful restart of the second.
+       first round; then a graceful restart of the second; then the
+       reference of a redis hit (mod_cache from the same redis).
     """
     n = args.fleet_certs
     log("fleet: %d distinct certificates, random picks, %d connections" % (n, args.conns))
@@ -678,9 +735,11 @@ def scenario_fleet(args, work, pki):
     os.chmod(secret, 0o644)
     extra = ("X509AuthnCache redis:127.0.0.1:%d %d\nX509AuthnCacheSecret %s\n"
              "X509AuthnCacheTimeout 200\n" % (red.port, ttl, secret))
-    a = Httpd(work, "fleet-redis-a", args.module, pki, body, modules=mods + ["socache_redis"],
+    rbody = body + REDIS_REFERENCE.format(port=red.port)
+    rmods = mods + ["socache_redis"] + REDIS_REFERENCE_MODULES
+    a = Httpd(work, "fleet-redis-a", args.module, pki, rbody, modules=rmods,
               server_extra=extra)
-    b = Httpd(work, "fleet-redis-b", args.module, pki, body, modules=mods + ["socache_redis"],
+    b = Httpd(work, "fleet-redis-b", args.module, pki, rbody, modules=rmods,
               server_extra=extra)
     try:
         a.start()
@@ -691,6 +750,7 @@ def scenario_fleet(args, work, pki):
         b_rounds = [fleet_round(args, b, headers, "redis B round %d" % (i + 1))
                     for i in range(args.rounds)]
         b_cold_after, (b_after, b_after2) = restarted_rounds(args, b, headers, "redis B")
+        reference = redis_reference_rounds(args, b, headers)
     finally:
         a.stop()
         b.stop()
@@ -699,7 +759,8 @@ def scenario_fleet(args, work, pki):
                        "b_first_round_ratio": b_rounds[0]["ratio"],
                        "graceful_b": {"before": b_rounds[-1], "after": b_after,
                                       "after2": b_after2,
-                                      "first_without_warmup": b_cold_after}}
+                                      "first_without_warmup": b_cold_after},
+                       "reference": reference}
     return result
 
 
@@ -1072,6 +1133,11 @@ def report(results):
                  f["shmcb"]["graceful"]["after"][0]["ratio"],
                  f["redis"]["graceful_b"]["before"]["ratio"],
                  f["redis"]["graceful_b"]["after"]["ratio"]))
+        ref = f["redis"]["reference"]
+        print("fleet redis reference, medians of %d rounds: mod_cache from redis %.3f, "
+              "the module from redis %.3f (%.3f of mod_cache's rate)"
+              % (len(ref["rounds"]), ref["cached_ratio_median"], ref["ratio_median"],
+                 ref["x509_to_cached_median"]))
     if "callgrind" in results:
         for group, vs in results["callgrind"].items():
             for v, d in vs.items():
