@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "testcert.h"
+#include "x509a_cert.h"
 
 apr_pool_t *tc_pool;
 
@@ -774,4 +775,43 @@ char *tc_base64(apr_pool_t *p, const unsigned char *d, size_t len)
 int tc_contains(const char *haystack, const char *needle)
 {
     return haystack && strstr(haystack, needle) != NULL;
+}
+
+const OSSL_PROVIDER *tc_check_d2i_x509(apr_pool_t *p, const tc_pki *pki)
+{
+    size_t len;
+    const unsigned char *der = tc_cert_der(p, pki->leaf, &len);
+    const unsigned char *q = der;
+    X509 *x = x509a_d2i_x509(&q, (long)len), *fake;
+    X509_STORE *store = tc_store(p, pki->root, NULL);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *untrusted = tc_stack(p, pki->inter, NULL);
+    const OSSL_PROVIDER *prov;
+
+    ck_assert_ptr_nonnull(x);
+    ck_assert(q == der + len);
+    ck_assert_int_eq(X509_cmp(x, pki->leaf), 0);
+    prov = EVP_PKEY_get0_provider(X509_get0_pubkey(x));
+    ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(pki->inter)), 1);
+    ck_assert_int_le(X509_verify(x, X509_get0_pubkey(pki->root)), 0);
+    ck_assert_int_le(X509_verify(x, X509_get0_pubkey(pki->fake_inter)), 0);
+    /* the other way: a default-context certificate under a decoded key */
+    ck_assert_int_eq(X509_verify(pki->leaf, X509_get0_pubkey(x)), 0);
+    /* a whole chain, the leaf decoded, the rest from the default context */
+    ck_assert(X509_STORE_CTX_init(ctx, store, x, untrusted) == 1);
+    ck_assert_int_eq(X509_verify_cert(ctx), 1);
+    X509_STORE_CTX_free(ctx);
+    /* a decoded leaf signed by a lookalike key does not verify */
+    der = tc_cert_der(p, pki->fake_leaf, &len);
+    q = der;
+    fake = x509a_d2i_x509(&q, (long)len);
+    ck_assert_ptr_nonnull(fake);
+    ck_assert_int_le(X509_verify(fake, X509_get0_pubkey(pki->inter)), 0);
+    X509_free(fake);
+    X509_free(x);
+    /* truncated: NULL, nothing kept */
+    q = der;
+    ck_assert_ptr_null(x509a_d2i_x509(&q, (long)len - 1));
+    ERR_clear_error();
+    return prov;
 }

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/provider.h>
 
 /** The pool of the current test (created by tc_setup, destroyed by
  *  tc_teardown; use both as a checked fixture). */
@@ -156,6 +157,15 @@ unsigned char *tc_cert_der(apr_pool_t *p, X509 *x, size_t *len);
 
 /** Base64 of the DER of @a x, on one line. */
 char *tc_cert_base64(apr_pool_t *p, X509 *x);
+
+/**
+ * What x509a_d2i_x509() must give in whichever library context it decodes:
+ * @a pki's leaf decoded, equal to it, verifying under its issuer's key
+ * only, in a whole chain too; the lookalike leaf decoded and not verifying;
+ * truncated DER refused.
+ * @return the provider of the decoded leaf's key (the context's)
+ */
+const OSSL_PROVIDER *tc_check_d2i_x509(apr_pool_t *p, const tc_pki *pki);
 
 /**
  * A version 2 CRL issued by @a issuer (signed with @a key) that revokes
