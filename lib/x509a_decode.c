@@ -169,11 +169,11 @@ static const char *b64_decode(apr_pool_t *p, span v, unsigned char **der,
                               apr_size_t *der_len)
 {
     unsigned char *out = apr_palloc(p, v.len / 4 * 3 + 3);
+    const unsigned char *q = (const unsigned char *)v.s;
     apr_size_t i, n = 0, pad = 0, o = 0;
     apr_uint32_t group = 0;
 
     for (i = 0; i < v.len; i++) {
-        const unsigned char *q = (const unsigned char *)v.s;
         unsigned int x;
 
         /* whole groups of four digits, between white space and padding:

@@ -34,12 +34,11 @@ make -C "$top/build/ci" -s tests/unit/check_x509a tests/unit/check_decode_fallba
 stage "unit tests"
 make -C "$top/build/ci" -s check
 stage "unit tests under valgrind memcheck"
-CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
-    --error-exitcode=1 --suppressions="$top/tests/unit/valgrind.supp" \
-    "$top/build/ci/tests/unit/check_x509a"
-CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
-    --error-exitcode=1 --suppressions="$top/tests/unit/valgrind.supp" \
-    "$top/build/ci/tests/unit/check_decode_fallback"
+for unit in check_x509a check_decode_fallback; do
+    CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        --error-exitcode=1 --suppressions="$top/tests/unit/valgrind.supp" \
+        "$top/build/ci/tests/unit/$unit"
+done
 
 stage "integration tests"
 make -C "$top/build/ci" -s check-integration
@@ -64,8 +63,9 @@ if [[ $skip != *" asan "* ]]; then
     export ASAN_OPTIONS=use_sigaltstack=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
     stage "unit tests, sanitized (leaks checked at exit)"
-    CK_FORK=no "$top/build/asan/tests/unit/check_x509a"
-    CK_FORK=no "$top/build/asan/tests/unit/check_decode_fallback"
+    for unit in check_x509a check_decode_fallback; do
+        CK_FORK=no "$top/build/asan/tests/unit/$unit"
+    done
 
     stage "integration tests, apache2 with the sanitized module"
     san_log=$(mktemp -d)/report
