@@ -186,14 +186,12 @@ static const char *b64_decode(apr_pool_t *p, span v, unsigned char **der,
                 if ((a | b | c | d) > 63) {
                     break;
                 }
-                group = (a << 18) | (b << 12) | (c << 6) | d;
-                out[o++] = (unsigned char)(group >> 16);
-                out[o++] = (unsigned char)(group >> 8);
-                out[o++] = (unsigned char)group;
+                out[o++] = (unsigned char)(a << 2 | b >> 4);
+                out[o++] = (unsigned char)(b << 4 | c >> 2);
+                out[o++] = (unsigned char)(c << 6 | d);
                 i += 4;
                 n += 4;
             }
-            group = 0;
             if (i == v.len) {
                 break;
             }
